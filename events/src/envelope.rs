@@ -1,0 +1,487 @@
+//! The stored form of an event: the envelope of SPEC §5, its canonical bytes and the SHA-256 hash chain.
+//!
+//! The canonical bytes of an envelope are its JSON form without `hash`: the fields in the fixed order of
+//! [`Envelope`], no whitespace, `data` with object keys sorted, optional ids left out when absent and
+//! `recorded_at` with exactly six fractional digits. An exported NDJSON line is the canonical bytes with
+//! `,"hash":"<hex>"` added before the closing brace, so `export` → `import` → `export` is byte-identical and
+//! any changed byte in a line either breaks the chain or the canonical form.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// A SHA-256 digest in the hash chain.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChainHash(pub [u8; 32]);
+
+impl ChainHash {
+    /// `hash_0`: the hash before the first event.
+    pub const GENESIS: ChainHash = ChainHash([0; 32]);
+
+    /// `hash_n = SHA-256(hash_{n-1} ‖ canonical bytes of envelope n)`.
+    pub fn next(&self, canonical: &[u8]) -> ChainHash {
+        let mut hasher = Sha256::new();
+        hasher.update(self.0);
+        hasher.update(canonical);
+        ChainHash(hasher.finalize().into())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn parse_hex(text: &str) -> Result<ChainHash, EnvelopeError> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|_| EnvelopeError::Malformed(format!("hash '{text}' is not 64 hex digits")))?;
+        Ok(ChainHash(bytes))
+    }
+}
+
+impl fmt::Debug for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl Serialize for ChainHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+/// An event's payload as canonical JSON text (sorted keys, no whitespace).
+///
+/// Only [`EventData::from_value`] and [`EventData::parse_canonical`] build one, so the text is always canonical.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EventData(String);
+
+impl EventData {
+    /// Canonicalises a JSON value.
+    pub fn from_value(value: &Value) -> EventData {
+        let mut out = String::with_capacity(128);
+        write_canonical(value, &mut out);
+        EventData(out)
+    }
+
+    /// Accepts `text` only if it already is the canonical form of a JSON value.
+    pub fn parse_canonical(text: &str) -> Result<EventData, EnvelopeError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| EnvelopeError::Malformed(format!("data is not JSON: {e}")))?;
+        let data = EventData::from_value(&value);
+        if data.0 != text {
+            return Err(EnvelopeError::NotCanonical("data"));
+        }
+        Ok(data)
+    }
+
+    /// Wraps text read back from the store, which was canonical when it was written. The hash chain, not this
+    /// constructor, is what detects a stored payload that was changed since.
+    pub fn from_stored(text: String) -> EventData {
+        EventData(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for EventData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(key, out);
+                out.push(':');
+                write_canonical(&map[key.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::String(s) => write_json_string(s, out),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Null => out.push_str("null"),
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    // serde_json's string escaping is deterministic; writing into a String cannot fail.
+    out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
+}
+
+/// A point on the server clock, held to the microsecond so that its text form is exact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn from_micros(micros: i64) -> Timestamp {
+        Timestamp(micros)
+    }
+
+    pub fn now() -> Timestamp {
+        Timestamp(Utc::now().timestamp_micros())
+    }
+
+    pub fn as_micros(&self) -> i64 {
+        self.0
+    }
+
+    pub fn to_datetime(&self) -> DateTime<Utc> {
+        Utc.timestamp_micros(self.0).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// RFC 3339, UTC, exactly six fractional digits: `2026-11-23T18:00:00.000000Z`.
+    pub fn to_rfc3339(&self) -> String {
+        self.to_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
+
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, EnvelopeError> {
+        let parsed = DateTime::parse_from_rfc3339(text)
+            .map_err(|e| EnvelopeError::Malformed(format!("recorded_at '{text}': {e}")))?;
+        Ok(Timestamp(parsed.with_timezone(&Utc).timestamp_micros()))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// One stored event with its place in the log (SPEC §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    pub position: u64,
+    pub stream: String,
+    pub version: u64,
+    pub id: Uuid,
+    pub event_type: String,
+    pub schema: u32,
+    pub programme: String,
+    pub recorded_at: Timestamp,
+    pub actor: String,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub data: EventData,
+    pub hash: ChainHash,
+}
+
+/// The envelope fields in canonical order; `hash` comes last and only in the exported form.
+#[derive(Serialize)]
+struct CanonicalFields<'a> {
+    position: u64,
+    stream: &'a str,
+    version: u64,
+    id: &'a Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    schema: u32,
+    programme: &'a str,
+    recorded_at: String,
+    actor: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<&'a Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    causation_id: Option<&'a Uuid>,
+    data: &'a serde_json::value::RawValue,
+}
+
+impl Envelope {
+    /// The bytes the hash chain covers: the envelope's JSON without `hash`.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let data = raw_json(self.data.as_str());
+        let fields = CanonicalFields {
+            position: self.position,
+            stream: &self.stream,
+            version: self.version,
+            id: &self.id,
+            event_type: &self.event_type,
+            schema: self.schema,
+            programme: &self.programme,
+            recorded_at: self.recorded_at.to_rfc3339(),
+            actor: &self.actor,
+            correlation_id: self.correlation_id.as_ref(),
+            causation_id: self.causation_id.as_ref(),
+            data,
+        };
+        serde_json::to_vec(&fields).expect("envelope fields always serialise")
+    }
+
+    /// The hash this envelope must carry when `previous` is the hash of the envelope before it.
+    pub fn expected_hash(&self, previous: &ChainHash) -> ChainHash {
+        previous.next(&self.canonical_bytes())
+    }
+
+    /// One NDJSON line of `tracker export` (without the newline).
+    pub fn to_json_line(&self) -> String {
+        let mut line = String::from_utf8(self.canonical_bytes()).expect("JSON is UTF-8");
+        line.pop(); // the closing brace
+        line.push_str(",\"hash\":\"");
+        line.push_str(&self.hash.to_hex());
+        line.push_str("\"}");
+        line
+    }
+
+    /// Parses one exported line and insists that it is exactly what [`Envelope::to_json_line`] would write.
+    /// The chain itself is checked by [`ChainVerifier`].
+    pub fn from_json_line(line: &str) -> Result<Envelope, EnvelopeError> {
+        let parsed: ExportedEnvelope<'_> =
+            serde_json::from_str(line).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let envelope = Envelope {
+            position: parsed.position,
+            stream: parsed.stream,
+            version: parsed.version,
+            id: parsed.id,
+            event_type: parsed.event_type,
+            schema: parsed.schema,
+            programme: parsed.programme,
+            recorded_at: Timestamp::parse_rfc3339(&parsed.recorded_at)?,
+            actor: parsed.actor,
+            correlation_id: parsed.correlation_id,
+            causation_id: parsed.causation_id,
+            data: EventData::parse_canonical(parsed.data.get())?,
+            hash: ChainHash::parse_hex(&parsed.hash)?,
+        };
+        if envelope.to_json_line() != line {
+            return Err(EnvelopeError::NotCanonical("line"));
+        }
+        Ok(envelope)
+    }
+}
+
+/// Envelopes serialise to the same JSON as their exported line, with `data` as a JSON value.
+impl Serialize for Envelope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let line = self.to_json_line();
+        let raw = serde_json::value::RawValue::from_string(line).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+fn raw_json(text: &str) -> &serde_json::value::RawValue {
+    // Stored data was canonical JSON when written; should a stored payload have been altered into something
+    // that is not JSON, hash it as a JSON string instead so verification reports a mismatch rather than panic.
+    serde_json::from_str::<&serde_json::value::RawValue>(text)
+        .unwrap_or_else(|_| serde_json::value::RawValue::NULL)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExportedEnvelope<'a> {
+    position: u64,
+    stream: String,
+    version: u64,
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: String,
+    schema: u32,
+    programme: String,
+    recorded_at: String,
+    actor: String,
+    #[serde(default)]
+    correlation_id: Option<Uuid>,
+    #[serde(default)]
+    causation_id: Option<Uuid>,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+    hash: String,
+}
+
+/// Why an envelope could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    #[error("{0} is not in canonical form")]
+    NotCanonical(&'static str),
+}
+
+/// The first thing wrong with a log, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("position {position}: {reason}")]
+pub struct ChainError {
+    pub position: u64,
+    pub reason: String,
+}
+
+/// Checks a log read in position order: gapless positions from 1, per-stream versions from 1 without gaps,
+/// unique event ids, `recorded_at` never going backwards, and every hash in the chain.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    checked: u64,
+    previous_hash: Option<ChainHash>,
+    previous_recorded_at: Option<Timestamp>,
+    stream_versions: HashMap<String, u64>,
+    ids: std::collections::HashSet<Uuid>,
+}
+
+impl ChainVerifier {
+    pub fn new() -> ChainVerifier {
+        ChainVerifier::default()
+    }
+
+    /// Checks the next envelope; on failure the verifier is left as it was.
+    pub fn check(&mut self, envelope: &Envelope) -> Result<(), ChainError> {
+        let position = self.checked + 1;
+        let fail = |reason: String| ChainError { position, reason };
+        if envelope.position != position {
+            return Err(fail(format!("expected position {position}, found {}", envelope.position)));
+        }
+        let current = self.stream_versions.get(&envelope.stream).copied().unwrap_or(0);
+        if envelope.version != current + 1 {
+            return Err(fail(format!(
+                "stream '{}' expected version {}, found {}",
+                envelope.stream,
+                current + 1,
+                envelope.version
+            )));
+        }
+        if self.ids.contains(&envelope.id) {
+            return Err(fail(format!("event id {} appears twice", envelope.id)));
+        }
+        if let Some(previous) = self.previous_recorded_at {
+            if envelope.recorded_at < previous {
+                return Err(fail("recorded_at goes backwards".to_string()));
+            }
+        }
+        let previous_hash = self.previous_hash.unwrap_or(ChainHash::GENESIS);
+        let expected = envelope.expected_hash(&previous_hash);
+        if expected != envelope.hash {
+            return Err(fail(format!("hash mismatch: stored {}, computed {}", envelope.hash, expected)));
+        }
+        self.checked = position;
+        self.previous_hash = Some(envelope.hash);
+        self.previous_recorded_at = Some(envelope.recorded_at);
+        self.stream_versions.insert(envelope.stream.clone(), envelope.version);
+        self.ids.insert(envelope.id);
+        Ok(())
+    }
+
+    /// Events checked so far.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// The head of the verified chain: the last position and its hash (`0` and 32 zero bytes when empty).
+    pub fn head(&self) -> (u64, ChainHash) {
+        (self.checked, self.previous_hash.unwrap_or(ChainHash::GENESIS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(position: u64, previous: &ChainHash) -> Envelope {
+        let mut envelope = Envelope {
+            position,
+            stream: "activity-1".into(),
+            version: position,
+            id: Uuid::from_u128(position as u128),
+            event_type: "ActivityRecorded".into(),
+            schema: 1,
+            programme: "connection".into(),
+            recorded_at: Timestamp::from_micros(1_700_000_000_000_000 + position as i64),
+            actor: "seed".into(),
+            correlation_id: None,
+            causation_id: Some(Uuid::from_u128(7)),
+            data: EventData::from_value(&json!({"z": 1, "a": {"y": [1, "é\n"], "b": null}})),
+            hash: ChainHash::GENESIS,
+        };
+        envelope.hash = envelope.expected_hash(previous);
+        envelope
+    }
+
+    #[test]
+    fn canonical_data_sorts_keys_and_drops_whitespace() {
+        let data = EventData::from_value(&json!({"b": 1, "a": {"d": true, "c": [2.5, "x"]}}));
+        assert_eq!(data.as_str(), r#"{"a":{"c":[2.5,"x"],"d":true},"b":1}"#);
+        assert!(EventData::parse_canonical(r#"{"b":1,"a":2}"#).is_err());
+        assert!(EventData::parse_canonical(r#"{"a":2,"b":1}"#).is_ok());
+    }
+
+    #[test]
+    fn an_exported_line_parses_back_to_the_same_envelope_and_bytes() {
+        let envelope = sample(1, &ChainHash::GENESIS);
+        let line = envelope.to_json_line();
+        assert!(line.starts_with(r#"{"position":1,"stream":"activity-1","version":1,"#), "{line}");
+        assert!(line.contains(r#""recorded_at":"2023-11-14T22:13:20.000001Z""#), "{line}");
+        assert!(!line.contains("correlation_id"), "absent ids are left out: {line}");
+        let parsed = Envelope::from_json_line(&line).unwrap();
+        assert_eq!(parsed, envelope);
+        assert_eq!(parsed.to_json_line(), line);
+    }
+
+    #[test]
+    fn a_line_with_extra_whitespace_is_not_canonical() {
+        let line = sample(1, &ChainHash::GENESIS).to_json_line().replacen(",", ", ", 1);
+        assert_eq!(Envelope::from_json_line(&line), Err(EnvelopeError::NotCanonical("line")));
+    }
+
+    #[test]
+    fn the_verifier_names_the_first_position_whose_hash_does_not_follow() {
+        let first = sample(1, &ChainHash::GENESIS);
+        let mut second = sample(2, &first.hash);
+        let mut verifier = ChainVerifier::new();
+        verifier.check(&first).unwrap();
+        second.actor = "mallory".into();
+        let error = verifier.check(&second).unwrap_err();
+        assert_eq!(error.position, 2);
+        assert!(error.reason.starts_with("hash mismatch"), "{error}");
+        assert_eq!(verifier.head(), (1, first.hash));
+    }
+
+    #[test]
+    fn the_verifier_refuses_gaps_in_positions_and_versions() {
+        let first = sample(1, &ChainHash::GENESIS);
+        let third = sample(3, &first.hash);
+        let mut verifier = ChainVerifier::new();
+        verifier.check(&first).unwrap();
+        assert_eq!(verifier.check(&third).unwrap_err().position, 2);
+    }
+}

@@ -1,0 +1,1 @@
+//! Read models built from event envelopes. Filled in by the domain issue.

@@ -306,7 +306,7 @@ fn raw_json(text: &str) -> &serde_json::value::RawValue {
     // Stored data was canonical JSON when written; should a stored payload have been altered into something
     // that is not JSON, hash it as a JSON string instead so verification reports a mismatch rather than panic.
     serde_json::from_str::<&serde_json::value::RawValue>(text)
-        .unwrap_or_else(|_| serde_json::value::RawValue::NULL)
+        .unwrap_or(serde_json::value::RawValue::NULL)
 }
 
 #[derive(Deserialize)]

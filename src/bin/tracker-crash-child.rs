@@ -1,0 +1,61 @@
+//! The child process of the crash tests (`tests/log/crash.rs`): appends to the log in `--data` from many
+//! concurrent tasks, printing one line per acknowledged append, until it is killed. Not part of the product's
+//! interface; it exists so the tests can kill a real appender at a random moment.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use events::EventData;
+use tracker::store::{AppendRequest, EventLog, ExpectedVersion, ProposedEvent, SledLog, SledLogOptions};
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = PathBuf::from(args.next().expect("usage: tracker-crash-child DIR APPENDERS"));
+    let appenders: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
+    let log = Arc::new(SledLog::open(&dir, SledLogOptions::default()).expect("opening the log"));
+    let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    println!("ready");
+    let mut tasks = Vec::new();
+    for task in 0..appenders {
+        let log = Arc::clone(&log);
+        let stdout = Arc::clone(&stdout);
+        tasks.push(tokio::spawn(async move {
+            // Each task owns a stream and appends with exact expected versions, sometimes two events at once;
+            // it starts from whatever an earlier (killed) run left.
+            let stream = format!("activity-crash-{task}");
+            let mut version = log.stream_version(&stream).await.expect("reading the version").unwrap_or(0);
+            loop {
+                let count = if version % 3 == 0 { 2 } else { 1 };
+                let events = (0..count)
+                    .map(|i| ProposedEvent {
+                        id: uuid::Uuid::now_v7(),
+                        event_type: "CrashTestAppended".into(),
+                        schema: 1,
+                        data: EventData::from_value(&serde_json::json!({"task": task, "n": version + i + 1})),
+                    })
+                    .collect();
+                let request = AppendRequest {
+                    stream: stream.clone(),
+                    expected: if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) },
+                    programme: "crash".into(),
+                    actor: "crash-test".into(),
+                    correlation_id: None,
+                    causation_id: None,
+                    events,
+                };
+                let appended = log.append(request).await.expect("append");
+                let mut out = stdout.lock().expect("stdout");
+                for e in &appended.envelopes {
+                    writeln!(out, "ack {} {} {} {}", e.position, e.stream, e.version, e.id).expect("stdout");
+                }
+                out.flush().expect("stdout");
+                version = appended.stream_version();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("appender task");
+    }
+}

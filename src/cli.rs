@@ -1,0 +1,162 @@
+//! The `tracker` command line: parses arguments (also from `TRACKER_*` variables) and runs one subcommand.
+//! Long work draws a progress bar on stderr when it is a terminal, and nothing otherwise.
+
+use std::io::{BufReader, BufWriter, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::audit;
+use crate::store::{EventLog, SledLog, SledLogOptions};
+
+/// Event-sourced tracker of EU-funded multi-city programmes.
+#[derive(Debug, Parser)]
+#[command(name = "tracker", version)]
+pub struct Cli {
+    /// The data directory (sled store, admin token).
+    #[arg(long, global = true, env = "TRACKER_DATA", default_value = "./data")]
+    pub data: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Recompute the hash chain of the whole log; exits non-zero naming the first bad position.
+    Verify,
+    /// Write the whole log to stdout as NDJSON, one envelope per line.
+    Export,
+    /// Read an NDJSON export from stdin into an empty data directory, after verifying all of it.
+    Import,
+}
+
+/// Runs the command line and maps failure to exit code 1 with the error chain on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TRACKER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    match cli.command {
+        Command::Verify => runtime.block_on(verify(&cli.data)),
+        Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
+        Command::Import => import(&cli.data).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn open_existing(dir: &Path) -> anyhow::Result<SledLog> {
+    SledLog::open(dir, SledLogOptions { create: false, ..SledLogOptions::default() })
+        .with_context(|| format!("opening {}", dir.display()))
+}
+
+fn progress_bar(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    let template = format!("{what} [{{bar:40}}] {{pos}}/{{len}} events ({{per_sec}}, {{eta}} left)");
+    bar.set_style(ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
+    bar
+}
+
+async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
+    let log = open_existing(dir)?;
+    let bar = progress_bar("verifying");
+    let report = audit::verify_log(&log, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_and_clear();
+    let (position, hash) = report.head;
+    match &report.first_bad {
+        None => {
+            println!("ok: {} events checked; head position {position} hash {hash}", report.events);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(error) => {
+            println!("FAILED at position {}: {}", error.position, error.reason);
+            println!("{} events checked before it; last good position {position} hash {hash}", report.events);
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn export(dir: &Path) -> anyhow::Result<()> {
+    let log = open_existing(dir)?;
+    let bar = progress_bar("exporting");
+    let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let count = audit::export_log(&log, &mut out, |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await
+    .context("exporting the log")?;
+    bar.finish_and_clear();
+    tracing::info!(count, "exported");
+    Ok(())
+}
+
+fn import(dir: &Path) -> anyhow::Result<()> {
+    // Refuse a non-empty store before reading a possibly large input.
+    if dir.join("sled").exists() {
+        let log = open_existing(dir)?;
+        let head = current_head(&log)?;
+        anyhow::ensure!(head == 0, "data directory {} already holds {head} events; import needs an empty one", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The export is checked whole before anything is written: lines go to a spool file as they are verified,
+    // then the spool is written to the store.
+    let spool_path = dir.join("import.spool");
+    let bar = progress_bar("verifying");
+    let checked = {
+        let mut spool = BufWriter::new(
+            std::fs::File::create(&spool_path).with_context(|| format!("creating {}", spool_path.display()))?,
+        );
+        let input = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+        audit::check_export(input, &mut spool, |done| bar.set_position(done))
+    };
+    bar.finish_and_clear();
+    let (count, hash) = match checked {
+        Ok(head) => head,
+        Err(error) => {
+            let _ = std::fs::remove_file(&spool_path);
+            return Err(error.context("the export was refused; nothing was imported"));
+        }
+    };
+    let bar = progress_bar("importing");
+    bar.set_length(count);
+    let spool = BufReader::new(std::fs::File::open(&spool_path)?);
+    let envelopes = std::io::BufRead::lines(spool).map(|line| {
+        let line = line.context("reading the spool file")?;
+        Ok(events::Envelope::from_json_line(&line)?)
+    });
+    let head = SledLog::import(dir, envelopes, |done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    std::fs::remove_file(&spool_path).ok();
+    anyhow::ensure!(head.position == count && head.hash == hash, "the imported store does not end where the export does");
+    eprintln!("imported {count} events; head position {} hash {}", head.position, head.hash);
+    std::io::stderr().flush().ok();
+    Ok(())
+}
+
+fn current_head(log: &SledLog) -> anyhow::Result<u64> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    Ok(runtime.block_on(log.head())?.position)
+}

@@ -1,0 +1,6 @@
+//! The programme tracker application: the event log on sled, audit operations on it and the command line.
+//! The domain lives in the `events` crate and the read models in `projections`; this crate does the IO.
+
+pub mod audit;
+pub mod cli;
+pub mod store;

@@ -1,0 +1,144 @@
+//! The event log as the application sees it: the [`EventLog`] trait, what an append asks for and what it
+//! answers. Nothing above this trait knows which engine stores the log or whether its writer runs in this
+//! process; `sled_log` is the embedded engine that ships today.
+
+mod record;
+mod sled_log;
+
+use async_trait::async_trait;
+use events::{ChainHash, Envelope, EventData, Timestamp};
+use uuid::Uuid;
+
+pub use sled_log::{sled_config, OpenError, SledLog, SledLogOptions};
+
+/// Largest payload of one event, in bytes of canonical JSON. Bigger events are refused so that every node sled
+/// writes stays in its log, where `fdatasync` reaches it (see `sled_log`).
+pub const MAX_EVENT_DATA_BYTES: usize = 96 * 1024;
+
+/// Most events one append may carry.
+pub const MAX_EVENTS_PER_APPEND: usize = 1000;
+
+/// What the appender believes about the stream before its events are added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the stream holds.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must have at least one event.
+    Exists,
+    /// The stream's last version must be exactly this.
+    Exact(u64),
+}
+
+impl std::fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exists => f.write_str("an existing stream"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// One event to be appended; the log adds its place, time and hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProposedEvent {
+    pub id: Uuid,
+    pub event_type: String,
+    pub schema: u32,
+    pub data: EventData,
+}
+
+/// One or more events for one stream, appended all together or not at all.
+#[derive(Clone, Debug)]
+pub struct AppendRequest {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub programme: String,
+    pub actor: String,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub events: Vec<ProposedEvent>,
+}
+
+/// A successful append: the stored envelopes, in order.
+#[derive(Clone, Debug)]
+pub struct Appended {
+    pub envelopes: Vec<Envelope>,
+    /// True when every event was already stored with the same content (an idempotent retry).
+    pub already_stored: bool,
+}
+
+impl Appended {
+    /// The stream's version after the append.
+    pub fn stream_version(&self) -> u64 {
+        self.envelopes.last().map_or(0, |e| e.version)
+    }
+
+    /// The position of the last appended event.
+    pub fn last_position(&self) -> u64 {
+        self.envelopes.last().map_or(0, |e| e.position)
+    }
+}
+
+/// Why an append changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    #[error("stream '{stream}' expected {expected}, but its current version is {current}")]
+    WrongExpectedVersion { stream: String, expected: ExpectedVersion, current: u64 },
+    #[error("event {id} is already stored in stream '{stream}' with other content")]
+    IdempotencyConflict { id: Uuid, stream: String },
+    #[error("invalid append: {0}")]
+    Invalid(String),
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Why a read failed. Reads of positions beyond the head are not errors; they return nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("stored record at position {position} is unreadable: {reason}")]
+    Corrupt { position: u64, reason: String },
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The latest acknowledged event: publish it so that an auditor can later detect a truncated or rewritten log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub position: u64,
+    pub hash: ChainHash,
+    pub recorded_at: Option<Timestamp>,
+}
+
+impl Head {
+    pub const EMPTY: Head = Head { position: 0, hash: ChainHash::GENESIS, recorded_at: None };
+}
+
+/// The append-only, hash-chained event log.
+#[async_trait]
+pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
+    /// Appends the request's events to its stream atomically; answers once they are on stable storage.
+    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError>;
+
+    /// Up to `limit` events of the global log from `from` (inclusive), in position order.
+    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError>;
+
+    /// Up to `limit` events of one stream from `from_version` (inclusive); empty for an unknown stream.
+    async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<Envelope>, ReadError>;
+
+    /// Up to `limit` events of one programme (all its streams) from position `from` (inclusive).
+    async fn read_programme(&self, programme: &str, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError>;
+
+    /// The current version of a stream, or `None` when it has no events.
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, ReadError>;
+
+    /// The latest acknowledged event.
+    async fn head(&self) -> Result<Head, ReadError>;
+
+    /// Waits until the head is beyond `position` and returns the new head position. Wakes on appends,
+    /// never by polling the store.
+    async fn wait_beyond(&self, position: u64) -> Result<u64, ReadError>;
+}

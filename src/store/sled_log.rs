@@ -1,0 +1,587 @@
+//! The embedded event log on sled 0.34.
+//!
+//! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open) and `sled/`,
+//! the sled database. Tree `log` maps the position (big-endian) to the record of `record.rs`; tree `meta` holds
+//! markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
+//! indexes are derived from it and rebuilt in memory at open by reading record headers.
+//!
+//! Writes: one writer thread orders every append. It takes whatever requests are queued (group commit), checks
+//! each against the indexes plus what the same batch already staged, writes all accepted events in one atomic
+//! sled batch, then `flush`es sled and `fdatasync`s sled's data file — sled 0.34's flush ends in
+//! `sync_file_range`, which does not empty the drive's volatile cache. Only then are the indexes and the head
+//! updated and the appenders answered. Readers never look past the head, so they never see an event that a
+//! crash could still take away. After a failed write or sync the log refuses further appends until it is
+//! reopened: after a failed fsync the kernel may already have dropped the dirty pages, so retrying could
+//! acknowledge data that is not on disk.
+//!
+//! sled writes any log item bigger than a quarter of a segment to a separate "blob" file that it never syncs.
+//! A leaf node holds up to 17 records, so segments are 16 MiB (blob threshold 4 MiB) and payloads are capped at
+//! [`MAX_EVENT_DATA_BYTES`](super::MAX_EVENT_DATA_BYTES): no node can reach the threshold.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use events::{ChainHash, Envelope, Timestamp};
+use fs4::fs_std::FileExt;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use super::record;
+use super::{
+    AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, ReadError, MAX_EVENTS_PER_APPEND,
+    MAX_EVENT_DATA_BYTES,
+};
+
+const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
+const MAX_NAME_BYTES: usize = 255;
+const IMPORT_MARKER: &[u8] = b"import_in_progress";
+
+/// Tuning of the embedded log.
+#[derive(Clone, Debug)]
+pub struct SledLogOptions {
+    /// Create the data directory when it does not exist.
+    pub create: bool,
+    /// sled's page cache, in bytes.
+    pub cache_capacity: u64,
+    /// Most events written in one group commit.
+    pub max_batch_events: usize,
+}
+
+impl Default for SledLogOptions {
+    fn default() -> Self {
+        SledLogOptions { create: true, cache_capacity: 64 * 1024 * 1024, max_batch_events: 2048 }
+    }
+}
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("no data directory at {0}")]
+    Missing(PathBuf),
+    #[error("data directory {0} is in use by another tracker process (a running server?); stop it first")]
+    InUse(PathBuf),
+    #[error("data directory {0} holds an unfinished import; remove the directory and import again")]
+    UnfinishedImport(PathBuf),
+    #[error("data directory {dir}: record at position {position} is unreadable ({reason}); run `tracker verify`")]
+    Corrupt { dir: PathBuf, position: u64, reason: String },
+    #[error("data directory {dir}: {error}")]
+    Io { dir: PathBuf, error: std::io::Error },
+    #[error("data directory {dir}: sled: {error}")]
+    Sled { dir: PathBuf, error: sled::Error },
+}
+
+/// The sled configuration of a data directory (also what tests use to reach the raw tree).
+pub fn sled_config(dir: &Path) -> sled::Config {
+    sled::Config::new().path(dir.join("sled")).segment_size(SEGMENT_SIZE)
+}
+
+/// Positions of one stream's events; the event at version `v` is at `positions[v - 1]`.
+#[derive(Debug, Default)]
+struct StreamPositions {
+    positions: Vec<u64>,
+}
+
+/// What the log derives from itself and keeps in memory.
+#[derive(Debug, Default)]
+struct Index {
+    streams: HashMap<String, StreamPositions>,
+    ids: HashMap<Uuid, u64>,
+    programmes: HashMap<String, Vec<u64>>,
+}
+
+impl Index {
+    fn add(&mut self, position: u64, stream: &str, id: Uuid, programme: &str) {
+        match self.streams.get_mut(stream) {
+            Some(s) => s.positions.push(position),
+            None => {
+                self.streams.insert(stream.to_owned(), StreamPositions { positions: vec![position] });
+            }
+        }
+        self.ids.insert(id, position);
+        match self.programmes.get_mut(programme) {
+            Some(p) => p.push(position),
+            None => {
+                self.programmes.insert(programme.to_owned(), vec![position]);
+            }
+        }
+    }
+
+    fn stream_version(&self, stream: &str) -> u64 {
+        self.streams.get(stream).map_or(0, |s| s.positions.len() as u64)
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    dir: PathBuf,
+    db: sled::Db,
+    log: sled::Tree,
+    data_file: File,
+    index: RwLock<Index>,
+    head: RwLock<Head>,
+    head_tx: watch::Sender<u64>,
+    failure: Mutex<Option<String>>,
+}
+
+type Reply = oneshot::Sender<Result<Appended, AppendError>>;
+
+#[derive(Debug)]
+struct Writer {
+    requests: mpsc::Sender<(AppendRequest, Reply)>,
+    thread: JoinHandle<()>,
+}
+
+/// The event log in a sled data directory.
+#[derive(Debug)]
+pub struct SledLog {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<Writer>>,
+    // Held for as long as the log is open; dropping it releases the directory.
+    _lock: File,
+}
+
+impl SledLog {
+    /// Opens (or creates) the log in `dir` and rebuilds its indexes from the stored records.
+    pub fn open(dir: &Path, options: SledLogOptions) -> Result<SledLog, OpenError> {
+        let io = |error| OpenError::Io { dir: dir.to_owned(), error };
+        if !dir.exists() {
+            if !options.create {
+                return Err(OpenError::Missing(dir.to_owned()));
+            }
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let lock = File::options().create(true).truncate(false).write(true).open(dir.join("tracker.lock")).map_err(io)?;
+        if !lock.try_lock_exclusive().map_err(io)? {
+            return Err(OpenError::InUse(dir.to_owned()));
+        }
+        let sled_error = |error| OpenError::Sled { dir: dir.to_owned(), error };
+        let db = sled_config(dir).cache_capacity(options.cache_capacity).open().map_err(sled_error)?;
+        let meta = db.open_tree("meta").map_err(sled_error)?;
+        if meta.get(IMPORT_MARKER).map_err(sled_error)?.is_some() {
+            return Err(OpenError::UnfinishedImport(dir.to_owned()));
+        }
+        let log = db.open_tree("log").map_err(sled_error)?;
+        let data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
+
+        let (index, head) = rebuild_index(dir, &log)?;
+        let (head_tx, _) = watch::channel(head.position);
+        let shared = Arc::new(Shared {
+            dir: dir.to_owned(),
+            db,
+            log,
+            data_file,
+            index: RwLock::new(index),
+            head: RwLock::new(head),
+            head_tx,
+            failure: Mutex::new(None),
+        });
+        let (requests, inbox) = mpsc::channel();
+        let writer_shared = Arc::clone(&shared);
+        let max_batch = options.max_batch_events.max(1);
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || run_writer(&writer_shared, &inbox, max_batch))
+            .map_err(io)?;
+        Ok(SledLog { shared, writer: Mutex::new(Some(Writer { requests, thread })), _lock: lock })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Stops the writer after the appends already queued, and flushes. Also done on drop.
+    pub fn close(&self) {
+        if let Some(writer) = self.writer.lock().take() {
+            drop(writer.requests);
+            let _ = writer.thread.join();
+        }
+        let _ = self.shared.db.flush();
+    }
+
+    /// Fills an empty data directory with envelopes that were verified beforehand, keeping their positions,
+    /// times and hashes. A marker makes an interrupted import visible at the next open.
+    pub fn import(
+        dir: &Path,
+        envelopes: impl IntoIterator<Item = anyhow::Result<Envelope>>,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Head, anyhow::Error> {
+        use anyhow::Context as _;
+        let log = SledLog::open(dir, SledLogOptions::default())?;
+        if log.shared.head.read().position != 0 {
+            anyhow::bail!("data directory {} already holds events; import needs an empty one", dir.display());
+        }
+        log.close();
+        let shared = &log.shared;
+        let meta = shared.db.open_tree("meta")?;
+        meta.insert(IMPORT_MARKER, &[1u8][..])?;
+        durable_flush(shared).context("marking the import as started")?;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        let mut count = 0;
+        for envelope in envelopes {
+            let envelope = envelope?;
+            batch.insert(&record::key(envelope.position), record::encode(&envelope));
+            in_batch += 1;
+            count += 1;
+            if in_batch == 4096 {
+                shared.log.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+                progress(count);
+            }
+        }
+        shared.log.apply_batch(batch)?;
+        durable_flush(shared).context("writing the imported events")?;
+        meta.remove(IMPORT_MARKER)?;
+        durable_flush(shared).context("finishing the import")?;
+        progress(count);
+        let (_, head) = rebuild_index(dir, &shared.log)?;
+        Ok(head)
+    }
+
+    fn fetch(&self, position: u64) -> Result<Envelope, ReadError> {
+        let corrupt = |reason: String| ReadError::Corrupt { position, reason };
+        match self.shared.log.get(record::key(position)) {
+            Ok(Some(bytes)) => record::decode(position, &bytes).map_err(corrupt),
+            Ok(None) => Err(corrupt("the record is missing".into())),
+            Err(e) => Err(ReadError::Unavailable(e.to_string())),
+        }
+    }
+
+    fn fetch_all(&self, positions: &[u64]) -> Result<Vec<Envelope>, ReadError> {
+        positions.iter().map(|&p| self.fetch(p)).collect()
+    }
+}
+
+impl Drop for SledLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn durable_flush(shared: &Shared) -> std::io::Result<()> {
+    shared.db.flush().map_err(std::io::Error::other)?;
+    shared.data_file.sync_data()
+}
+
+fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenError> {
+    let mut index = Index::default();
+    let mut head = Head::EMPTY;
+    for item in log.iter() {
+        let (key, value) = item.map_err(|error| OpenError::Sled { dir: dir.to_owned(), error })?;
+        let expected = head.position + 1;
+        let corrupt = |reason: String| OpenError::Corrupt { dir: dir.to_owned(), position: expected, reason };
+        let position = record::position_of(&key).map_err(corrupt)?;
+        if position != expected {
+            return Err(corrupt(format!("the next stored position is {position}")));
+        }
+        let header = record::decode_header(&value).map_err(corrupt)?;
+        index.add(position, header.stream, header.id, header.programme);
+        head = Head { position, hash: header.hash, recorded_at: Some(header.recorded_at) };
+    }
+    Ok((index, head))
+}
+
+#[async_trait]
+impl EventLog for SledLog {
+    async fn append(&self, request: AppendRequest) -> Result<Appended, AppendError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let writer = self.writer.lock();
+            let writer = writer.as_ref().ok_or_else(|| AppendError::Unavailable("the log is closed".into()))?;
+            writer
+                .requests
+                .send((request, reply))
+                .map_err(|_| AppendError::Unavailable("the log writer has stopped".into()))?;
+        }
+        answer.await.map_err(|_| AppendError::Unavailable("the log writer has stopped".into()))?
+    }
+
+    async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
+        let head = self.shared.head.read().position;
+        let from = from.max(1);
+        if from > head || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let last = head.min(from.saturating_add(limit as u64 - 1));
+        let mut out = Vec::with_capacity((last - from + 1) as usize);
+        for item in self.shared.log.range(record::key(from)..=record::key(last)) {
+            let (key, value) = item.map_err(|e| ReadError::Unavailable(e.to_string()))?;
+            let position = record::position_of(&key).map_err(|reason| ReadError::Corrupt { position: from, reason })?;
+            out.push(record::decode(position, &value).map_err(|reason| ReadError::Corrupt { position, reason })?);
+        }
+        Ok(out)
+    }
+
+    async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
+        let positions: Vec<u64> = {
+            let index = self.shared.index.read();
+            let Some(s) = index.streams.get(stream) else { return Ok(Vec::new()) };
+            let skip = from_version.max(1) as usize - 1;
+            s.positions.iter().skip(skip).take(limit).copied().collect()
+        };
+        self.fetch_all(&positions)
+    }
+
+    async fn read_programme(&self, programme: &str, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
+        let positions: Vec<u64> = {
+            let index = self.shared.index.read();
+            let Some(all) = index.programmes.get(programme) else { return Ok(Vec::new()) };
+            let start = all.partition_point(|&p| p < from);
+            all[start..].iter().take(limit).copied().collect()
+        };
+        self.fetch_all(&positions)
+    }
+
+    async fn stream_version(&self, stream: &str) -> Result<Option<u64>, ReadError> {
+        let version = self.shared.index.read().stream_version(stream);
+        Ok((version > 0).then_some(version))
+    }
+
+    async fn head(&self) -> Result<Head, ReadError> {
+        Ok(*self.shared.head.read())
+    }
+
+    async fn wait_beyond(&self, position: u64) -> Result<u64, ReadError> {
+        let mut heads = self.shared.head_tx.subscribe();
+        let head = heads
+            .wait_for(|&head| head > position)
+            .await
+            .map_err(|_| ReadError::Unavailable("the log is closed".into()))?;
+        Ok(*head)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The writer
+
+/// What one request in a batch will be answered with once the batch is durable.
+enum Outcome {
+    /// New events, as indexes into the batch's staged envelopes.
+    Staged(std::ops::Range<usize>),
+    /// An idempotent retry: the events already stored (or staged earlier in this batch).
+    AlreadyStored(Vec<Envelope>),
+    Refused(AppendError),
+}
+
+/// The writer's view while it builds one batch: the committed state plus what this batch has staged.
+struct BatchBuilder<'a> {
+    shared: &'a Shared,
+    index: &'a Index,
+    next_position: u64,
+    last_hash: ChainHash,
+    last_recorded_at: Option<Timestamp>,
+    staged: Vec<Envelope>,
+    staged_versions: HashMap<String, u64>,
+    staged_ids: HashMap<Uuid, usize>,
+}
+
+fn run_writer(shared: &Shared, inbox: &mpsc::Receiver<(AppendRequest, Reply)>, max_batch: usize) {
+    while let Ok(first) = inbox.recv() {
+        let mut batch = vec![first];
+        let mut events = batch[0].0.events.len();
+        while events < max_batch {
+            match inbox.try_recv() {
+                Ok(next) => {
+                    events += next.0.events.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_batch(shared, batch);
+    }
+}
+
+fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
+    if let Some(failure) = shared.failure.lock().clone() {
+        for (_, reply) in batch {
+            let _ = reply.send(Err(AppendError::Unavailable(failure.clone())));
+        }
+        return;
+    }
+    let index = shared.index.read();
+    let head = *shared.head.read();
+    let mut builder = BatchBuilder {
+        shared,
+        index: &index,
+        next_position: head.position + 1,
+        last_hash: head.hash,
+        last_recorded_at: head.recorded_at,
+        staged: Vec::new(),
+        staged_versions: HashMap::new(),
+        staged_ids: HashMap::new(),
+    };
+    let outcomes: Vec<Outcome> = batch.iter().map(|(request, _)| builder.stage(request)).collect();
+    let staged = builder.staged;
+    drop(index);
+
+    if !staged.is_empty() {
+        if let Err(error) = write_durably(shared, &staged) {
+            let message = format!("writing to {} failed: {error}; restart to recover", shared.dir.display());
+            tracing::error!(%message, "event log write failed; refusing further appends");
+            *shared.failure.lock() = Some(message.clone());
+            for (_, reply) in batch {
+                let _ = reply.send(Err(AppendError::Unavailable(message.clone())));
+            }
+            return;
+        }
+        let mut index = shared.index.write();
+        for e in &staged {
+            index.add(e.position, &e.stream, e.id, &e.programme);
+        }
+        drop(index);
+        let last = staged.last().expect("not empty");
+        *shared.head.write() = Head { position: last.position, hash: last.hash, recorded_at: Some(last.recorded_at) };
+        shared.head_tx.send_replace(last.position);
+    }
+
+    for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
+        let answer = match outcome {
+            Outcome::Staged(range) => Ok(Appended { envelopes: staged[range].to_vec(), already_stored: false }),
+            Outcome::AlreadyStored(envelopes) => Ok(Appended { envelopes, already_stored: true }),
+            Outcome::Refused(error) => Err(error),
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+fn write_durably(shared: &Shared, staged: &[Envelope]) -> Result<(), String> {
+    let mut batch = sled::Batch::default();
+    for e in staged {
+        batch.insert(&record::key(e.position), record::encode(e));
+    }
+    shared.log.apply_batch(batch).map_err(|e| e.to_string())?;
+    durable_flush(shared).map_err(|e| e.to_string())
+}
+
+impl BatchBuilder<'_> {
+    fn stage(&mut self, request: &AppendRequest) -> Outcome {
+        if let Err(reason) = check_shape(request) {
+            return Outcome::Refused(AppendError::Invalid(reason));
+        }
+        match self.already_stored(request) {
+            Ok(Some(envelopes)) => return Outcome::AlreadyStored(envelopes),
+            Ok(None) => {}
+            Err(error) => return Outcome::Refused(error),
+        }
+        let current = self
+            .staged_versions
+            .get(&request.stream)
+            .copied()
+            .unwrap_or_else(|| self.index.stream_version(&request.stream));
+        let matches = match request.expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current == 0,
+            ExpectedVersion::Exists => current > 0,
+            ExpectedVersion::Exact(v) => current == v,
+        };
+        if !matches {
+            return Outcome::Refused(AppendError::WrongExpectedVersion {
+                stream: request.stream.clone(),
+                expected: request.expected,
+                current,
+            });
+        }
+        let start = self.staged.len();
+        let mut version = current;
+        for proposed in &request.events {
+            version += 1;
+            let now = Timestamp::now();
+            let recorded_at = self.last_recorded_at.map_or(now, |last| last.max(now));
+            let mut envelope = Envelope {
+                position: self.next_position,
+                stream: request.stream.clone(),
+                version,
+                id: proposed.id,
+                event_type: proposed.event_type.clone(),
+                schema: proposed.schema,
+                programme: request.programme.clone(),
+                recorded_at,
+                actor: request.actor.clone(),
+                correlation_id: request.correlation_id,
+                causation_id: request.causation_id,
+                data: proposed.data.clone(),
+                hash: ChainHash::GENESIS,
+            };
+            envelope.hash = envelope.expected_hash(&self.last_hash);
+            self.last_hash = envelope.hash;
+            self.last_recorded_at = Some(recorded_at);
+            self.next_position += 1;
+            self.staged_ids.insert(proposed.id, self.staged.len());
+            self.staged.push(envelope);
+        }
+        self.staged_versions.insert(request.stream.clone(), version);
+        Outcome::Staged(start..self.staged.len())
+    }
+
+    /// `Some` when every event of the request is already stored with the same content; an error when some are
+    /// stored with other content or elsewhere, or only some of them are stored.
+    fn already_stored(&self, request: &AppendRequest) -> Result<Option<Vec<Envelope>>, AppendError> {
+        let mut found = Vec::new();
+        for proposed in &request.events {
+            let existing = if let Some(&i) = self.staged_ids.get(&proposed.id) {
+                Some(self.staged[i].clone())
+            } else if let Some(&position) = self.index.ids.get(&proposed.id) {
+                let bytes = self
+                    .shared
+                    .log
+                    .get(record::key(position))
+                    .map_err(|e| AppendError::Unavailable(e.to_string()))?
+                    .ok_or_else(|| AppendError::Unavailable(format!("record {position} is missing")))?;
+                Some(record::decode(position, &bytes).map_err(|e| AppendError::Unavailable(e.to_string()))?)
+            } else {
+                None
+            };
+            if let Some(existing) = existing {
+                let same = existing.stream == request.stream
+                    && existing.event_type == proposed.event_type
+                    && existing.schema == proposed.schema
+                    && existing.data == proposed.data;
+                if !same {
+                    return Err(AppendError::IdempotencyConflict { id: proposed.id, stream: existing.stream });
+                }
+                found.push(existing);
+            }
+        }
+        if found.is_empty() {
+            Ok(None)
+        } else if found.len() == request.events.len() {
+            Ok(Some(found))
+        } else {
+            Err(AppendError::IdempotencyConflict { id: found[0].id, stream: request.stream.clone() })
+        }
+    }
+}
+
+fn check_shape(request: &AppendRequest) -> Result<(), String> {
+    if request.events.is_empty() {
+        return Err("an append needs at least one event".into());
+    }
+    if request.events.len() > MAX_EVENTS_PER_APPEND {
+        return Err(format!("an append carries at most {MAX_EVENTS_PER_APPEND} events"));
+    }
+    for (name, value) in [("stream", &request.stream), ("programme", &request.programme), ("actor", &request.actor)] {
+        if value.is_empty() || value.len() > MAX_NAME_BYTES {
+            return Err(format!("{name} must have 1 to {MAX_NAME_BYTES} bytes"));
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    for event in &request.events {
+        if event.event_type.is_empty() || event.event_type.len() > MAX_NAME_BYTES {
+            return Err(format!("event type must have 1 to {MAX_NAME_BYTES} bytes"));
+        }
+        if event.data.len() > MAX_EVENT_DATA_BYTES {
+            return Err(format!("event {} has {} bytes of data; at most {MAX_EVENT_DATA_BYTES}", event.id, event.data.len()));
+        }
+        if !ids.insert(event.id) {
+            return Err(format!("event id {} appears twice in one append", event.id));
+        }
+    }
+    Ok(())
+}

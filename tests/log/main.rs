@@ -1,0 +1,8 @@
+//! Integration tests of the event log: the sled store through its trait, and the `tracker` binary's
+//! verify / export / import. One test binary, one module per concern.
+
+mod cli;
+mod concurrency;
+mod crash;
+mod helpers;
+mod properties;

@@ -1,8 +1,8 @@
 //! The embedded event log on sled 0.34.
 //!
 //! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open) and `sled/`,
-//! the sled database. Tree `log` maps the position (big-endian) to the record of `record.rs`; tree `meta` holds
-//! markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
+//! the sled database. Tree `log` holds the events in chunks (see `record.rs`): one entry per group of
+//! consecutive events, keyed by its first position; tree `meta` holds markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
 //! indexes are derived from it and rebuilt in memory at open by reading record headers.
 //!
 //! Writes: one writer thread orders every append. It takes whatever requests are queued (group commit), checks
@@ -15,8 +15,9 @@
 //! acknowledge data that is not on disk.
 //!
 //! sled writes any log item bigger than a quarter of a segment to a separate "blob" file that it never syncs.
-//! A leaf node holds up to 17 records, so segments are 16 MiB (blob threshold 4 MiB) and payloads are capped at
-//! [`MAX_EVENT_DATA_BYTES`](super::MAX_EVENT_DATA_BYTES): no node can reach the threshold.
+//! A leaf node holds up to 17 chunks of at most 64 KiB (or one record, whose payload is capped at
+//! [`MAX_EVENT_DATA_BYTES`](super::MAX_EVENT_DATA_BYTES)), so segments are 16 MiB (blob threshold 4 MiB): no
+//! node can reach the threshold.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -40,6 +41,7 @@ use super::{
 const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
 const MAX_NAME_BYTES: usize = 255;
 const IMPORT_MARKER: &[u8] = b"import_in_progress";
+const IMPORT_BATCH: usize = 4096;
 
 /// Tuning of the embedded log.
 #[derive(Clone, Debug)]
@@ -160,7 +162,7 @@ impl SledLog {
             return Err(OpenError::InUse(dir.to_owned()));
         }
         let sled_error = |error| OpenError::Sled { dir: dir.to_owned(), error };
-        let db = sled_config(dir).cache_capacity(options.cache_capacity).open().map_err(sled_error)?;
+        let db = open_sled(dir, options.cache_capacity).map_err(sled_error)?;
         let meta = db.open_tree("meta").map_err(sled_error)?;
         if meta.get(IMPORT_MARKER).map_err(sled_error)?.is_some() {
             return Err(OpenError::UnfinishedImport(dir.to_owned()));
@@ -221,21 +223,19 @@ impl SledLog {
         let meta = shared.db.open_tree("meta")?;
         meta.insert(IMPORT_MARKER, &[1u8][..])?;
         durable_flush(shared).context("marking the import as started")?;
-        let mut batch = sled::Batch::default();
-        let mut in_batch = 0;
+        let mut pending = Vec::with_capacity(IMPORT_BATCH);
         let mut count = 0;
         for envelope in envelopes {
-            let envelope = envelope?;
-            batch.insert(&record::key(envelope.position), record::encode(&envelope));
-            in_batch += 1;
-            count += 1;
-            if in_batch == 4096 {
-                shared.log.apply_batch(std::mem::take(&mut batch))?;
-                in_batch = 0;
+            pending.push(envelope?);
+            if pending.len() == IMPORT_BATCH {
+                count += pending.len() as u64;
+                write_chunks(&shared.log, &pending)?;
+                pending.clear();
                 progress(count);
             }
         }
-        shared.log.apply_batch(batch)?;
+        count += pending.len() as u64;
+        write_chunks(&shared.log, &pending)?;
         durable_flush(shared).context("writing the imported events")?;
         meta.remove(IMPORT_MARKER)?;
         durable_flush(shared).context("finishing the import")?;
@@ -244,17 +244,8 @@ impl SledLog {
         Ok(head)
     }
 
-    fn fetch(&self, position: u64) -> Result<Envelope, ReadError> {
-        let corrupt = |reason: String| ReadError::Corrupt { position, reason };
-        match self.shared.log.get(record::key(position)) {
-            Ok(Some(bytes)) => record::decode(position, &bytes).map_err(corrupt),
-            Ok(None) => Err(corrupt("the record is missing".into())),
-            Err(e) => Err(ReadError::Unavailable(e.to_string())),
-        }
-    }
-
     fn fetch_all(&self, positions: &[u64]) -> Result<Vec<Envelope>, ReadError> {
-        positions.iter().map(|&p| self.fetch(p)).collect()
+        positions.iter().map(|&p| fetch(&self.shared.log, p)).collect()
     }
 }
 
@@ -264,26 +255,123 @@ impl Drop for SledLog {
     }
 }
 
+/// Opens sled. Holding `tracker.lock` means no other tracker process has the directory, so a busy sled lock
+/// can only be a handle of this process that is still shutting down (sled releases its lock from background
+/// threads after the last handle is dropped): wait for it, with a deadline.
+fn open_sled(dir: &Path, cache_capacity: u64) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled_config(dir).cache_capacity(cache_capacity).open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn durable_flush(shared: &Shared) -> std::io::Result<()> {
     shared.db.flush().map_err(std::io::Error::other)?;
     shared.data_file.sync_data()
 }
 
+/// A record that could not be read, or sled failing.
+#[derive(Debug)]
+enum ScanError {
+    Corrupt { position: u64, reason: String },
+    Sled(sled::Error),
+}
+use ScanError::Corrupt;
+
+impl From<sled::Error> for ScanError {
+    fn from(error: sled::Error) -> Self {
+        ScanError::Sled(error)
+    }
+}
+
+impl From<ScanError> for ReadError {
+    fn from(error: ScanError) -> Self {
+        match error {
+            Corrupt { position, reason } => ReadError::Corrupt { position, reason },
+            ScanError::Sled(e) => ReadError::Unavailable(e.to_string()),
+        }
+    }
+}
+
+/// Calls `visit` with each stored record from position `from` to `to` (inclusive) in order, until it returns
+/// `false`. Positions are checked to follow on from one chunk to the next.
+fn scan(
+    log: &sled::Tree,
+    from: u64,
+    to: u64,
+    mut visit: impl FnMut(u64, &[u8]) -> Result<bool, ScanError>,
+) -> Result<(), ScanError> {
+    // The chunk holding `from` is the last one starting at or before it.
+    let start = match log.range(..=record::key(from)).next_back() {
+        Some(item) => item?.0,
+        None => sled::IVec::from(&record::key(from)),
+    };
+    let mut expected: Option<u64> = None;
+    for item in log.range(start..) {
+        let (key, chunk) = item?;
+        let at = expected.unwrap_or(from);
+        let first = record::position_of(&key).map_err(|reason| Corrupt { position: at, reason })?;
+        if expected.is_some_and(|e| e != first) {
+            return Err(Corrupt { position: at, reason: format!("the next stored position is {first}") });
+        }
+        if first > to {
+            return Ok(());
+        }
+        let mut position = first;
+        for record in record::records(&chunk) {
+            let record = record.map_err(|(i, reason)| Corrupt { position: first + i as u64, reason })?;
+            if position > to {
+                return Ok(());
+            }
+            if position >= from && !visit(position, record)? {
+                return Ok(());
+            }
+            position += 1;
+        }
+        expected = Some(position);
+    }
+    Ok(())
+}
+
+/// The event at `position`.
+fn fetch(log: &sled::Tree, position: u64) -> Result<Envelope, ReadError> {
+    let mut found = None;
+    scan(log, position, position, |p, record| {
+        found = Some(record::decode(p, record).map_err(|reason| Corrupt { position: p, reason })?);
+        Ok(false)
+    })?;
+    found.ok_or_else(|| ReadError::Corrupt { position, reason: "the record is missing".into() })
+}
+
+fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Error> {
+    let mut batch = sled::Batch::default();
+    for (first, value) in record::chunks(envelopes) {
+        batch.insert(&record::key(first), value);
+    }
+    log.apply_batch(batch)
+}
+
 fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenError> {
     let mut index = Index::default();
     let mut head = Head::EMPTY;
-    for item in log.iter() {
-        let (key, value) = item.map_err(|error| OpenError::Sled { dir: dir.to_owned(), error })?;
-        let expected = head.position + 1;
-        let corrupt = |reason: String| OpenError::Corrupt { dir: dir.to_owned(), position: expected, reason };
-        let position = record::position_of(&key).map_err(corrupt)?;
-        if position != expected {
-            return Err(corrupt(format!("the next stored position is {position}")));
+    scan(log, 1, u64::MAX, |position, bytes| {
+        if position != head.position + 1 {
+            return Err(Corrupt { position: head.position + 1, reason: format!("the next stored position is {position}") });
         }
-        let header = record::decode_header(&value).map_err(corrupt)?;
+        let header = record::decode_header(bytes).map_err(|reason| Corrupt { position, reason })?;
         index.add(position, header.stream, header.id, header.programme);
         head = Head { position, hash: header.hash, recorded_at: Some(header.recorded_at) };
-    }
+        Ok(true)
+    })
+    .map_err(|error| match error {
+        Corrupt { position, reason } => OpenError::Corrupt { dir: dir.to_owned(), position, reason },
+        ScanError::Sled(error) => OpenError::Sled { dir: dir.to_owned(), error },
+    })?;
     Ok((index, head))
 }
 
@@ -310,11 +398,10 @@ impl EventLog for SledLog {
         }
         let last = head.min(from.saturating_add(limit as u64 - 1));
         let mut out = Vec::with_capacity((last - from + 1) as usize);
-        for item in self.shared.log.range(record::key(from)..=record::key(last)) {
-            let (key, value) = item.map_err(|e| ReadError::Unavailable(e.to_string()))?;
-            let position = record::position_of(&key).map_err(|reason| ReadError::Corrupt { position: from, reason })?;
-            out.push(record::decode(position, &value).map_err(|reason| ReadError::Corrupt { position, reason })?);
-        }
+        scan(&self.shared.log, from, last, |position, record| {
+            out.push(record::decode(position, record).map_err(|reason| Corrupt { position, reason })?);
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -452,11 +539,7 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
 }
 
 fn write_durably(shared: &Shared, staged: &[Envelope]) -> Result<(), String> {
-    let mut batch = sled::Batch::default();
-    for e in staged {
-        batch.insert(&record::key(e.position), record::encode(e));
-    }
-    shared.log.apply_batch(batch).map_err(|e| e.to_string())?;
+    write_chunks(&shared.log, staged).map_err(|e| e.to_string())?;
     durable_flush(shared).map_err(|e| e.to_string())
 }
 
@@ -528,13 +611,7 @@ impl BatchBuilder<'_> {
             let existing = if let Some(&i) = self.staged_ids.get(&proposed.id) {
                 Some(self.staged[i].clone())
             } else if let Some(&position) = self.index.ids.get(&proposed.id) {
-                let bytes = self
-                    .shared
-                    .log
-                    .get(record::key(position))
-                    .map_err(|e| AppendError::Unavailable(e.to_string()))?
-                    .ok_or_else(|| AppendError::Unavailable(format!("record {position} is missing")))?;
-                Some(record::decode(position, &bytes).map_err(|e| AppendError::Unavailable(e.to_string()))?)
+                Some(fetch(&self.shared.log, position).map_err(|e| AppendError::Unavailable(e.to_string()))?)
             } else {
                 None
             };

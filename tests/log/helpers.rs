@@ -40,14 +40,20 @@ pub(crate) async fn append(log: &SledLog, stream: &str, expected: ExpectedVersio
     log.append(request(stream, expected, events)).await
 }
 
-/// Flips one bit of the stored record at `position` (the log must be closed).
+/// Flips one bit of byte `byte` (modulo its length) of the stored record at `position` (the log must be
+/// closed). Records sit in chunks keyed by their first position, each preceded by a big-endian u32 length.
 pub(crate) fn flip_stored_byte(dir: &Path, position: u64, byte: usize) {
     let db = tracker::store::sled_config(dir).open().expect("raw open");
     let tree = db.open_tree("log").expect("log tree");
-    let key = position.to_be_bytes();
-    let mut value = tree.get(key).expect("read").expect("record present").to_vec();
-    let at = byte % value.len();
-    value[at] ^= 0x01;
-    tree.insert(key, value).expect("write");
+    let (key, chunk) = tree.range(..=position.to_be_bytes()).next_back().expect("a chunk").expect("read");
+    let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());
+    let mut chunk = chunk.to_vec();
+    let mut offset = 0;
+    for _ in first..position {
+        offset += 4 + u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap()) as usize;
+    }
+    let len = u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap()) as usize;
+    chunk[offset + 4 + byte % len] ^= 0x01;
+    tree.insert(key, chunk).expect("write");
     db.flush().expect("flush");
 }

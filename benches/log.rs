@@ -55,7 +55,7 @@ fn sample_envelope(position: u64, previous: &ChainHash) -> Envelope {
 /// Plain sled inserts of same-sized values, one `flush` per 64 inserts, single thread: the ceiling.
 fn raw_ceiling(duration: Duration) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let db = tracker::store::sled_config(dir.path()).open().unwrap();
+    let db = tracker::store::open_raw(dir.path()).unwrap();
     let tree = db.open_tree("log").unwrap();
     let value = vec![7u8; record_size()];
     let start = Instant::now();

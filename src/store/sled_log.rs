@@ -77,9 +77,14 @@ pub enum OpenError {
     Sled { dir: PathBuf, error: sled::Error },
 }
 
-/// The sled configuration of a data directory (also what tests use to reach the raw tree).
-pub fn sled_config(dir: &Path) -> sled::Config {
+fn sled_config(dir: &Path) -> sled::Config {
     sled::Config::new().path(dir.join("sled")).segment_size(SEGMENT_SIZE)
+}
+
+/// sled on a data directory, configured as the log uses it, for tests and benchmarks that need the raw trees.
+/// Waits, like [`SledLog::open`], for a handle of this process that is still closing.
+pub fn open_raw(dir: &Path) -> sled::Result<sled::Db> {
+    open_sled(dir, SledLogOptions::default().cache_capacity)
 }
 
 /// Positions of one stream's events; the event at version `v` is at `positions[v - 1]`.
@@ -89,11 +94,14 @@ struct StreamPositions {
 }
 
 /// What the log derives from itself and keeps in memory.
+/// Keys come from clients (stream and programme names), so the hasher is randomised (ahash), and it is fast.
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
 #[derive(Debug, Default)]
 struct Index {
-    streams: HashMap<String, StreamPositions>,
-    ids: HashMap<Uuid, u64>,
-    programmes: HashMap<String, Vec<u64>>,
+    streams: FastMap<String, StreamPositions>,
+    ids: FastMap<Uuid, u64>,
+    programmes: FastMap<String, Vec<u64>>,
 }
 
 impl Index {

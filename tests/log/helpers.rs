@@ -43,7 +43,7 @@ pub(crate) async fn append(log: &SledLog, stream: &str, expected: ExpectedVersio
 /// Flips one bit of byte `byte` (modulo its length) of the stored record at `position` (the log must be
 /// closed). Records sit in chunks keyed by their first position, each preceded by a big-endian u32 length.
 pub(crate) fn flip_stored_byte(dir: &Path, position: u64, byte: usize) {
-    let db = tracker::store::sled_config(dir).open().expect("raw open");
+    let db = tracker::store::open_raw(dir).expect("raw open");
     let tree = db.open_tree("log").expect("log tree");
     let (key, chunk) = tree.range(..=position.to_be_bytes()).next_back().expect("a chunk").expect("read");
     let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());

@@ -210,7 +210,7 @@ pub struct Envelope {
     pub hash: ChainHash,
 }
 
-/// The envelope fields in canonical order; `hash` comes last and only in the exported form.
+/// The envelope fields in canonical order, before `data`; `data` follows, then `hash` in the exported form.
 #[derive(Serialize)]
 struct CanonicalFields<'a> {
     position: u64,
@@ -227,13 +227,13 @@ struct CanonicalFields<'a> {
     correlation_id: Option<&'a Uuid>,
     #[serde(skip_serializing_if = "Option::is_none")]
     causation_id: Option<&'a Uuid>,
-    data: &'a serde_json::value::RawValue,
 }
 
 impl Envelope {
-    /// The bytes the hash chain covers: the envelope's JSON without `hash`.
+    /// The bytes the hash chain covers: the envelope's JSON without `hash`. The payload is appended as the
+    /// stored text, unparsed: it was canonical when written, and a payload altered since simply hashes
+    /// differently.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let data = raw_json(self.data.as_str());
         let fields = CanonicalFields {
             position: self.position,
             stream: &self.stream,
@@ -246,9 +246,14 @@ impl Envelope {
             actor: &self.actor,
             correlation_id: self.correlation_id.as_ref(),
             causation_id: self.causation_id.as_ref(),
-            data,
         };
-        serde_json::to_vec(&fields).expect("envelope fields always serialise")
+        let mut out = Vec::with_capacity(256 + self.data.len());
+        serde_json::to_writer(&mut out, &fields).expect("envelope fields always serialise");
+        out.pop(); // the closing brace
+        out.extend_from_slice(b",\"data\":");
+        out.extend_from_slice(self.data.as_str().as_bytes());
+        out.push(b'}');
+        out
     }
 
     /// The hash this envelope must carry when `previous` is the hash of the envelope before it.
@@ -300,13 +305,6 @@ impl Serialize for Envelope {
         let raw = serde_json::value::RawValue::from_string(line).map_err(serde::ser::Error::custom)?;
         raw.serialize(serializer)
     }
-}
-
-fn raw_json(text: &str) -> &serde_json::value::RawValue {
-    // Stored data was canonical JSON when written; should a stored payload have been altered into something
-    // that is not JSON, hash it as a JSON string instead so verification reports a mismatch rather than panic.
-    serde_json::from_str::<&serde_json::value::RawValue>(text)
-        .unwrap_or(serde_json::value::RawValue::NULL)
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,29 @@
-//! Events of the programme tracker: the stored envelope and its hash chain, and (from the domain issue) the
-//! programme and activity types, commands and rules. Pure: no IO, no HTTP, no storage engine.
+//! Events of the programme tracker: the stored envelope and its hash chain, and the domain — programme
+//! definitions, the activity catalogue, domain events with their schema versions, aggregate state and the
+//! command handlers that decide which events to append. Pure: no IO, no HTTP, no storage engine.
 
 pub mod envelope;
 
+pub mod activity;
+pub mod commands;
+pub mod event;
+pub mod faults;
+pub mod programme;
+mod reader;
+pub mod state;
+pub mod values;
+
 pub use envelope::{ChainError, ChainHash, ChainVerifier, Envelope, EnvelopeError, EventData, Timestamp};
+
+pub use activity::{parse_activity, Activity, ActivityDetails, ActivityKind, ActivityRules, FieldValue, Participants};
+pub use commands::{
+    add_cluster, add_partner, add_period, approve_activity, correct_activity, lock_period, record_activity,
+    register_programme, retract_activity, return_activity, set_indicator, submit_activity, unlock_period,
+    ApproveActivity, ChangePeriodLock, CommandContext, CorrectActivity, RecordActivity, RetractActivity,
+    ReturnActivity, Role, SetIndicator,
+};
+pub use event::{activity_stream, programme_stream, DecodeError, DomainEvent, StreamName};
+pub use faults::{Fault, FaultKind, Faults};
+pub use programme::{Aggregate, Cluster, Indicator, Measure, Milestone, Partner, Programme, ReportingPeriod, Source};
+pub use state::{ActivityState, ActivityStatus, ProgrammeState};
+pub use values::{Money, Quantity, Slug, ValueError};

@@ -1,0 +1,9 @@
+//! Domain rules as given / when / then: given these events, when this command, then these events or these
+//! faults. One test binary with a module per area; `support` holds the scenario helper and the test programme.
+
+mod activities;
+mod event_codec;
+mod lifecycle;
+mod programme_rules;
+mod seeds;
+mod support;

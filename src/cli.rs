@@ -31,6 +31,8 @@ pub enum Command {
     Export,
     /// Read an NDJSON export from stdin into an empty data directory, after verifying all of it.
     Import,
+    /// Register the seed programmes (CONNECTION, UNITES) in an empty data directory, creating it if needed.
+    Seed,
 }
 
 /// Runs the command line and maps failure to exit code 1 with the error chain on stderr.
@@ -57,6 +59,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify => runtime.block_on(verify(&cli.data)),
         Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
         Command::Import => import(&cli.data).map(|()| ExitCode::SUCCESS),
+        Command::Seed => runtime.block_on(seed(&cli.data)).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -153,6 +156,15 @@ fn import(dir: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(head.position == count && head.hash == hash, "the imported store does not end where the export does");
     eprintln!("imported {count} events; head position {} hash {}", head.position, head.hash);
     std::io::stderr().flush().ok();
+    Ok(())
+}
+
+async fn seed(dir: &Path) -> anyhow::Result<()> {
+    let log = SledLog::open(dir, SledLogOptions::default()).with_context(|| format!("opening {}", dir.display()))?;
+    let today = chrono::Utc::now().date_naive();
+    let registered = crate::seed::load_seeds(&log, today).await?;
+    anyhow::ensure!(!registered.is_empty(), "data directory {} already holds events; seeds go only into an empty one", dir.display());
+    println!("registered {}", registered.join(", "));
     Ok(())
 }
 

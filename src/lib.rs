@@ -3,4 +3,5 @@
 
 pub mod audit;
 pub mod cli;
+pub mod seed;
 pub mod store;

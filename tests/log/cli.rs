@@ -109,3 +109,17 @@ fn commands_on_a_missing_data_directory_say_so() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no data directory at"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn seed_registers_connection_and_unites_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seeded = tracker(&data, &["seed"], None);
+    assert!(seeded.status.success(), "{}", text(&seeded.stderr));
+    assert_eq!(text(&seeded.stdout).trim(), "registered connection, unites");
+    let again = tracker(&data, &["seed"], None);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("already holds events"), "{}", text(&again.stderr));
+    let verified = tracker(&data, &["verify"], None);
+    assert!(text(&verified.stdout).starts_with("ok: 2 events checked"), "{}", text(&verified.stdout));
+}

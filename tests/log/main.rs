@@ -6,3 +6,4 @@ mod concurrency;
 mod crash;
 mod helpers;
 mod properties;
+mod seeds;

@@ -1,0 +1,56 @@
+//! Loading the seeds — the programme definitions in `seeds/`, compiled into the binary so that a server started
+//! from any directory has them — into an empty store. Each definition goes through the same command handler as
+//! `POST /v1/programmes` and is appended as ordinary events with actor `seed`.
+
+use anyhow::Context as _;
+use chrono::NaiveDate;
+use events::{programme_stream, register_programme, CommandContext, EventData, Programme, ProgrammeState, Role};
+
+use crate::store::{AppendRequest, EventLog, ExpectedVersion, ProposedEvent};
+
+/// The seed files: name and JSON text.
+pub const SEEDS: &[(&str, &str)] = &[
+    ("seeds/connection.json", include_str!("../seeds/connection.json")),
+    ("seeds/unites.json", include_str!("../seeds/unites.json")),
+];
+
+/// The actor recorded on seeded events.
+pub const SEED_ACTOR: &str = "seed";
+
+/// Registers every seed programme if the log is empty; returns the ids registered (none for a non-empty log).
+pub async fn load_seeds(log: &dyn EventLog, today: NaiveDate) -> anyhow::Result<Vec<String>> {
+    if log.head().await?.position != 0 {
+        return Ok(Vec::new());
+    }
+    let mut registered = Vec::new();
+    for (file, text) in SEEDS {
+        let value: serde_json::Value = serde_json::from_str(text).with_context(|| format!("{file} is not JSON"))?;
+        let programme = Programme::parse(&value).map_err(|faults| anyhow::anyhow!("{file}: {faults}"))?;
+        let id = programme.id.clone();
+        let ctx = CommandContext { today, role: Role::Admin };
+        let decided = register_programme(&ProgrammeState::default(), programme, &ctx)
+            .map_err(|faults| anyhow::anyhow!("{file}: {faults}"))?;
+        let events = decided
+            .iter()
+            .map(|event| ProposedEvent {
+                id: uuid::Uuid::now_v7(),
+                event_type: event.event_type().to_owned(),
+                schema: event.schema(),
+                data: EventData::from_value(&event.to_data()),
+            })
+            .collect();
+        log.append(AppendRequest {
+            stream: programme_stream(&id),
+            expected: ExpectedVersion::NoStream,
+            programme: id.to_string(),
+            actor: SEED_ACTOR.to_owned(),
+            correlation_id: None,
+            causation_id: None,
+            events,
+        })
+        .await
+        .with_context(|| format!("appending {file}"))?;
+        registered.push(id.to_string());
+    }
+    Ok(registered)
+}

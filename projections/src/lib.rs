@@ -1,1 +1,9 @@
-//! Read models built from event envelopes. Filled in by the domain issue.
+//! Read models built from event envelopes. Pure: no IO, no storage engine, no clock. Each projection takes
+//! envelopes in log order through `apply` and answers queries from memory.
+
+pub mod progress;
+
+pub use progress::{
+    ActivityHistory, ActivityRevision, BudgetReport, IndicatorReport, IndicatorStatus, ProgressProjection,
+    ProgressQuery, ProgressReport,
+};

@@ -1,0 +1,439 @@
+//! The progress projection (SPEC §4): per programme, the definition as it stood after each programme event and
+//! every activity's lifecycle (latest corrected values and status) with the log position and `recorded_at` of
+//! each change. A report answers "how far is a programme from each target" for any valid date (`as_of`, the
+//! activity's `occurred_on`) as known at any position of the log (`at_position`): events after that position are
+//! ignored, so the same query returns the same report forever.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::NaiveDate;
+use events::{
+    ActivityDetails, ActivityState, ActivityStatus, Aggregate, DomainEvent, Envelope, Indicator, Programme,
+    ProgrammeState, Quantity, Timestamp,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The cluster key of activities that belong to no cluster.
+pub const NO_CLUSTER: &str = "none";
+
+/// What a progress report is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgressQuery {
+    /// Only activities that occurred on or before this day count.
+    pub as_of: NaiveDate,
+    /// Only events at or before this log position are reflected; `None` for everything applied.
+    pub at_position: Option<u64>,
+}
+
+/// One state of an activity: the state after the event at `position`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityRevision {
+    pub position: u64,
+    pub recorded_at: Timestamp,
+    pub event_type: String,
+    pub state: ActivityState,
+}
+
+/// Every state an activity went through, in log order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityHistory {
+    revisions: Vec<ActivityRevision>,
+}
+
+impl ActivityHistory {
+    pub fn revisions(&self) -> &[ActivityRevision] {
+        &self.revisions
+    }
+
+    /// The latest state.
+    pub fn current(&self) -> Option<&ActivityRevision> {
+        self.revisions.last()
+    }
+
+    /// The state as known at `position` (after every event at or before it).
+    pub fn at(&self, position: u64) -> Option<&ActivityRevision> {
+        let applied = self.revisions.partition_point(|r| r.position <= position);
+        applied.checked_sub(1).map(|i| &self.revisions[i])
+    }
+}
+
+/// One programme's part of the projection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ProgrammeHistory {
+    /// The programme state after each programme event, with that event's position.
+    definitions: Vec<(u64, ProgrammeState)>,
+    activities: BTreeMap<Uuid, ActivityHistory>,
+    /// The position of every event applied for this programme, increasing.
+    positions: Vec<u64>,
+}
+
+impl ProgrammeHistory {
+    fn definition_at(&self, position: u64) -> Option<&Programme> {
+        let applied = self.definitions.partition_point(|(p, _)| *p <= position);
+        self.definitions[..applied].last()?.1.programme()
+    }
+
+    fn position_at(&self, position: u64) -> Option<u64> {
+        let applied = self.positions.partition_point(|p| *p <= position);
+        self.positions[..applied].last().copied()
+    }
+}
+
+/// Progress of every programme, built from envelopes in log order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgressProjection {
+    programmes: BTreeMap<String, ProgrammeHistory>,
+    position: u64,
+}
+
+impl ProgressProjection {
+    pub fn new() -> ProgressProjection {
+        ProgressProjection::default()
+    }
+
+    /// Replays envelopes into a fresh projection.
+    pub fn from_envelopes<'a>(envelopes: impl IntoIterator<Item = &'a Envelope>) -> ProgressProjection {
+        let mut projection = ProgressProjection::new();
+        for envelope in envelopes {
+            projection.apply(envelope);
+        }
+        projection
+    }
+
+    /// The position of the last envelope applied (0 before any).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Applies one envelope. Never fails: envelopes at or before the applied position are skipped (re-delivery),
+    /// and unknown event types or unreadable payloads are ignored (the position still advances).
+    pub fn apply(&mut self, envelope: &Envelope) {
+        if envelope.position <= self.position {
+            return;
+        }
+        self.position = envelope.position;
+        let Ok(data) = envelope.data.to_value() else {
+            return;
+        };
+        let Ok(event) = DomainEvent::decode(&envelope.event_type, envelope.schema, &data) else {
+            return;
+        };
+        let history = self.programmes.entry(envelope.programme.clone()).or_default();
+        match event.activity_id() {
+            Some(id) => {
+                let activity = history.activities.entry(id).or_default();
+                let mut state = activity.current().map(|r| r.state.clone()).unwrap_or_default();
+                state.apply(&event);
+                activity.revisions.push(ActivityRevision {
+                    position: envelope.position,
+                    recorded_at: envelope.recorded_at,
+                    event_type: envelope.event_type.clone(),
+                    state,
+                });
+            }
+            None => {
+                let mut state = history.definitions.last().map(|(_, s)| s.clone()).unwrap_or_default();
+                state.apply(&event);
+                history.definitions.push((envelope.position, state));
+            }
+        }
+        history.positions.push(envelope.position);
+    }
+
+    /// The programme definition as it stands now.
+    pub fn programme(&self, programme: &str) -> Option<&Programme> {
+        self.programmes.get(programme)?.definition_at(u64::MAX)
+    }
+
+    /// One activity's history.
+    pub fn activity(&self, programme: &str, id: &Uuid) -> Option<&ActivityHistory> {
+        self.programmes.get(programme)?.activities.get(id)
+    }
+
+    /// Every activity of a programme with its history, by id.
+    pub fn activities<'a>(&'a self, programme: &str) -> impl Iterator<Item = (&'a Uuid, &'a ActivityHistory)> + 'a {
+        self.programmes.get(programme).into_iter().flat_map(|p| p.activities.iter())
+    }
+
+    /// The progress report; `None` when the programme was not registered at the queried position.
+    pub fn report(&self, programme: &str, query: &ProgressQuery) -> Option<ProgressReport> {
+        let history = self.programmes.get(programme)?;
+        let limit = query.at_position.unwrap_or(u64::MAX);
+        let definition = history.definition_at(limit)?;
+        let position = history.position_at(limit)?;
+
+        let mut counted = Vec::new();
+        let mut pending = Vec::new();
+        for revision in history.activities.values().filter_map(|a| a.at(limit)) {
+            let Some(activity) = revision.state.activity() else {
+                continue;
+            };
+            if activity.occurred_on > query.as_of {
+                continue;
+            }
+            match (definition.require_approval, revision.state.status()) {
+                (_, ActivityStatus::Retracted) => {}
+                (true, ActivityStatus::Approved) | (false, _) => counted.push(activity),
+                (true, ActivityStatus::Submitted) => pending.push(activity),
+                (true, _) => {}
+            }
+        }
+
+        let indicators =
+            definition.indicators.iter().map(|i| indicator_report(definition, i, query.as_of, &counted, &pending));
+        let mut awarded = 0i128;
+        let mut paid = 0i128;
+        for activity in &counted {
+            match &activity.details {
+                ActivityDetails::GrantAwarded(g) => awarded += i128::from(g.amount.cents()),
+                ActivityDetails::GrantPaid(g) => paid += i128::from(g.amount.cents()),
+                _ => {}
+            }
+        }
+        Some(ProgressReport {
+            programme: definition.id.to_string(),
+            as_of: query.as_of,
+            position,
+            indicators: indicators.collect(),
+            budget: BudgetReport {
+                currency: definition.currency.to_string(),
+                total: definition.budget.map(|m| m.to_string()),
+                partner_shares: definition.partner_shares().to_string(),
+                grants_awarded: format_hundredths(awarded, 2),
+                grants_paid: format_hundredths(paid, 2),
+            },
+        })
+    }
+}
+
+/// Progress of one programme (SPEC §6, GET …/progress).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProgressReport {
+    pub programme: String,
+    pub as_of: NaiveDate,
+    /// The position of the last event of this programme the report reflects.
+    pub position: u64,
+    pub indicators: Vec<IndicatorReport>,
+    pub budget: BudgetReport,
+}
+
+/// Progress towards one indicator. Quantities are decimal strings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IndicatorReport {
+    pub id: String,
+    pub label: String,
+    pub unit: String,
+    pub target: String,
+    pub baseline: String,
+    pub actual: String,
+    pub pending: String,
+    /// actual ÷ target × 100 to one decimal; `None` (null) when the target is 0.
+    pub percent: Option<f64>,
+    pub expected: String,
+    pub status: IndicatorStatus,
+    pub by_partner: BTreeMap<String, String>,
+    pub by_cluster: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorStatus {
+    /// `as_of` is before the programme starts.
+    NotStarted,
+    /// actual ≥ target.
+    Achieved,
+    /// actual ≥ 85 % of expected.
+    OnTrack,
+    Behind,
+}
+
+/// The programme's money, in its currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BudgetReport {
+    pub currency: String,
+    pub total: Option<String>,
+    pub partner_shares: String,
+    pub grants_awarded: String,
+    pub grants_paid: String,
+}
+
+/// A measure's value over a set of activities: hundredths, the decimals to write, and the breakdowns.
+#[derive(Default)]
+struct Tally {
+    hundredths: i128,
+    scale: u8,
+    by_partner: BTreeMap<String, i128>,
+    by_cluster: BTreeMap<String, i128>,
+}
+
+fn tally(indicator: &Indicator, activities: &[&events::Activity]) -> Tally {
+    let measure = &indicator.measure;
+    let mut tally = Tally::default();
+    let selected = activities.iter().filter(|a| measure.selects(a));
+    match measure.aggregate {
+        Aggregate::Count | Aggregate::Sum => {
+            for activity in selected {
+                let value = if measure.aggregate == Aggregate::Count {
+                    Some(Quantity::from_whole(1))
+                } else {
+                    measure.field.as_deref().and_then(|f| activity.field(f)).and_then(|v| v.as_quantity())
+                };
+                let Some(value) = value else {
+                    continue;
+                };
+                let h = i128::from(value.hundredths());
+                tally.hundredths += h;
+                tally.scale = tally.scale.max(value.scale());
+                *tally.by_partner.entry(activity.partner.to_string()).or_default() += h;
+                *tally.by_cluster.entry(activity.cluster().unwrap_or(NO_CLUSTER).to_string()).or_default() += h;
+            }
+        }
+        Aggregate::Distinct => {
+            let mut all = BTreeSet::new();
+            let mut by_partner: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            let mut by_cluster: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            for activity in selected {
+                let Some(value) = measure.field.as_deref().and_then(|f| activity.field(f)) else {
+                    continue;
+                };
+                let keys: Vec<String> = match &value {
+                    events::FieldValue::List(items) => items.iter().filter_map(|i| i.as_key()).collect(),
+                    other => other.as_key().into_iter().collect(),
+                };
+                let partner = by_partner.entry(activity.partner.to_string()).or_default();
+                let cluster = by_cluster.entry(activity.cluster().unwrap_or(NO_CLUSTER).to_string()).or_default();
+                for key in keys {
+                    partner.insert(key.clone());
+                    cluster.insert(key.clone());
+                    all.insert(key);
+                }
+            }
+            let size = |s: &BTreeSet<String>| i128::try_from(s.len()).unwrap_or(i128::MAX) * 100;
+            tally.hundredths = size(&all);
+            tally.by_partner = by_partner.into_iter().map(|(k, v)| (k, size(&v))).collect();
+            tally.by_cluster = by_cluster.into_iter().map(|(k, v)| (k, size(&v))).collect();
+        }
+    }
+    tally
+}
+
+fn indicator_report(
+    programme: &Programme,
+    indicator: &Indicator,
+    as_of: NaiveDate,
+    counted: &[&events::Activity],
+    pending: &[&events::Activity],
+) -> IndicatorReport {
+    let actual = tally(indicator, counted);
+    let waiting = tally(indicator, pending);
+    let target = i128::from(indicator.target.hundredths());
+    let expected = expected(programme, indicator, as_of);
+    let expected_h = i128::from(expected.hundredths());
+    let status = if as_of < programme.starts_on {
+        IndicatorStatus::NotStarted
+    } else if actual.hundredths >= target {
+        IndicatorStatus::Achieved
+    } else if actual.hundredths * 100 >= expected_h * 85 {
+        IndicatorStatus::OnTrack
+    } else {
+        IndicatorStatus::Behind
+    };
+    let percent = (target != 0).then(|| div_round(actual.hundredths * 1000, target) as f64 / 10.0);
+    let scale = actual.scale;
+    let breakdown = |m: BTreeMap<String, i128>| m.into_iter().map(|(k, v)| (k, format_hundredths(v, scale))).collect();
+    IndicatorReport {
+        id: indicator.id.to_string(),
+        label: indicator.label.clone(),
+        unit: indicator.unit.clone(),
+        target: indicator.target.to_string(),
+        baseline: indicator.baseline.to_string(),
+        actual: format_hundredths(actual.hundredths, scale),
+        pending: format_hundredths(waiting.hundredths, waiting.scale),
+        percent,
+        expected: expected.to_string(),
+        status,
+        by_partner: breakdown(actual.by_partner),
+        by_cluster: breakdown(actual.by_cluster),
+    }
+}
+
+/// What the indicator should stand at on `as_of`. With milestones: the target of the last milestone reached
+/// (the baseline before the first, the target from `due` on). Without: linear from the baseline at the
+/// programme's start to the target at `due` (default the programme's end), written with the target's decimals.
+fn expected(programme: &Programme, indicator: &Indicator, as_of: NaiveDate) -> Quantity {
+    let due = indicator.due.unwrap_or(programme.ends_on);
+    if as_of >= due {
+        return indicator.target;
+    }
+    if !indicator.milestones.is_empty() {
+        let mut milestones: Vec<_> = indicator.milestones.iter().collect();
+        milestones.sort_by_key(|m| m.by);
+        return milestones.iter().rev().find(|m| m.by <= as_of).map_or(indicator.baseline, |m| m.target);
+    }
+    if as_of <= programme.starts_on {
+        return indicator.baseline;
+    }
+    let total = i128::from((due - programme.starts_on).num_days());
+    let elapsed = i128::from((as_of - programme.starts_on).num_days());
+    if total <= 0 {
+        return indicator.target;
+    }
+    let baseline = i128::from(indicator.baseline.hundredths());
+    let target = i128::from(indicator.target.hundredths());
+    let scale = indicator.target.scale().max(indicator.baseline.scale()).min(2);
+    let unit = 10i128.pow(u32::from(2 - scale));
+    let value = baseline + div_round((target - baseline) * elapsed, total);
+    let value = div_round(value, unit) * unit;
+    Quantity::from_hundredths(i64::try_from(value).unwrap_or(i64::MAX), scale)
+}
+
+/// `numerator / denominator` rounded half away from zero; `denominator` must not be 0.
+fn div_round(numerator: i128, denominator: i128) -> i128 {
+    let (n, d) = if denominator < 0 { (-numerator, -denominator) } else { (numerator, denominator) };
+    if n >= 0 {
+        (2 * n + d) / (2 * d)
+    } else {
+        -((-2 * n + d) / (2 * d))
+    }
+}
+
+/// Writes hundredths as a decimal with `scale` decimals (more when the value needs them).
+fn format_hundredths(hundredths: i128, scale: u8) -> String {
+    let scale = if hundredths % 10 != 0 {
+        2
+    } else if hundredths % 100 != 0 {
+        scale.max(1)
+    } else {
+        scale.min(2)
+    };
+    let sign = if hundredths < 0 { "-" } else { "" };
+    let abs = hundredths.unsigned_abs();
+    let whole = abs / 100;
+    let fraction = abs % 100;
+    match scale {
+        0 => format!("{sign}{whole}"),
+        1 => format!("{sign}{whole}.{}", fraction / 10),
+        _ => format!("{sign}{whole}.{fraction:02}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_hundredths() {
+        assert_eq!(format_hundredths(1400, 0), "14");
+        assert_eq!(format_hundredths(3097971, 2), "30979.71");
+        assert_eq!(format_hundredths(250, 0), "2.5");
+        assert_eq!(format_hundredths(0, 2), "0.00");
+    }
+
+    #[test]
+    fn rounds_half_away_from_zero() {
+        assert_eq!(div_round(5, 2), 3);
+        assert_eq!(div_round(-5, 2), -3);
+        assert_eq!(div_round(643, 10), 64);
+    }
+}

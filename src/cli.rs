@@ -31,8 +31,32 @@ pub enum Command {
     Export,
     /// Read an NDJSON export from stdin into an empty data directory, after verifying all of it.
     Import,
+    /// Print a programme's progress against its targets, read offline from the data directory.
+    Report {
+        /// The programme's id, e.g. `connection`.
+        programme: String,
+        /// Count activities that occurred on or before this date (YYYY-MM-DD); default today, or the date of
+        /// `--known-at` / `--at-position`.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Report what was known at this moment (RFC 3339), ignoring later events.
+        #[arg(long, conflicts_with = "at_position")]
+        known_at: Option<String>,
+        /// Report what was known at this log position, ignoring later events.
+        #[arg(long)]
+        at_position: Option<u64>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
     /// Register the seed programmes (CONNECTION, UNITES) in an empty data directory, creating it if needed.
     Seed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 /// Runs the command line and maps failure to exit code 1 with the error chain on stderr.
@@ -59,6 +83,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify => runtime.block_on(verify(&cli.data)),
         Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
         Command::Import => import(&cli.data).map(|()| ExitCode::SUCCESS),
+        Command::Report { programme, as_of, known_at, at_position, format } => {
+            let known_at = known_at
+                .map(|text| events::Timestamp::parse_rfc3339(&text))
+                .transpose()
+                .context("--known-at must be an RFC 3339 time, e.g. 2022-06-30T23:59:59Z")?;
+            let request = crate::report::ReportRequest { as_of, known_at, at_position };
+            runtime.block_on(report(&cli.data, &programme, &request, format)).map(|()| ExitCode::SUCCESS)
+        }
         Command::Seed => runtime.block_on(seed(&cli.data)).map(|()| ExitCode::SUCCESS),
     }
 }
@@ -156,6 +188,20 @@ fn import(dir: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(head.position == count && head.hash == hash, "the imported store does not end where the export does");
     eprintln!("imported {count} events; head position {} hash {}", head.position, head.hash);
     std::io::stderr().flush().ok();
+    Ok(())
+}
+
+async fn report(dir: &Path, programme: &str, request: &crate::report::ReportRequest, format: ReportFormat) -> anyhow::Result<()> {
+    let log = open_existing(dir)?;
+    let projection = crate::report::replay(&log).await.context("replaying the log")?;
+    let today = chrono::Utc::now().date_naive();
+    let report = crate::report::progress_report(&log, &projection, programme, request, today).await?;
+    let text = match format {
+        ReportFormat::Table => crate::report::to_table(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Csv => crate::report::to_csv(&report),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
 

@@ -3,5 +3,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod report;
 pub mod seed;
+pub mod service;
 pub mod store;

@@ -194,6 +194,7 @@ impl ProgressProjection {
         Some(ProgressReport {
             programme: definition.id.to_string(),
             as_of: query.as_of,
+            known_at: None,
             position,
             indicators: indicators.collect(),
             budget: BudgetReport {
@@ -212,6 +213,10 @@ impl ProgressProjection {
 pub struct ProgressReport {
     pub programme: String,
     pub as_of: NaiveDate,
+    /// The transaction time the report stands at, set by the caller (`known_at` asked for, or the time of the
+    /// last log event reflected); `None` leaves it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_at: Option<String>,
     /// The position of the last event of this programme the report reflects.
     pub position: u64,
     pub indicators: Vec<IndicatorReport>,
@@ -246,6 +251,18 @@ pub enum IndicatorStatus {
     /// actual ≥ 85 % of expected.
     OnTrack,
     Behind,
+}
+
+impl IndicatorStatus {
+    /// The name used in reports: `not_started`, `achieved`, `on_track`, `behind`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            IndicatorStatus::NotStarted => "not_started",
+            IndicatorStatus::Achieved => "achieved",
+            IndicatorStatus::OnTrack => "on_track",
+            IndicatorStatus::Behind => "behind",
+        }
+    }
 }
 
 /// The programme's money, in its currency.

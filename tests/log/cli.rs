@@ -123,3 +123,31 @@ fn seed_registers_connection_and_unites_once() {
     let verified = tracker(&data, &["verify"], None);
     assert!(text(&verified.stdout).starts_with("ok: 2 events checked"), "{}", text(&verified.stdout));
 }
+
+#[test]
+fn report_renders_a_table_json_and_csv_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(tracker(&data, &["seed"], None).status.success());
+    let table = text(&tracker(&data, &["report", "connection"], None).stdout);
+    assert!(table.starts_with("connection — progress as of "), "{table}");
+    assert!(table.contains("Staff exchanges"), "{table}");
+    assert!(table.contains("0 / 14 exchanges"), "{table}");
+    assert!(table.contains("budget EUR 1874876.03; partner shares 30979.71"), "{table}");
+
+    let json = tracker(&data, &["report", "unites", "--format", "json", "--as-of", "2024-12-31"], None);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["as_of"], "2024-12-31");
+    let grants = report["indicators"].as_array().unwrap().iter().find(|i| i["id"] == "grants").unwrap();
+    assert_eq!((grants["target"].as_str(), grants["status"].as_str()), (Some("160000.00"), Some("behind")));
+
+    let csv = text(&tracker(&data, &["report", "connection", "--format", "csv"], None).stdout);
+    assert!(csv.starts_with("programme,indicator,label,unit,target,"), "{csv}");
+    assert!(csv.contains("\nconnection,staff-exchanges,Staff exchanges,exchanges,14,0,0,0,0.0,"), "{csv}");
+
+    let early = tracker(&data, &["report", "unites", "--at-position", "1"], None);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(text(&early.stderr).contains("programme 'unites' was not yet registered at log position 1"), "{}", text(&early.stderr));
+    let unknown = tracker(&data, &["report", "atlantis"], None);
+    assert!(text(&unknown.stderr).contains("unknown programme 'atlantis'"), "{}", text(&unknown.stderr));
+}

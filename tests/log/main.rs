@@ -6,4 +6,5 @@ mod concurrency;
 mod crash;
 mod helpers;
 mod properties;
+mod report;
 mod seeds;

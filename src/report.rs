@@ -1,0 +1,182 @@
+//! Progress reports read from a log: which log position a query stands at (`at_position`, or `known_at` turned
+//! into a position), the report itself from the progress projection, and its renderings as JSON, CSV and a
+//! terminal table with a bar per indicator.
+
+use chrono::NaiveDate;
+use events::Timestamp;
+use projections::{ProgressProjection, ProgressQuery, ProgressReport};
+
+use crate::store::{EventLog, ReadError};
+
+/// Events read per call while replaying.
+const REPLAY_BATCH: usize = 4096;
+
+/// What a report is asked for; absent times mean "now".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportRequest {
+    pub as_of: Option<NaiveDate>,
+    pub known_at: Option<Timestamp>,
+    pub at_position: Option<u64>,
+}
+
+/// Why a report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("unknown programme '{0}'")]
+    UnknownProgramme(String),
+    #[error("programme '{programme}' was not yet registered at log position {position}")]
+    NotYetRegistered { programme: String, position: u64 },
+    #[error("give at_position or known_at, not both")]
+    BothTimes,
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// Builds the progress projection from the whole log.
+pub async fn replay(log: &dyn EventLog) -> Result<ProgressProjection, ReadError> {
+    let mut projection = ProgressProjection::new();
+    catch_up(log, &mut projection).await?;
+    Ok(projection)
+}
+
+/// Applies every event after the projection's position, up to the head.
+pub async fn catch_up(log: &dyn EventLog, projection: &mut ProgressProjection) -> Result<(), ReadError> {
+    loop {
+        let batch = log.read_all(projection.position() + 1, REPLAY_BATCH).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for envelope in &batch {
+            projection.apply(envelope);
+        }
+    }
+}
+
+/// The last position recorded at or before `at` (0 when none). `recorded_at` never goes backwards along
+/// positions, so this is a binary search.
+pub async fn position_known_at(log: &dyn EventLog, at: Timestamp) -> Result<u64, ReadError> {
+    let (mut low, mut high) = (0, log.head().await?.position);
+    while low < high {
+        let mid = low + (high - low).div_ceil(2);
+        let recorded_at = recorded_at(log, mid).await?;
+        if recorded_at <= at {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    Ok(low)
+}
+
+async fn recorded_at(log: &dyn EventLog, position: u64) -> Result<Timestamp, ReadError> {
+    let event = log.read_all(position, 1).await?;
+    event
+        .first()
+        .map(|e| e.recorded_at)
+        .ok_or_else(|| ReadError::Corrupt { position, reason: "the record is missing".into() })
+}
+
+/// The report for `programme` as the request asks. The transaction time is the `known_at` asked for, else the
+/// time of the last log event reflected; `as_of` defaults to that moment's date when a past position or time is
+/// asked for, and to `today` otherwise — so a query with `at_position` gives the same bytes forever.
+pub async fn progress_report(
+    log: &dyn EventLog,
+    projection: &ProgressProjection,
+    programme: &str,
+    request: &ReportRequest,
+    today: NaiveDate,
+) -> Result<ProgressReport, ReportError> {
+    let position = match (request.at_position, request.known_at) {
+        (Some(_), Some(_)) => return Err(ReportError::BothTimes),
+        (Some(p), None) => p.min(projection.position()),
+        (None, Some(at)) => position_known_at(log, at).await?.min(projection.position()),
+        (None, None) => projection.position(),
+    };
+    let moment = match request.known_at {
+        Some(at) => Some(at),
+        None if position > 0 => Some(recorded_at(log, position).await?),
+        None => None,
+    };
+    let as_of = match (request.as_of, request.at_position.or(request.known_at.map(|_| 0))) {
+        (Some(day), _) => day,
+        (None, Some(_)) => moment.map_or(today, |m| m.to_datetime().date_naive()),
+        (None, None) => today,
+    };
+    let query = ProgressQuery { as_of, at_position: Some(position) };
+    let mut report = projection.report(programme, &query).ok_or_else(|| match projection.programme(programme) {
+        Some(_) => ReportError::NotYetRegistered { programme: programme.to_owned(), position },
+        None => ReportError::UnknownProgramme(programme.to_owned()),
+    })?;
+    report.known_at = moment.map(|m| m.to_rfc3339());
+    Ok(report)
+}
+
+/// The report as CSV: one row per indicator.
+pub fn to_csv(report: &ProgressReport) -> String {
+    let mut out = String::from("programme,indicator,label,unit,target,baseline,actual,pending,percent,expected,status\n");
+    for i in &report.indicators {
+        let percent = i.percent.map(|p| format!("{p:.1}")).unwrap_or_default();
+        let status = i.status.as_str();
+        let fields = [
+            report.programme.as_str(),
+            &i.id,
+            &i.label,
+            &i.unit,
+            &i.target,
+            &i.baseline,
+            &i.actual,
+            &i.pending,
+            &percent,
+            &i.expected,
+            status,
+        ];
+        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The report as a terminal table with a bar per indicator.
+pub fn to_table(report: &ProgressReport) -> String {
+    const BAR: usize = 24;
+    let mut out = format!(
+        "{} — progress as of {}, known at {}, log position {}\n\n",
+        report.programme,
+        report.as_of,
+        report.known_at.as_deref().unwrap_or("the start"),
+        report.position
+    );
+    let label_width = report.indicators.iter().map(|i| i.label.chars().count()).max().unwrap_or(9).max(9);
+    out.push_str(&format!("{:<label_width$}  {:<BAR$}  {:>7}  {:>24}  {:>12}  status\n", "indicator", "progress", "", "actual / target", "expected"));
+    for i in &report.indicators {
+        let fraction = i.percent.unwrap_or(100.0).clamp(0.0, 100.0) / 100.0;
+        let filled = (fraction * BAR as f64).round() as usize;
+        let bar = format!("{}{}", "█".repeat(filled), "░".repeat(BAR - filled));
+        let percent = i.percent.map_or("-".to_owned(), |p| format!("{p:.1}%"));
+        let status = i.status.as_str().replace('_', " ");
+        let amounts = format!("{} / {} {}", i.actual, i.target, i.unit);
+        out.push_str(&format!(
+            "{:<label_width$}  {bar}  {percent:>7}  {amounts:>24}  {:>12}  {status}\n",
+            i.label, i.expected
+        ));
+    }
+    let b = &report.budget;
+    out.push_str(&format!(
+        "\nbudget {} {}; partner shares {}; grants awarded {}; grants paid {}\n",
+        b.currency,
+        b.total.as_deref().unwrap_or("not stated"),
+        b.partner_shares,
+        b.grants_awarded,
+        b.grants_paid
+    ));
+    out
+}

@@ -48,6 +48,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
+    /// Rebuild the progress projection from the whole log and save it.
+    Rebuild,
     /// Register the seed programmes (CONNECTION, UNITES) in an empty data directory, creating it if needed.
     Seed,
 }
@@ -91,6 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let request = crate::report::ReportRequest { as_of, known_at, at_position };
             runtime.block_on(report(&cli.data, &programme, &request, format)).map(|()| ExitCode::SUCCESS)
         }
+        Command::Rebuild => runtime.block_on(rebuild(&cli.data)).map(|()| ExitCode::SUCCESS),
         Command::Seed => runtime.block_on(seed(&cli.data)).map(|()| ExitCode::SUCCESS),
     }
 }
@@ -193,7 +196,9 @@ fn import(dir: &Path) -> anyhow::Result<()> {
 
 async fn report(dir: &Path, programme: &str, request: &crate::report::ReportRequest, format: ReportFormat) -> anyhow::Result<()> {
     let log = open_existing(dir)?;
-    let projection = crate::report::replay(&log).await.context("replaying the log")?;
+    let (projection, restored) =
+        crate::projection_store::load_progress(&log, &log).await.context("bringing the progress projection up to date")?;
+    tracing::info!(?restored, "progress projection ready");
     let today = chrono::Utc::now().date_naive();
     let report = crate::report::progress_report(&log, &projection, programme, request, today).await?;
     let text = match format {
@@ -202,6 +207,19 @@ async fn report(dir: &Path, programme: &str, request: &crate::report::ReportRequ
         ReportFormat::Csv => crate::report::to_csv(&report),
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+async fn rebuild(dir: &Path) -> anyhow::Result<()> {
+    let log = open_existing(dir)?;
+    let started = std::time::Instant::now();
+    let projection = crate::projection_store::rebuild_progress(&log, &log).await.context("rebuilding")?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "rebuilt the progress projection from {} events in {seconds:.3} s ({:.0} events/s)",
+        projection.position(),
+        projection.position() as f64 / seconds.max(1e-9)
+    );
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod projection_store;
 pub mod report;
 pub mod seed;
 pub mod service;

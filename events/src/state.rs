@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::activity::Activity;
@@ -15,7 +15,7 @@ use crate::programme::{Programme, ReportingPeriod};
 use crate::values::Slug;
 
 /// A programme as its stream says it is now.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgrammeState {
     programme: Option<Programme>,
     locked: BTreeSet<Slug>,
@@ -86,7 +86,7 @@ impl ProgrammeState {
 }
 
 /// Where an activity is in its lifecycle.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActivityStatus {
     #[default]
@@ -116,7 +116,7 @@ impl fmt::Display for ActivityStatus {
 }
 
 /// One activity as its stream says it is now.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityState {
     id: Option<Uuid>,
     activity: Option<Activity>,

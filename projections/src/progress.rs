@@ -11,7 +11,7 @@ use events::{
     ActivityDetails, ActivityState, ActivityStatus, Aggregate, DomainEvent, Envelope, Indicator, Programme,
     ProgrammeState, Quantity, Timestamp,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The cluster key of activities that belong to no cluster.
@@ -27,7 +27,7 @@ pub struct ProgressQuery {
 }
 
 /// One state of an activity: the state after the event at `position`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityRevision {
     pub position: u64,
     pub recorded_at: Timestamp,
@@ -36,7 +36,7 @@ pub struct ActivityRevision {
 }
 
 /// Every state an activity went through, in log order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityHistory {
     revisions: Vec<ActivityRevision>,
 }
@@ -59,7 +59,7 @@ impl ActivityHistory {
 }
 
 /// One programme's part of the projection.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct ProgrammeHistory {
     /// The programme state after each programme event, with that event's position.
     definitions: Vec<(u64, ProgrammeState)>,
@@ -80,14 +80,18 @@ impl ProgrammeHistory {
     }
 }
 
-/// Progress of every programme, built from envelopes in log order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Progress of every programme, built from envelopes in log order. It serialises whole, for snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressProjection {
     programmes: BTreeMap<String, ProgrammeHistory>,
     position: u64,
 }
 
 impl ProgressProjection {
+    /// The version of this projection's code and snapshot format: bump it whenever `apply` or the state
+    /// changes, and stored snapshots are rebuilt from the log.
+    pub const VERSION: u32 = 1;
+
     pub fn new() -> ProgressProjection {
         ProgressProjection::default()
     }

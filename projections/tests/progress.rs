@@ -427,6 +427,10 @@ proptest! {
             prop_assert_eq!(&now, &json_of(&full.report("demo", &past).unwrap()));
         }
         prop_assert_eq!(&incremental, &full);
+        // A snapshot reads back as the same projection.
+        let snapshot = serde_json::to_vec(&incremental).unwrap();
+        let restored: ProgressProjection = serde_json::from_slice(&snapshot).unwrap();
+        prop_assert_eq!(&restored, &incremental);
 
         let programme = demo(approval);
         let report = full.report("demo", &ProgressQuery { as_of: day(as_of), at_position: None }).unwrap();

@@ -257,6 +257,20 @@ impl SledLog {
     }
 }
 
+/// Snapshots of derived state live in tree `snapshots` of the same database, beside the log.
+impl crate::projection_store::SnapshotStore for SledLog {
+    fn load_snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, ReadError> {
+        let tree = self.shared.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        Ok(tree.get(name).map_err(|e| ReadError::Unavailable(e.to_string()))?.map(|v| v.to_vec()))
+    }
+
+    fn save_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), ReadError> {
+        let tree = self.shared.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        tree.insert(name, bytes).map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+}
+
 impl Drop for SledLog {
     fn drop(&mut self) {
         self.close();

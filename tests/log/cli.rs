@@ -151,3 +151,13 @@ fn report_renders_a_table_json_and_csv_offline() {
     let unknown = tracker(&data, &["report", "atlantis"], None);
     assert!(text(&unknown.stderr).contains("unknown programme 'atlantis'"), "{}", text(&unknown.stderr));
 }
+
+#[test]
+fn rebuild_replays_the_whole_log_and_says_how_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(tracker(&data, &["seed"], None).status.success());
+    let out = tracker(&data, &["rebuild"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("rebuilt the progress projection from 2 events in "), "{}", text(&out.stdout));
+}

@@ -1,0 +1,114 @@
+//! Keeps the progress projection's state and the position it has applied, so that start-up catches up from
+//! there instead of replaying the whole log. A snapshot is `[u32 version][u64 position][32-byte chain hash at
+//! that position][JSON state]`; it is rebuilt from the log when the projection's code version changed, when it
+//! is unreadable, or when it does not belong to this log (the hash at its position differs, or the log is
+//! shorter). Snapshots are derived data: losing one costs a replay, never an event.
+
+use events::ChainHash;
+use projections::ProgressProjection;
+
+use crate::report::catch_up;
+use crate::store::{EventLog, ReadError};
+
+/// Where snapshots of derived state are kept (a sled tree for the embedded store).
+pub trait SnapshotStore: Send + Sync {
+    fn load_snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, ReadError>;
+    /// Stores a snapshot; durable with the store's next flush.
+    fn save_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), ReadError>;
+}
+
+const PROGRESS: &str = "progress";
+const HEADER: usize = 4 + 8 + 32;
+
+/// How the projection was brought up to date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Restored {
+    /// From a snapshot at `position`, then `applied` newer events from the log.
+    FromSnapshot { position: u64, applied: u64 },
+    /// From the whole log, for `reason`.
+    Rebuilt { reason: String, applied: u64 },
+}
+
+/// The progress projection, up to the log's head: from its snapshot when one fits, else rebuilt. A new
+/// snapshot is saved whenever events were applied.
+pub async fn load_progress(
+    log: &dyn EventLog,
+    snapshots: &dyn SnapshotStore,
+) -> Result<(ProgressProjection, Restored), ReadError> {
+    let (mut projection, reason) = match snapshots.load_snapshot(PROGRESS)? {
+        None => (ProgressProjection::new(), Some("no snapshot".to_owned())),
+        Some(bytes) => match read_snapshot(log, &bytes).await? {
+            Ok(projection) => (projection, None),
+            Err(reason) => (ProgressProjection::new(), Some(reason)),
+        },
+    };
+    let start = projection.position();
+    catch_up(log, &mut projection).await?;
+    let applied = projection.position() - start;
+    if applied > 0 || reason.is_some() {
+        save_progress(log, snapshots, &projection).await?;
+    }
+    let restored = match reason {
+        None => Restored::FromSnapshot { position: start, applied },
+        Some(reason) => Restored::Rebuilt { reason, applied },
+    };
+    Ok((projection, restored))
+}
+
+/// Replays the whole log into a fresh projection and saves it (`tracker rebuild`).
+pub async fn rebuild_progress(
+    log: &dyn EventLog,
+    snapshots: &dyn SnapshotStore,
+) -> Result<ProgressProjection, ReadError> {
+    let mut projection = ProgressProjection::new();
+    catch_up(log, &mut projection).await?;
+    save_progress(log, snapshots, &projection).await?;
+    Ok(projection)
+}
+
+/// Saves the projection with the chain hash of the position it has applied.
+pub async fn save_progress(
+    log: &dyn EventLog,
+    snapshots: &dyn SnapshotStore,
+    projection: &ProgressProjection,
+) -> Result<(), ReadError> {
+    let hash = hash_at(log, projection.position()).await?.unwrap_or(ChainHash::GENESIS);
+    let state = serde_json::to_vec(projection).expect("the projection always serialises");
+    let mut bytes = Vec::with_capacity(HEADER + state.len());
+    bytes.extend_from_slice(&ProgressProjection::VERSION.to_be_bytes());
+    bytes.extend_from_slice(&projection.position().to_be_bytes());
+    bytes.extend_from_slice(&hash.0);
+    bytes.extend_from_slice(&state);
+    snapshots.save_snapshot(PROGRESS, &bytes)
+}
+
+async fn hash_at(log: &dyn EventLog, position: u64) -> Result<Option<ChainHash>, ReadError> {
+    if position == 0 {
+        return Ok(Some(ChainHash::GENESIS));
+    }
+    Ok(log.read_all(position, 1).await?.first().filter(|e| e.position == position).map(|e| e.hash))
+}
+
+/// The snapshot's projection, or why it cannot be used.
+async fn read_snapshot(log: &dyn EventLog, bytes: &[u8]) -> Result<Result<ProgressProjection, String>, ReadError> {
+    if bytes.len() < HEADER {
+        return Ok(Err("the snapshot is truncated".into()));
+    }
+    let version = u32::from_be_bytes(bytes[0..4].try_into().expect("4 bytes"));
+    if version != ProgressProjection::VERSION {
+        return Ok(Err(format!(
+            "the snapshot has version {version}, the code version {}",
+            ProgressProjection::VERSION
+        )));
+    }
+    let position = u64::from_be_bytes(bytes[4..12].try_into().expect("8 bytes"));
+    let hash = ChainHash(bytes[12..HEADER].try_into().expect("32 bytes"));
+    if hash_at(log, position).await? != Some(hash) {
+        return Ok(Err(format!("the snapshot at position {position} does not belong to this log")));
+    }
+    match serde_json::from_slice::<ProgressProjection>(&bytes[HEADER..]) {
+        Ok(projection) if projection.position() == position => Ok(Ok(projection)),
+        Ok(_) => Ok(Err("the snapshot's state does not match its position".into())),
+        Err(e) => Ok(Err(format!("the snapshot is unreadable: {e}"))),
+    }
+}

@@ -1,0 +1,78 @@
+//! The progress projection's snapshot in sled: saved with its position, restored and caught up on the next
+//! start, and rebuilt from the log when its version changed, it belongs to another log, or it is unreadable.
+
+use tracker::projection_store::{load_progress, Restored, SnapshotStore};
+use tracker::report::replay;
+use tracker::seed::load_seeds;
+use tracker::store::{EventLog, ExpectedVersion};
+
+use crate::helpers::{append, open};
+
+fn today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+}
+
+#[tokio::test]
+async fn a_saved_snapshot_is_restored_and_caught_up_to_the_same_state_as_a_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    load_seeds(&log, today()).await.unwrap();
+    let (_, first) = load_progress(&log, &log).await.unwrap();
+    assert_eq!(first, Restored::Rebuilt { reason: "no snapshot".into(), applied: 2 });
+    for i in 0..3 {
+        append(&log, &format!("a-{i}"), ExpectedVersion::Any, 1).await.unwrap();
+    }
+    drop(log);
+    let log = open(dir.path());
+    let (restored, how) = load_progress(&log, &log).await.unwrap();
+    assert_eq!(how, Restored::FromSnapshot { position: 2, applied: 3 });
+    assert_eq!(restored, replay(&log).await.unwrap());
+    let (_, again) = load_progress(&log, &log).await.unwrap();
+    assert_eq!(again, Restored::FromSnapshot { position: 5, applied: 0 });
+}
+
+async fn reason_after_replacing_snapshot(change: impl FnOnce(Vec<u8>) -> Vec<u8>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    load_seeds(&log, today()).await.unwrap();
+    load_progress(&log, &log).await.unwrap();
+    let bytes = log.load_snapshot("progress").unwrap().unwrap();
+    log.save_snapshot("progress", &change(bytes)).unwrap();
+    match load_progress(&log, &log).await.unwrap() {
+        (projection, Restored::Rebuilt { reason, applied }) => {
+            assert_eq!((applied, projection.position()), (2, 2));
+            reason
+        }
+        (_, other) => panic!("expected a rebuild, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_of_another_code_version_is_rebuilt() {
+    let reason = reason_after_replacing_snapshot(|mut bytes| {
+        bytes[3] = bytes[3].wrapping_add(1);
+        bytes
+    })
+    .await;
+    assert!(reason.starts_with("the snapshot has version"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_snapshot_that_does_not_belong_to_this_log_is_rebuilt() {
+    let reason = reason_after_replacing_snapshot(|mut bytes| {
+        bytes[20] ^= 0xff; // inside the chain hash
+        bytes
+    })
+    .await;
+    assert_eq!(reason, "the snapshot at position 2 does not belong to this log");
+}
+
+#[tokio::test]
+async fn an_unreadable_snapshot_is_rebuilt() {
+    let reason = reason_after_replacing_snapshot(|mut bytes| {
+        bytes.truncate(bytes.len() - 10);
+        bytes
+    })
+    .await;
+    assert!(reason.starts_with("the snapshot is unreadable"), "{reason}");
+}

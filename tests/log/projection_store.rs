@@ -4,7 +4,7 @@
 use tracker::projection_store::{load_progress, Restored, SnapshotStore};
 use tracker::report::replay;
 use tracker::seed::load_seeds;
-use tracker::store::{EventLog, ExpectedVersion};
+use tracker::store::ExpectedVersion;
 
 use crate::helpers::{append, open};
 

@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use events::{
-    ActivityDetails, ActivityState, ActivityStatus, Aggregate, DomainEvent, Envelope, Indicator, Programme,
-    ProgrammeState, Quantity, Timestamp,
+    Activity, ActivityDetails, ActivityKind, ActivityState, ActivityStatus, Aggregate, DomainEvent, Envelope,
+    Indicator, Programme, ProgrammeState, Quantity, Timestamp,
 };
+
+use crate::index::{Bucket, Contribution, HeadIndex, Totals};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -66,9 +68,26 @@ struct ProgrammeHistory {
     activities: BTreeMap<Uuid, ActivityHistory>,
     /// The position of every event applied for this programme, increasing.
     positions: Vec<u64>,
+    /// Running totals at the head, for reports that cost the same at any size of log.
+    #[serde(default)]
+    index: HeadIndex,
+    /// The activities of each kind, so a distinct measure looks only at the kinds it counts.
+    #[serde(default)]
+    by_kind: BTreeMap<ActivityKind, BTreeSet<Uuid>>,
 }
 
 impl ProgrammeHistory {
+    /// Recomputes the running totals from every activity's current state, after the definition changed.
+    fn reindex(&mut self) {
+        self.index = HeadIndex::default();
+        let Some(definition) = self.definitions.last().and_then(|(_, s)| s.programme()) else { return };
+        for history in self.activities.values() {
+            if let Some(current) = history.current() {
+                contribute(&mut self.index, definition, &current.state, 1);
+            }
+        }
+    }
+
     fn definition_at(&self, position: u64) -> Option<&Programme> {
         let applied = self.definitions.partition_point(|(p, _)| *p <= position);
         self.definitions[..applied].last()?.1.programme()
@@ -90,7 +109,7 @@ pub struct ProgressProjection {
 impl ProgressProjection {
     /// The version of this projection's code and snapshot format: bump it whenever `apply` or the state
     /// changes, and stored snapshots are rebuilt from the log.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     pub fn new() -> ProgressProjection {
         ProgressProjection::default()
@@ -127,8 +146,20 @@ impl ProgressProjection {
         match event.activity_id() {
             Some(id) => {
                 let activity = history.activities.entry(id).or_default();
-                let mut state = activity.current().map(|r| r.state.clone()).unwrap_or_default();
+                let old = activity.current().map(|r| r.state.clone()).unwrap_or_default();
+                let mut state = old.clone();
                 state.apply(&event);
+                let definition = history.definitions.last().and_then(|(_, s)| s.programme());
+                if let Some(definition) = definition {
+                    contribute(&mut history.index, definition, &old, -1);
+                    contribute(&mut history.index, definition, &state, 1);
+                }
+                if let Some(a) = old.activity() {
+                    history.by_kind.entry(a.kind()).or_default().remove(&id);
+                }
+                if let Some(a) = state.activity() {
+                    history.by_kind.entry(a.kind()).or_default().insert(id);
+                }
                 activity.revisions.push(ActivityRevision {
                     position: envelope.position,
                     recorded_at: envelope.recorded_at,
@@ -140,6 +171,7 @@ impl ProgressProjection {
                 let mut state = history.definitions.last().map(|(_, s)| s.clone()).unwrap_or_default();
                 state.apply(&event);
                 history.definitions.push((envelope.position, state));
+                history.reindex();
             }
         }
         history.positions.push(envelope.position);
@@ -167,34 +199,62 @@ impl ProgressProjection {
         let definition = history.definition_at(limit)?;
         let position = history.position_at(limit)?;
 
-        let mut counted = Vec::new();
-        let mut pending = Vec::new();
-        for revision in history.activities.values().filter_map(|a| a.at(limit)) {
-            let Some(activity) = revision.state.activity() else {
-                continue;
+        // At the head, count and sum indicators and grants come from the running totals; a distinct measure, or
+        // a report at an earlier position, looks at the activities themselves.
+        let at_head = history.positions.last().is_some_and(|&last| limit >= last);
+        let as_of = query.as_of;
+        let states = |ids: Option<&BTreeSet<Uuid>>| -> (Vec<&Activity>, Vec<&Activity>) {
+            let revisions: Box<dyn Iterator<Item = &ActivityRevision>> = match ids {
+                Some(ids) => Box::new(ids.iter().filter_map(|id| history.activities.get(id)?.at(limit))),
+                None => Box::new(history.activities.values().filter_map(|a| a.at(limit))),
             };
-            if activity.occurred_on > query.as_of {
-                continue;
+            let (mut counted, mut pending) = (Vec::new(), Vec::new());
+            for revision in revisions {
+                let Some(activity) = revision.state.activity().filter(|a| a.occurred_on <= as_of) else { continue };
+                match bucket(definition.require_approval, revision.state.status()) {
+                    Some(Bucket::Counted) => counted.push(activity),
+                    Some(Bucket::Pending) => pending.push(activity),
+                    None => {}
+                }
             }
-            match (definition.require_approval, revision.state.status()) {
-                (_, ActivityStatus::Retracted) => {}
-                (true, ActivityStatus::Approved) | (false, _) => counted.push(activity),
-                (true, ActivityStatus::Submitted) => pending.push(activity),
-                (true, _) => {}
+            (counted, pending)
+        };
+        let scanned = if at_head { None } else { Some(states(None)) };
+        let indicators = definition.indicators.iter().map(|indicator| {
+            let (actual, waiting) = match (&scanned, indicator.measure.aggregate) {
+                (Some((counted, pending)), _) => (tally(indicator, counted), tally(indicator, pending)),
+                (None, Aggregate::Distinct) => {
+                    let mut ids = BTreeSet::new();
+                    for kind in &indicator.measure.kinds {
+                        ids.extend(history.by_kind.get(kind).into_iter().flatten().copied());
+                    }
+                    let (counted, pending) = states(Some(&ids));
+                    (tally(indicator, &counted), tally(indicator, &pending))
+                }
+                (None, _) => match history.index.indicators.get(indicator.id.as_str()) {
+                    Some(totals) => (Tally::from(totals.counted.as_of(as_of)), Tally::from(totals.pending.as_of(as_of))),
+                    None => (Tally::default(), Tally::default()),
+                },
+            };
+            indicator_report(definition, indicator, as_of, actual, waiting)
+        });
+        let (awarded, paid) = match &scanned {
+            Some((counted, _)) => {
+                let mut sums = (0i128, 0i128);
+                for activity in counted {
+                    match &activity.details {
+                        ActivityDetails::GrantAwarded(g) => sums.0 += i128::from(g.amount.cents()),
+                        ActivityDetails::GrantPaid(g) => sums.1 += i128::from(g.amount.cents()),
+                        _ => {}
+                    }
+                }
+                sums
             }
-        }
-
-        let indicators =
-            definition.indicators.iter().map(|i| indicator_report(definition, i, query.as_of, &counted, &pending));
-        let mut awarded = 0i128;
-        let mut paid = 0i128;
-        for activity in &counted {
-            match &activity.details {
-                ActivityDetails::GrantAwarded(g) => awarded += i128::from(g.amount.cents()),
-                ActivityDetails::GrantPaid(g) => paid += i128::from(g.amount.cents()),
-                _ => {}
-            }
-        }
+            None => (
+                history.index.grants_awarded.as_of(as_of).summary().0,
+                history.index.grants_paid.as_of(as_of).summary().0,
+            ),
+        };
         Some(ProgressReport {
             programme: definition.id.to_string(),
             as_of: query.as_of,
@@ -288,19 +348,71 @@ struct Tally {
     by_cluster: BTreeMap<String, i128>,
 }
 
-fn tally(indicator: &Indicator, activities: &[&events::Activity]) -> Tally {
+impl From<Totals> for Tally {
+    fn from(totals: Totals) -> Tally {
+        let (hundredths, scale, by_partner, by_cluster) = totals.summary();
+        Tally { hundredths, scale, by_partner, by_cluster }
+    }
+}
+
+/// Where an activity in this status counts: in `actual`, in `pending`, or nowhere.
+fn bucket(require_approval: bool, status: ActivityStatus) -> Option<Bucket> {
+    match (require_approval, status) {
+        (_, ActivityStatus::Retracted) => None,
+        (true, ActivityStatus::Approved) | (false, _) => Some(Bucket::Counted),
+        (true, ActivityStatus::Submitted) => Some(Bucket::Pending),
+        (true, _) => None,
+    }
+}
+
+/// What one activity adds to a count or sum indicator, if it counts for it.
+fn value_of(indicator: &Indicator, activity: &Activity) -> Option<Quantity> {
+    let measure = &indicator.measure;
+    if !measure.selects(activity) {
+        return None;
+    }
+    match measure.aggregate {
+        Aggregate::Count => Some(Quantity::from_whole(1)),
+        Aggregate::Sum => measure.field.as_deref().and_then(|f| activity.field(f)).and_then(|v| v.as_quantity()),
+        Aggregate::Distinct => None,
+    }
+}
+
+/// Adds (`sign` 1) or takes away (`sign` -1) an activity state's contributions to the running totals.
+fn contribute(index: &mut HeadIndex, programme: &Programme, state: &ActivityState, sign: i64) {
+    let Some(activity) = state.activity() else { return };
+    let Some(bucket) = bucket(programme.require_approval, state.status()) else { return };
+    let cluster = activity.cluster().unwrap_or(NO_CLUSTER);
+    let at = |hundredths: i128, scale: u8| Contribution {
+        date: activity.occurred_on,
+        hundredths,
+        scale,
+        partner: activity.partner.as_str(),
+        cluster,
+    };
+    for indicator in &programme.indicators {
+        if let Some(value) = value_of(indicator, activity) {
+            let totals = index.indicators.entry(indicator.id.to_string()).or_default();
+            totals.bucket(bucket).add(&at(i128::from(value.hundredths()), value.scale()), sign);
+        }
+    }
+    if bucket == Bucket::Counted {
+        match &activity.details {
+            ActivityDetails::GrantAwarded(g) => index.grants_awarded.add(&at(i128::from(g.amount.cents()), 2), sign),
+            ActivityDetails::GrantPaid(g) => index.grants_paid.add(&at(i128::from(g.amount.cents()), 2), sign),
+            _ => {}
+        }
+    }
+}
+
+fn tally(indicator: &Indicator, activities: &[&Activity]) -> Tally {
     let measure = &indicator.measure;
     let mut tally = Tally::default();
     let selected = activities.iter().filter(|a| measure.selects(a));
     match measure.aggregate {
         Aggregate::Count | Aggregate::Sum => {
             for activity in selected {
-                let value = if measure.aggregate == Aggregate::Count {
-                    Some(Quantity::from_whole(1))
-                } else {
-                    measure.field.as_deref().and_then(|f| activity.field(f)).and_then(|v| v.as_quantity())
-                };
-                let Some(value) = value else {
+                let Some(value) = value_of(indicator, activity) else {
                     continue;
                 };
                 let h = i128::from(value.hundredths());
@@ -343,11 +455,9 @@ fn indicator_report(
     programme: &Programme,
     indicator: &Indicator,
     as_of: NaiveDate,
-    counted: &[&events::Activity],
-    pending: &[&events::Activity],
+    actual: Tally,
+    waiting: Tally,
 ) -> IndicatorReport {
-    let actual = tally(indicator, counted);
-    let waiting = tally(indicator, pending);
     let target = i128::from(indicator.target.hundredths());
     let expected = expected(programme, indicator, as_of);
     let expected_h = i128::from(expected.hundredths());

@@ -69,14 +69,16 @@ impl Totals {
     }
 }
 
-/// Totals by date.
+/// Totals by date, and of all dates together.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Dated {
     by_date: BTreeMap<NaiveDate, Totals>,
+    all: Totals,
 }
 
 impl Dated {
     pub(crate) fn add(&mut self, c: &Contribution<'_>, sign: i64) {
+        self.all.add(c, sign);
         let totals = self.by_date.entry(c.date).or_default();
         totals.add(c, sign);
         if totals.count == 0 {
@@ -84,8 +86,12 @@ impl Dated {
         }
     }
 
-    /// Everything dated on or before `as_of`.
+    /// Everything dated on or before `as_of`: the total of all dates when `as_of` is past the last one (the
+    /// usual question, "where do we stand today"), else a sum over the days up to `as_of`.
     pub(crate) fn as_of(&self, as_of: NaiveDate) -> Totals {
+        if self.by_date.last_key_value().is_none_or(|(last, _)| *last <= as_of) {
+            return self.all.clone();
+        }
         let mut sum = Totals::default();
         for totals in self.by_date.range(..=as_of).map(|(_, t)| t) {
             sum.merge(totals);

@@ -94,6 +94,9 @@ impl ProgrammeHistory {
     }
 
     fn position_at(&self, position: u64) -> Option<u64> {
+        if self.positions.last().is_some_and(|&last| last <= position) {
+            return self.positions.last().copied();
+        }
         let applied = self.positions.partition_point(|p| *p <= position);
         self.positions[..applied].last().copied()
     }
@@ -109,7 +112,7 @@ pub struct ProgressProjection {
 impl ProgressProjection {
     /// The version of this projection's code and snapshot format: bump it whenever `apply` or the state
     /// changes, and stored snapshots are rebuilt from the log.
-    pub const VERSION: u32 = 2;
+    pub const VERSION: u32 = 3;
 
     pub fn new() -> ProgressProjection {
         ProgressProjection::default()

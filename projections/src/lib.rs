@@ -5,6 +5,6 @@ mod index;
 pub mod progress;
 
 pub use progress::{
-    ActivityHistory, ActivityRevision, BudgetReport, IndicatorReport, IndicatorStatus, ProgressProjection,
+    ActivityFilter, ActivityHistory, ActivityRevision, BudgetReport, IndicatorReport, IndicatorStatus, ProgressProjection,
     ProgressQuery, ProgressReport,
 };

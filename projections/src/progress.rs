@@ -19,6 +19,32 @@ use uuid::Uuid;
 /// The cluster key of activities that belong to no cluster.
 pub const NO_CLUSTER: &str = "none";
 
+/// Which activities a list shows; every condition given must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActivityFilter {
+    pub kind: Option<ActivityKind>,
+    pub partner: Option<String>,
+    pub cluster: Option<String>,
+    pub status: Option<ActivityStatus>,
+    /// Occurred on or after this day.
+    pub from: Option<NaiveDate>,
+    /// Occurred on or before this day.
+    pub to: Option<NaiveDate>,
+}
+
+impl ActivityFilter {
+    /// Whether an activity state passes the filter; `cluster` `"none"` selects activities without a cluster.
+    pub fn accepts(&self, state: &ActivityState) -> bool {
+        let Some(activity) = state.activity() else { return false };
+        self.kind.is_none_or(|k| activity.kind() == k)
+            && self.partner.as_deref().is_none_or(|p| activity.partner.as_str() == p)
+            && self.cluster.as_deref().is_none_or(|c| activity.cluster().unwrap_or(NO_CLUSTER) == c)
+            && self.status.is_none_or(|s| state.status() == s)
+            && self.from.is_none_or(|from| activity.occurred_on >= from)
+            && self.to.is_none_or(|to| activity.occurred_on <= to)
+    }
+}
+
 /// What a progress report is asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProgressQuery {
@@ -193,6 +219,29 @@ impl ProgressProjection {
     /// Every activity of a programme with its history, by id.
     pub fn activities<'a>(&'a self, programme: &str) -> impl Iterator<Item = (&'a Uuid, &'a ActivityHistory)> + 'a {
         self.programmes.get(programme).into_iter().flat_map(|p| p.activities.iter())
+    }
+
+    /// Up to `limit` activities of a programme that pass `filter`, in their current state, ordered by id (ids
+    /// are UUID v7, so this is the order they were recorded in); `after` continues a previous page.
+    pub fn list_activities<'a>(
+        &'a self,
+        programme: &str,
+        filter: &ActivityFilter,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Vec<(Uuid, &'a ActivityRevision)> {
+        let Some(history) = self.programmes.get(programme) else { return Vec::new() };
+        let start = match after {
+            Some(id) => std::ops::Bound::Excluded(id),
+            None => std::ops::Bound::Unbounded,
+        };
+        history
+            .activities
+            .range((start, std::ops::Bound::Unbounded))
+            .filter_map(|(id, h)| Some((*id, h.current()?)))
+            .filter(|(_, revision)| filter.accepts(&revision.state))
+            .take(limit)
+            .collect()
     }
 
     /// The progress report; `None` when the programme was not registered at the queried position.

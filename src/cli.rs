@@ -84,7 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Verify => runtime.block_on(verify(&cli.data)),
         Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
-        Command::Import => import(&cli.data).map(|()| ExitCode::SUCCESS),
+        Command::Import => import(&runtime, &cli.data).map(|()| ExitCode::SUCCESS),
         Command::Report { programme, as_of, known_at, at_position, format } => {
             let known_at = known_at
                 .map(|text| events::Timestamp::parse_rfc3339(&text))
@@ -151,11 +151,11 @@ async fn export(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import(dir: &Path) -> anyhow::Result<()> {
+fn import(runtime: &tokio::runtime::Runtime, dir: &Path) -> anyhow::Result<()> {
     // Refuse a non-empty store before reading a possibly large input.
     if dir.join("sled").exists() {
         let log = open_existing(dir)?;
-        let head = current_head(&log)?;
+        let head = runtime.block_on(log.head())?.position;
         anyhow::ensure!(head == 0, "data directory {} already holds {head} events; import needs an empty one", dir.display());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -230,9 +230,4 @@ async fn seed(dir: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(!registered.is_empty(), "data directory {} already holds events; seeds go only into an empty one", dir.display());
     println!("registered {}", registered.join(", "));
     Ok(())
-}
-
-fn current_head(log: &SledLog) -> anyhow::Result<u64> {
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    Ok(runtime.block_on(log.head())?.position)
 }

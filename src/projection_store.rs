@@ -8,7 +8,7 @@ use events::ChainHash;
 use projections::ProgressProjection;
 
 use crate::report::catch_up;
-use crate::store::{EventLog, ReadError};
+use crate::store::{event_at, EventLog, ReadError};
 
 /// Where snapshots of derived state are kept (a sled tree for the embedded store).
 pub trait SnapshotStore: Send + Sync {
@@ -86,7 +86,7 @@ async fn hash_at(log: &dyn EventLog, position: u64) -> Result<Option<ChainHash>,
     if position == 0 {
         return Ok(Some(ChainHash::GENESIS));
     }
-    Ok(log.read_all(position, 1).await?.first().filter(|e| e.position == position).map(|e| e.hash))
+    Ok(event_at(log, position).await?.map(|e| e.hash))
 }
 
 /// The snapshot's projection, or why it cannot be used.

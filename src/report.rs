@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use events::Timestamp;
 use projections::{ProgressProjection, ProgressQuery, ProgressReport};
 
-use crate::store::{EventLog, ReadError};
+use crate::store::{event_at, EventLog, ReadError};
 
 /// Events read per call while replaying.
 const REPLAY_BATCH: usize = 4096;
@@ -69,9 +69,8 @@ pub async fn position_known_at(log: &dyn EventLog, at: Timestamp) -> Result<u64,
 }
 
 async fn recorded_at(log: &dyn EventLog, position: u64) -> Result<Timestamp, ReadError> {
-    let event = log.read_all(position, 1).await?;
-    event
-        .first()
+    event_at(log, position)
+        .await?
         .map(|e| e.recorded_at)
         .ok_or_else(|| ReadError::Corrupt { position, reason: "the record is missing".into() })
 }

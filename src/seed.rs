@@ -4,9 +4,10 @@
 
 use anyhow::Context as _;
 use chrono::NaiveDate;
-use events::{programme_stream, register_programme, CommandContext, EventData, Programme, ProgrammeState, Role};
+use events::{programme_stream, register_programme, CommandContext, Programme, ProgrammeState, Role};
 
-use crate::store::{AppendRequest, EventLog, ExpectedVersion, ProposedEvent};
+use crate::service::proposed;
+use crate::store::{EventLog, ExpectedVersion};
 
 /// The seed files: name and JSON text.
 pub const SEEDS: &[(&str, &str)] = &[
@@ -30,26 +31,8 @@ pub async fn load_seeds(log: &dyn EventLog, today: NaiveDate) -> anyhow::Result<
         let ctx = CommandContext { today, role: Role::Admin };
         let decided = register_programme(&ProgrammeState::default(), programme, &ctx)
             .map_err(|faults| anyhow::anyhow!("{file}: {faults}"))?;
-        let events = decided
-            .iter()
-            .map(|event| ProposedEvent {
-                id: uuid::Uuid::now_v7(),
-                event_type: event.event_type().to_owned(),
-                schema: event.schema(),
-                data: EventData::from_value(&event.to_data()),
-            })
-            .collect();
-        log.append(AppendRequest {
-            stream: programme_stream(&id),
-            expected: ExpectedVersion::NoStream,
-            programme: id.to_string(),
-            actor: SEED_ACTOR.to_owned(),
-            correlation_id: None,
-            causation_id: None,
-            events,
-        })
-        .await
-        .with_context(|| format!("appending {file}"))?;
+        let request = proposed(programme_stream(&id), ExpectedVersion::NoStream, &id, SEED_ACTOR, &decided);
+        log.append(request).await.with_context(|| format!("appending {file}"))?;
         registered.push(id.to_string());
     }
     Ok(registered)

@@ -117,6 +117,11 @@ impl Head {
     pub const EMPTY: Head = Head { position: 0, hash: ChainHash::GENESIS, recorded_at: None };
 }
 
+/// The event at `position`, or `None` beyond the head.
+pub async fn event_at(log: &dyn EventLog, position: u64) -> Result<Option<Envelope>, ReadError> {
+    Ok(log.read_all(position, 1).await?.into_iter().next().filter(|e| e.position == position))
+}
+
 /// The append-only, hash-chained event log.
 #[async_trait]
 pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {

@@ -90,6 +90,7 @@ fn durable_appends(runtime: &tokio::runtime::Runtime, appenders: usize, duration
                 let mut version = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let request = AppendRequest {
+                        guard: None,
                         stream: format!("activity-bench-{task}-{version}"),
                         expected: ExpectedVersion::NoStream,
                         programme: "connection".into(),

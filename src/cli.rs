@@ -25,6 +25,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the HTTP API (loads the seeds into an empty store; creates `<data>/admin.token` on first start).
+    Serve {
+        /// The address to listen on.
+        #[arg(long, env = "TRACKER_ADDR", default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+    /// Manage API tokens offline (while no server holds the data directory; use `POST /v1/tokens` otherwise).
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Recompute the hash chain of the whole log; exits non-zero naming the first bad position.
     Verify,
     /// Write the whole log to stdout as NDJSON, one envelope per line.
@@ -54,6 +63,25 @@ pub enum Command {
     Seed,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token and print its secret once.
+    Create {
+        /// The token's name: every event it appends carries it as `actor`.
+        #[arg(long)]
+        name: String,
+        /// admin, coordinator, recorder or auditor.
+        #[arg(long)]
+        role: String,
+        /// The programme of a coordinator or recorder.
+        #[arg(long)]
+        programme: Option<String>,
+        /// The partner of a recorder.
+        #[arg(long)]
+        partner: Option<String>,
+    },
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Table,
@@ -64,11 +92,14 @@ pub enum ReportFormat {
 /// Runs the command line and maps failure to exit code 1 with the error chain on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The server says what it does (listening, the admin token's path); the other commands speak only of trouble.
+    let default_filter = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TRACKER_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("TRACKER_LOG").unwrap_or_else(|_| default_filter.into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(cli) {
         Ok(code) => code,
@@ -82,6 +113,10 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     match cli.command {
+        Command::Serve { addr } => runtime.block_on(serve(cli.data, addr)).map(|()| ExitCode::SUCCESS),
+        Command::Token(TokenCommand::Create { name, role, programme, partner }) => {
+            runtime.block_on(create_token(&cli.data, name, &role, programme, partner)).map(|()| ExitCode::SUCCESS)
+        }
         Command::Verify => runtime.block_on(verify(&cli.data)),
         Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
         Command::Import => import(&runtime, &cli.data).map(|()| ExitCode::SUCCESS),
@@ -96,6 +131,45 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rebuild => runtime.block_on(rebuild(&cli.data)).map(|()| ExitCode::SUCCESS),
         Command::Seed => runtime.block_on(seed(&cli.data)).map(|()| ExitCode::SUCCESS),
     }
+}
+
+async fn serve(data: PathBuf, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let config = crate::http::ServeConfig { data, addr };
+    let application = crate::http::Application::build(&config).await?;
+    application.run_until(crate::http::shutdown_signal()).await
+}
+
+async fn create_token(
+    dir: &Path,
+    name: String,
+    role: &str,
+    programme: Option<String>,
+    partner: Option<String>,
+) -> anyhow::Result<()> {
+    use crate::auth::{RoleName, TokenRequest, Tokens};
+    let role = RoleName::parse(role)
+        .with_context(|| format!("unknown role '{role}': use admin, coordinator, recorder or auditor"))?;
+    let log = std::sync::Arc::new(open_existing(dir)?);
+    let request = TokenRequest { name, role, programme, partner };
+    if let Some(programme) = &request.programme {
+        let slug = events::Slug::parse(programme).map_err(|e| anyhow::anyhow!("--programme: {e}"))?;
+        let (state, _) = crate::service::load_programme(log.as_ref(), &slug).await?;
+        let definition = state.programme().with_context(|| format!("unknown programme '{programme}'"))?;
+        if let Some(partner) = &request.partner {
+            anyhow::ensure!(definition.partner(partner).is_some(), "unknown partner '{partner}' of programme '{programme}'");
+        }
+    }
+    let tokens = Tokens::load(log.clone())?;
+    let secret = tokens.issue(&request).map_err(|error| match error {
+        crate::auth::IssueError::Invalid(faults) => {
+            let faults: Vec<String> = faults.iter().map(ToString::to_string).collect();
+            anyhow::anyhow!("invalid token: {}", faults.join("; "))
+        }
+        other => anyhow::Error::new(other),
+    })?;
+    println!("{secret}");
+    eprintln!("token '{}' created; this is the only time its secret is shown", request.name);
+    Ok(())
 }
 
 fn open_existing(dir: &Path) -> anyhow::Result<SledLog> {

@@ -1,14 +1,22 @@
 //! Runs domain commands against the log: read the aggregate's stream, rebuild its state, let the pure handler in
 //! `events` decide, and append what it decided with the stream version that was read, so a concurrent change
-//! makes the append fail instead of being overwritten.
+//! makes the append fail instead of being overwritten. Without `If-Match` a command that lost such a race is
+//! decided again on the new state (a few times); with `If-Match` the client named the version it decided on,
+//! and a change since is reported to it. Activity commands are decided against the programme too (its
+//! partners, periods and locks), so their append is guarded by the programme stream's version.
 
 use events::{
-    activity_stream, programme_stream, record_activity, CommandContext, DomainEvent, Envelope, EventData, Faults,
-    ProgrammeState, RecordActivity, Slug,
+    activity_stream, programme_stream, ActivityState, DomainEvent, Envelope, EventData, Faults, FaultKind,
+    ProgrammeState, Slug,
 };
 use uuid::Uuid;
 
-use crate::store::{AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, ProposedEvent, ReadError};
+use crate::store::{
+    AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, ProposedEvent, ReadError, StreamGuard,
+};
+
+/// How often a command that lost a race with another writer is decided again before giving up.
+const ATTEMPTS: usize = 8;
 
 /// Why a command changed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +29,8 @@ pub enum CommandError {
     Read(#[from] ReadError),
     #[error("stored event at position {position} is unreadable: {reason}")]
     Undecodable { position: u64, reason: String },
+    #[error("the stream is at version {current}, not the version given in If-Match")]
+    VersionMismatch { current: u64 },
 }
 
 /// Decodes stored envelopes into domain events (upcasting old schemas).
@@ -42,9 +52,37 @@ pub async fn load_programme(log: &dyn EventLog, programme: &Slug) -> Result<(Pro
     Ok((ProgrammeState::from_events(&decode_all(&envelopes)?), version))
 }
 
-/// Turns decided events into an append request.
+/// An activity of `programme`: its state, stream version and stored events. An activity of another programme
+/// is not found here.
+pub async fn load_activity(
+    log: &dyn EventLog,
+    programme: &Slug,
+    id: &Uuid,
+) -> Result<(ActivityState, u64, Vec<Envelope>), CommandError> {
+    let envelopes = log.read_stream(&activity_stream(id), 1, usize::MAX).await?;
+    if envelopes.first().is_some_and(|e| e.programme != programme.as_str()) {
+        return Ok((ActivityState::new(), 0, Vec::new()));
+    }
+    let version = envelopes.last().map_or(0, |e| e.version);
+    Ok((ActivityState::from_events(&decode_all(&envelopes)?), version, envelopes))
+}
+
+/// Turns decided events into an append request, each event with a new id.
 pub fn proposed(stream: String, expected: ExpectedVersion, programme: &Slug, actor: &str, decided: &[DomainEvent]) -> AppendRequest {
+    let ids = decided.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>();
+    proposed_with_ids(stream, expected, programme, actor, decided, &ids)
+}
+
+fn proposed_with_ids(
+    stream: String,
+    expected: ExpectedVersion,
+    programme: &Slug,
+    actor: &str,
+    decided: &[DomainEvent],
+    ids: &[Uuid],
+) -> AppendRequest {
     AppendRequest {
+        guard: None,
         stream,
         expected,
         programme: programme.to_string(),
@@ -53,8 +91,9 @@ pub fn proposed(stream: String, expected: ExpectedVersion, programme: &Slug, act
         causation_id: None,
         events: decided
             .iter()
-            .map(|event| ProposedEvent {
-                id: Uuid::now_v7(),
+            .zip(ids)
+            .map(|(event, id)| ProposedEvent {
+                id: *id,
                 event_type: event.event_type().to_owned(),
                 schema: event.schema(),
                 data: EventData::from_value(&event.to_data()),
@@ -63,18 +102,142 @@ pub fn proposed(stream: String, expected: ExpectedVersion, programme: &Slug, act
     }
 }
 
-/// Records a new activity (`POST …/activities`): decided against the programme's current state, appended as a
-/// new `activity-{id}` stream.
-pub async fn record(
+/// What a command did.
+#[derive(Debug)]
+pub struct Executed<S> {
+    /// The stored events; `None` when the command decided that nothing changes.
+    pub appended: Option<Appended>,
+    /// The stream's version afterwards.
+    pub version: u64,
+    /// The aggregate's state afterwards.
+    pub state: S,
+}
+
+/// Decides a command on a programme and appends its events to the programme's stream. `if_match` is the
+/// version the client decided on, if it named one.
+pub async fn on_programme(
     log: &dyn EventLog,
     programme: &Slug,
-    activity_id: Uuid,
-    body: serde_json::Value,
-    ctx: &CommandContext,
+    if_match: Option<u64>,
     actor: &str,
-) -> Result<Appended, CommandError> {
-    let (state, _) = load_programme(log, programme).await?;
-    let decided = record_activity(&state, RecordActivity { activity_id, body }, ctx).map_err(CommandError::Rejected)?;
-    let request = proposed(activity_stream(&activity_id), ExpectedVersion::NoStream, programme, actor, &decided);
-    Ok(log.append(request).await?)
+    decide: impl Fn(&ProgrammeState) -> Result<Vec<DomainEvent>, Faults>,
+) -> Result<Executed<ProgrammeState>, CommandError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (mut state, version) = load_programme(log, programme).await?;
+        if if_match.is_some_and(|v| v != version) {
+            return Err(CommandError::VersionMismatch { current: version });
+        }
+        let decided = decide(&state).map_err(CommandError::Rejected)?;
+        if decided.is_empty() {
+            return Ok(Executed { appended: None, version, state });
+        }
+        let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+        let request = proposed(programme_stream(programme), expected, programme, actor, &decided);
+        match log.append(request).await {
+            Ok(appended) => {
+                for event in &decided {
+                    state.apply(event);
+                }
+                return Ok(Executed { version: appended.stream_version(), appended: Some(appended), state });
+            }
+            Err(AppendError::WrongExpectedVersion { current, .. }) if if_match.is_some() => {
+                return Err(CommandError::VersionMismatch { current });
+            }
+            Err(AppendError::WrongExpectedVersion { .. }) if attempt < ATTEMPTS => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// The activity a command acts on, and what ids its events get.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivityTarget<'a> {
+    pub programme: &'a Slug,
+    pub activity: Uuid,
+    /// For a new activity, the ids its events get, chosen once per request so that a retry of the same request
+    /// is recognised by the log as the same events.
+    pub event_ids: Option<&'a [Uuid]>,
+}
+
+/// Decides a command on an activity, against its programme too, and appends its events to the activity's
+/// stream, guarded by the programme stream's version: a period locked or a partner changed in between makes
+/// the command be decided again.
+pub async fn on_activity(
+    log: &dyn EventLog,
+    target: ActivityTarget<'_>,
+    if_match: Option<u64>,
+    actor: &str,
+    decide: impl Fn(&ProgrammeState, &ActivityState) -> Result<Vec<DomainEvent>, Faults>,
+) -> Result<Executed<ActivityState>, CommandError> {
+    let programme = target.programme;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (programme_state, programme_version) = load_programme(log, programme).await?;
+        if programme_state.programme().is_none() {
+            return Err(CommandError::Rejected(Faults::one(
+                FaultKind::NotFound,
+                "",
+                format!("unknown programme '{programme}'"),
+            )));
+        }
+        let (mut state, version, _) = load_activity(log, programme, &target.activity).await?;
+        if if_match.is_some_and(|v| v != version) {
+            return Err(CommandError::VersionMismatch { current: version });
+        }
+        let decided = decide(&programme_state, &state).map_err(CommandError::Rejected)?;
+        if decided.is_empty() {
+            return Ok(Executed { appended: None, version, state });
+        }
+        let expected = if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+        let stream = activity_stream(&target.activity);
+        let mut request = match target.event_ids {
+            Some(ids) if ids.len() >= decided.len() => {
+                proposed_with_ids(stream, expected, programme, actor, &decided, ids)
+            }
+            _ => proposed(stream, expected, programme, actor, &decided),
+        };
+        request.guard = Some(StreamGuard { stream: programme_stream(programme), version: programme_version });
+        match log.append(request).await {
+            Ok(appended) => {
+                if appended.already_stored {
+                    // A retry of a request whose events are stored: answer with the state they made.
+                    let (state, version, _) = load_activity(log, programme, &target.activity).await?;
+                    return Ok(Executed { appended: Some(appended), version, state });
+                }
+                for event in &decided {
+                    state.apply(event);
+                }
+                return Ok(Executed { version: appended.stream_version(), appended: Some(appended), state });
+            }
+            Err(AppendError::WrongExpectedVersion { current, .. }) if if_match.is_some() => {
+                return Err(CommandError::VersionMismatch { current });
+            }
+            Err(AppendError::WrongExpectedVersion { .. } | AppendError::GuardChanged { .. }) if attempt < ATTEMPTS => {
+                continue
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Records a new activity (`POST …/activities`) as a new `activity-{id}` stream. When the activity already
+/// exists (a retry of the same request, with the same id), nothing is appended and its state is the answer.
+pub async fn record(
+    log: &dyn EventLog,
+    target: ActivityTarget<'_>,
+    body: &serde_json::Value,
+    ctx: &events::CommandContext,
+    actor: &str,
+) -> Result<Executed<ActivityState>, CommandError> {
+    on_activity(log, target, None, actor, |programme, activity| {
+        if activity.exists() {
+            return Ok(Vec::new());
+        }
+        let command = events::RecordActivity { activity_id: target.activity, body: body.clone() };
+        events::record_activity(programme, command, ctx)
+    })
+    .await
 }

@@ -107,6 +107,18 @@ impl ActivityStatus {
             ActivityStatus::Retracted => "retracted",
         }
     }
+
+    pub const ALL: [ActivityStatus; 5] = [
+        ActivityStatus::Recorded,
+        ActivityStatus::Submitted,
+        ActivityStatus::Approved,
+        ActivityStatus::Returned,
+        ActivityStatus::Retracted,
+    ];
+
+    pub fn parse(text: &str) -> Option<ActivityStatus> {
+        ActivityStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
 }
 
 impl fmt::Display for ActivityStatus {

@@ -206,6 +206,11 @@ impl ProgressProjection {
         history.positions.push(envelope.position);
     }
 
+    /// The ids of every programme, in order.
+    pub fn programme_ids(&self) -> impl Iterator<Item = &str> {
+        self.programmes.keys().map(String::as_str)
+    }
+
     /// The programme definition as it stands now.
     pub fn programme(&self, programme: &str) -> Option<&Programme> {
         self.programmes.get(programme)?.definition_at(u64::MAX)

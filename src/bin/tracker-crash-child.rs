@@ -37,6 +37,7 @@ async fn main() {
                     })
                     .collect();
                 let request = AppendRequest {
+                    guard: None,
                     stream: stream.clone(),
                     expected: if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) },
                     programme: "crash".into(),

@@ -61,6 +61,16 @@ pub struct AppendRequest {
     pub correlation_id: Option<Uuid>,
     pub causation_id: Option<Uuid>,
     pub events: Vec<ProposedEvent>,
+    /// Another stream that must still be at the version the decision was made against, checked in the same
+    /// atomic step as `expected` (an activity is recorded against its programme's periods and partners).
+    pub guard: Option<StreamGuard>,
+}
+
+/// A stream and the version it must have for an append to go through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamGuard {
+    pub stream: String,
+    pub version: u64,
 }
 
 /// A successful append: the stored envelopes, in order.
@@ -88,6 +98,8 @@ impl Appended {
 pub enum AppendError {
     #[error("stream '{stream}' expected {expected}, but its current version is {current}")]
     WrongExpectedVersion { stream: String, expected: ExpectedVersion, current: u64 },
+    #[error("stream '{stream}' changed to version {current} since version {expected} was read")]
+    GuardChanged { stream: String, expected: u64, current: u64 },
     #[error("event {id} is already stored in stream '{stream}' with other content")]
     IdempotencyConflict { id: Uuid, stream: String },
     #[error("invalid append: {0}")]
@@ -122,6 +134,59 @@ pub async fn event_at(log: &dyn EventLog, position: u64) -> Result<Option<Envelo
     Ok(log.read_all(position, 1).await?.into_iter().next().filter(|e| e.position == position))
 }
 
+/// What the writer has done since the log was opened, for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Group commits written (each one flush and one `fdatasync`).
+    pub commits: u64,
+    /// Events written by those commits.
+    pub events: u64,
+    /// Commits by how many events they carried: 1, 2–8, 9–64, 65–512, more.
+    pub batch_sizes: [u64; 5],
+    /// Time spent making commits durable (flush and `fdatasync`), in microseconds.
+    pub sync_micros: u64,
+}
+
+impl LogStats {
+    /// The upper bounds of `batch_sizes`' buckets (the last one is unbounded).
+    pub const BATCH_BOUNDS: [u64; 4] = [1, 8, 64, 512];
+
+    pub fn bucket(events: u64) -> usize {
+        LogStats::BATCH_BOUNDS.iter().position(|&bound| events <= bound).unwrap_or(LogStats::BATCH_BOUNDS.len())
+    }
+}
+
+/// Small durable records kept beside the log that are not events: API tokens (stored by name, holding only the
+/// hash of their secret) and idempotency keys. Every write is on stable storage before it returns. Calls block;
+/// async callers run them with `spawn_blocking`.
+pub trait RecordStore: Send + Sync + std::fmt::Debug + 'static {
+    fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, ReadError>;
+    /// Every record of a table, by key.
+    fn list(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, ReadError>;
+    /// Stores `value` unless `key` exists; `false` when it did (nothing is changed then).
+    fn insert_new(&self, table: Table, key: &str, value: &[u8]) -> Result<bool, ReadError>;
+    /// Stores `value` under `key`, replacing what was there.
+    fn put(&self, table: Table, key: &str, value: &[u8]) -> Result<(), ReadError>;
+    /// Removes `key`; `false` when it was not there.
+    fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError>;
+}
+
+/// The tables of a [`RecordStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Tokens,
+    IdempotencyKeys,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Tokens => "tokens",
+            Table::IdempotencyKeys => "idempotency_keys",
+        }
+    }
+}
+
 /// The append-only, hash-chained event log.
 #[async_trait]
 pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
@@ -146,4 +211,9 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// Waits until the head is beyond `position` and returns the new head position. Wakes on appends,
     /// never by polling the store.
     async fn wait_beyond(&self, position: u64) -> Result<u64, ReadError>;
+
+    /// What the writer has done since the log was opened.
+    fn stats(&self) -> LogStats {
+        LogStats::default()
+    }
 }

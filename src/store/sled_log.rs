@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use super::record;
 use super::{
-    AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, ReadError, MAX_EVENTS_PER_APPEND,
+    AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, LogStats, ReadError, RecordStore, Table, MAX_EVENTS_PER_APPEND,
     MAX_EVENT_DATA_BYTES,
 };
 
@@ -136,6 +136,7 @@ struct Shared {
     head: RwLock<Head>,
     head_tx: watch::Sender<u64>,
     failure: Mutex<Option<String>>,
+    stats: Mutex<LogStats>,
 }
 
 type Reply = oneshot::Sender<Result<Appended, AppendError>>;
@@ -189,6 +190,7 @@ impl SledLog {
             head: RwLock::new(head),
             head_tx,
             failure: Mutex::new(None),
+            stats: Mutex::new(LogStats::default()),
         });
         let (requests, inbox) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
@@ -254,6 +256,54 @@ impl SledLog {
 
     fn fetch_all(&self, positions: &[u64]) -> Result<Vec<Envelope>, ReadError> {
         positions.iter().map(|&p| fetch(&self.shared.log, p)).collect()
+    }
+}
+
+/// Tokens and idempotency keys live in trees of the same database, named after their table; each write is
+/// flushed and synced like an append.
+impl RecordStore for SledLog {
+    fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, ReadError> {
+        Ok(self.tree(table)?.get(key).map_err(unavailable)?.map(|v| v.to_vec()))
+    }
+
+    fn list(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, ReadError> {
+        self.tree(table)?
+            .iter()
+            .map(|entry| {
+                let (key, value) = entry.map_err(unavailable)?;
+                Ok((String::from_utf8_lossy(&key).into_owned(), value.to_vec()))
+            })
+            .collect()
+    }
+
+    fn insert_new(&self, table: Table, key: &str, value: &[u8]) -> Result<bool, ReadError> {
+        let swapped = self.tree(table)?.compare_and_swap(key, None::<&[u8]>, Some(value)).map_err(unavailable)?;
+        if swapped.is_err() {
+            return Ok(false);
+        }
+        durable_flush(&self.shared).map_err(unavailable)?;
+        Ok(true)
+    }
+
+    fn put(&self, table: Table, key: &str, value: &[u8]) -> Result<(), ReadError> {
+        self.tree(table)?.insert(key, value).map_err(unavailable)?;
+        durable_flush(&self.shared).map_err(unavailable)
+    }
+
+    fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError> {
+        let removed = self.tree(table)?.remove(key).map_err(unavailable)?.is_some();
+        durable_flush(&self.shared).map_err(unavailable)?;
+        Ok(removed)
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> ReadError {
+    ReadError::Unavailable(error.to_string())
+}
+
+impl SledLog {
+    fn tree(&self, table: Table) -> Result<sled::Tree, ReadError> {
+        self.shared.db.open_tree(table.name()).map_err(unavailable)
     }
 }
 
@@ -464,6 +514,10 @@ impl EventLog for SledLog {
             .map_err(|_| ReadError::Unavailable("the log is closed".into()))?;
         Ok(*head)
     }
+
+    fn stats(&self) -> LogStats {
+        *self.shared.stats.lock()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -562,7 +616,14 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
 
 fn write_durably(shared: &Shared, staged: &[Envelope]) -> Result<(), String> {
     write_chunks(&shared.log, staged).map_err(|e| e.to_string())?;
-    durable_flush(shared).map_err(|e| e.to_string())
+    let started = std::time::Instant::now();
+    durable_flush(shared).map_err(|e| e.to_string())?;
+    let mut stats = shared.stats.lock();
+    stats.commits += 1;
+    stats.events += staged.len() as u64;
+    stats.batch_sizes[LogStats::bucket(staged.len() as u64)] += 1;
+    stats.sync_micros += started.elapsed().as_micros() as u64;
+    Ok(())
 }
 
 impl BatchBuilder<'_> {
@@ -592,6 +653,20 @@ impl BatchBuilder<'_> {
                 expected: request.expected,
                 current,
             });
+        }
+        if let Some(guard) = &request.guard {
+            let current = self
+                .staged_versions
+                .get(&guard.stream)
+                .copied()
+                .unwrap_or_else(|| self.index.stream_version(&guard.stream));
+            if current != guard.version {
+                return Outcome::Refused(AppendError::GuardChanged {
+                    stream: guard.stream.clone(),
+                    expected: guard.version,
+                    current,
+                });
+            }
         }
         let start = self.staged.len();
         let mut version = current;

@@ -79,3 +79,27 @@ async fn concurrent_appends_of_the_same_event_id_store_exactly_one_event() {
     assert_eq!(first_answers, 1);
     assert_eq!(log.head().await.unwrap().position, 1);
 }
+
+#[tokio::test]
+async fn an_append_guarded_by_another_stream_goes_through_only_while_that_stream_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    crate::helpers::append(&log, "a-programme", ExpectedVersion::NoStream, 2).await.unwrap();
+    let guarded = |stream: &str, version| {
+        let mut r = request(stream, ExpectedVersion::NoStream, vec![event(serde_json::json!({"s": stream}))]);
+        r.guard = Some(tracker::store::StreamGuard { stream: "a-programme".into(), version });
+        r
+    };
+
+    let appended = log.append(guarded("a-activity-1", 2)).await.unwrap();
+    assert_eq!(appended.last_position(), 3);
+
+    crate::helpers::append(&log, "a-programme", ExpectedVersion::Exact(2), 1).await.unwrap();
+    let refused = log.append(guarded("a-activity-2", 2)).await.unwrap_err();
+    assert_eq!(
+        refused,
+        AppendError::GuardChanged { stream: "a-programme".into(), expected: 2, current: 3 }
+    );
+    assert_eq!(log.head().await.unwrap().position, 4, "the refused append stored nothing");
+    assert_eq!(log.stream_version("a-activity-2").await.unwrap(), None);
+}

@@ -20,6 +20,7 @@ pub(crate) fn event(payload: serde_json::Value) -> ProposedEvent {
 
 pub(crate) fn request(stream: &str, expected: ExpectedVersion, events: Vec<ProposedEvent>) -> AppendRequest {
     AppendRequest {
+        guard: None,
         stream: stream.to_owned(),
         expected,
         programme: programme_of(stream).to_owned(),

@@ -5,7 +5,7 @@
 use events::{CommandContext, Role, Slug};
 use tracker::report::{position_known_at, progress_report, replay, ReportError, ReportRequest};
 use tracker::seed::load_seeds;
-use tracker::service::record;
+use tracker::service::{record, ActivityTarget};
 use tracker::store::{EventLog, SledLog};
 
 use crate::helpers::open;
@@ -24,8 +24,9 @@ async fn record_exchange(log: &SledLog, host: &str, visitor: &str, occurred_on: 
         "cluster": "cop1", "days": 5, "staff": 2
     });
     let connection = Slug::parse("connection").unwrap();
-    let appended = record(log, &connection, uuid::Uuid::now_v7(), body, &coordinator(), "alexandra").await.unwrap();
-    appended.last_position()
+    let target = ActivityTarget { programme: &connection, activity: uuid::Uuid::now_v7(), event_ids: None };
+    let executed = record(log, target, &body, &coordinator(), "alexandra").await.unwrap();
+    executed.appended.expect("a new activity is appended").last_position()
 }
 
 async fn report_json(log: &SledLog, request: &ReportRequest) -> String {

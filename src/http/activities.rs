@@ -1,0 +1,362 @@
+//! Activity endpoints: record (with `Idempotency-Key`), list with filters and a cursor, read one with its event
+//! history, and its lifecycle — corrections and retraction (with `If-Match`), submission, approval and return.
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use events::{
+    approve_activity, correct_activity, retract_activity, return_activity, submit_activity, ActivityKind,
+    ActivityState, ActivityStatus, ApproveActivity, CommandContext, CorrectActivity, DomainEvent, Envelope, Faults,
+    ProgrammeState, RetractActivity, ReturnActivity, Slug,
+};
+use projections::ActivityFilter;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{typed, Caller, IdempotencyKey, IfMatch, JsonBody};
+use super::idempotency::idempotent;
+use super::programmes::programme_id;
+use super::{location, with_etag, AppState};
+use crate::service::{load_activity, on_activity, record, ActivityTarget};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(record_one, list))
+        .routes(routes!(read_one))
+        .routes(routes!(correct))
+        .routes(routes!(retract))
+        .routes(routes!(submit))
+        .routes(routes!(approve))
+        .routes(routes!(send_back))
+}
+
+/// Longest page of a list.
+const MAX_LIMIT: usize = 500;
+
+/// An activity as the API shows it: id, programme, its fields, status, stream version and the position of its
+/// last event.
+pub(super) fn view(programme: &str, state: &ActivityState, version: u64, position: u64) -> Value {
+    let mut map = serde_json::Map::new();
+    map.insert("id".into(), json!(state.id()));
+    map.insert("programme".into(), json!(programme));
+    if let Some(Value::Object(fields)) = state.activity().map(events::Activity::to_value) {
+        map.extend(fields);
+    }
+    map.insert("status".into(), json!(state.status().as_str()));
+    if let Some(note) = state.return_note() {
+        map.insert("return_note".into(), json!(note));
+    }
+    map.insert("version".into(), json!(version));
+    map.insert("position".into(), json!(position));
+    Value::Object(map)
+}
+
+fn envelope_json(envelope: &Envelope) -> Value {
+    serde_json::from_str(&envelope.to_json_line()).unwrap_or(Value::Null)
+}
+
+fn activity_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("unknown activity '{id}'")))
+}
+
+/// Record an activity (recorder of its partner, coordinator). `Idempotency-Key`: a retry with the same key and
+/// body returns the first answer and records nothing more.
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities", tag = "activities", security(("bearer" = [])),
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = Object, description = "`{kind, occurred_on, …the kind's fields}` (SPEC §3)"),
+    responses((status = 201, description = "recorded; Location and ETag set", body = Object),
+        (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 404, body = super::Problem),
+        (status = 409, body = super::Problem), (status = 422, body = super::Problem), (status = 423, body = super::Problem)))]
+async fn record_one(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let principal = caller.required()?;
+    let programme = programme_id(&id)?;
+    let scope = format!("activities\n{}\n{programme}", principal.name);
+    let (shared, request) = (state.clone(), body.clone());
+    idempotent(&shared, &scope, key, &request, 3, |attempt| async move {
+        let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
+        let target = ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]) };
+        let executed = record(state.log(), target, &body, &ctx, &principal.name)
+            .await
+            .map_err(|e| ApiError::from_command(e, "invalid activity"))?;
+        let position = executed.appended.as_ref().map_or(0, |a| a.envelopes[0].position);
+        let body = view(programme.as_str(), &executed.state, executed.version, position);
+        let mut response = with_etag(StatusCode::CREATED, executed.version, body);
+        let (name, value) = location(format!("/v1/programmes/{programme}/activities/{}", attempt.ids[0]));
+        response.headers_mut().insert(name, value);
+        Ok(response)
+    })
+    .await
+}
+
+/// The filters and page of an activity list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListParams {
+    /// An activity kind, e.g. `staff_exchange`.
+    pub kind: Option<String>,
+    /// The partner an activity is attributed to.
+    pub partner: Option<String>,
+    /// A cluster id, or `none` for activities without one.
+    pub cluster: Option<String>,
+    /// recorded | submitted | approved | returned | retracted
+    pub status: Option<String>,
+    /// Occurred on or after this day.
+    pub from: Option<String>,
+    /// Occurred on or before this day.
+    pub to: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+fn invalid_query(field: &str, message: String) -> ApiError {
+    ApiError::invalid("invalid query", field, message)
+}
+
+/// Activities of a programme in the order they were recorded, filtered, a page at a time.
+#[utoipa::path(get, path = "/v1/programmes/{id}/activities", tag = "activities",
+    params(("id" = String, Path), ListParams),
+    responses((status = 200, description = "`{activities: [activity], next_cursor}`", body = Object),
+        (status = 404, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = query.map_err(|e| invalid_query("", e.body_text()))?;
+    let programme = programme_id(&id)?;
+    let date = |field: &str, text: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        text.as_deref()
+            .map(|t| t.parse().map_err(|_| invalid_query(field, format!("'{t}' is not a date YYYY-MM-DD"))))
+            .transpose()
+    };
+    let filter = ActivityFilter {
+        kind: params
+            .kind
+            .as_deref()
+            .map(|k| ActivityKind::parse(k).ok_or_else(|| invalid_query("kind", format!("unknown activity kind '{k}'"))))
+            .transpose()?,
+        partner: params.partner.clone(),
+        cluster: params.cluster.clone(),
+        status: params
+            .status
+            .as_deref()
+            .map(|s| ActivityStatus::parse(s).ok_or_else(|| invalid_query("status", format!("unknown status '{s}'"))))
+            .transpose()?,
+        from: date("from", &params.from)?,
+        to: date("to", &params.to)?,
+    };
+    let limit = match params.limit.as_deref() {
+        None => 50,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => return Err(invalid_query("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+        },
+    };
+    let after = params
+        .cursor
+        .as_deref()
+        .map(|c| Uuid::parse_str(c).map_err(|_| invalid_query("cursor", "not a cursor from a previous page".into())))
+        .transpose()?;
+    let head = state.log().head().await?.position;
+    state.progress().wait_for(head, Duration::from_secs(2)).await;
+    let projection = state.progress().read().await;
+    if projection.programme(programme.as_str()).is_none() {
+        return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
+    }
+    let page = projection.list_activities(programme.as_str(), &filter, after, limit + 1);
+    let more = page.len() > limit;
+    let activities: Vec<Value> = page
+        .iter()
+        .take(limit)
+        .map(|(id, revision)| {
+            let version = projection
+                .activity(programme.as_str(), id)
+                .map_or(0, |h| h.revisions().len() as u64);
+            view(programme.as_str(), &revision.state, version, revision.position)
+        })
+        .collect();
+    let next_cursor = more.then(|| page[limit - 1].0.to_string());
+    Ok(axum::Json(json!({"activities": activities, "next_cursor": next_cursor})).into_response())
+}
+
+/// One activity: its current state and every event of its stream; `ETag` is the stream version.
+#[utoipa::path(get, path = "/v1/programmes/{id}/activities/{activity}", tag = "activities",
+    params(("id" = String, Path), ("activity" = String, Path)),
+    responses((status = 200, description = "the activity and `history`: its envelopes", body = Object),
+        (status = 404, body = super::Problem)))]
+async fn read_one(
+    State(state): State<AppState>,
+    Path((id, activity)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let programme = programme_id(&id)?;
+    let activity = activity_id(&activity)?;
+    let (current, version, envelopes) =
+        load_activity(state.log(), &programme, &activity).await.map_err(|e| ApiError::from_command(e, ""))?;
+    if !current.exists() {
+        return Err(ApiError::not_found(format!("unknown activity '{activity}' in programme '{programme}'")));
+    }
+    let position = envelopes.last().map_or(0, |e| e.position);
+    let mut body = view(programme.as_str(), &current, version, position);
+    body["history"] = Value::Array(envelopes.iter().map(envelope_json).collect());
+    Ok(with_etag(StatusCode::OK, version, body))
+}
+
+/// Runs a lifecycle command on an activity and answers with its new state.
+async fn lifecycle(
+    state: &AppState,
+    caller: Caller,
+    (id, activity): (String, String),
+    if_match: Option<u64>,
+    title: &str,
+    decide: impl Fn(&ProgrammeState, &ActivityState, &CommandContext) -> Result<Vec<DomainEvent>, Faults>,
+) -> Result<Response, ApiError> {
+    let principal = caller.required()?;
+    let programme = programme_id(&id)?;
+    let activity = activity_id(&activity)?;
+    let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
+    let target = ActivityTarget { programme: &programme, activity, event_ids: None };
+    let executed = on_activity(state.log(), target, if_match, &principal.name, |p, a| {
+        if !a.exists() {
+            return Err(Faults::one(events::FaultKind::NotFound, "", format!("unknown activity '{activity}'")));
+        }
+        decide(p, a, &ctx)
+    })
+    .await
+    .map_err(|e| ApiError::from_command(e, title))?;
+    let position = executed.appended.as_ref().map_or(0, |a| a.last_position());
+    let position = if position == 0 { latest_position(state, &programme, &activity).await? } else { position };
+    Ok(with_etag(StatusCode::OK, executed.version, view(programme.as_str(), &executed.state, executed.version, position)))
+}
+
+async fn latest_position(state: &AppState, programme: &Slug, activity: &Uuid) -> Result<u64, ApiError> {
+    let (_, _, envelopes) = load_activity(state.log(), programme, activity).await.map_err(|e| ApiError::from_command(e, ""))?;
+    Ok(envelopes.last().map_or(0, |e| e.position))
+}
+
+/// The body of a correction: the changed fields (`null` removes an optional one) and why.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CorrectionBody {
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub changes: Value,
+}
+
+/// Correct an activity's fields, for a reason; `If-Match` is checked against the activity's version
+/// (recorder of its partner before approval, coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/corrections", tag = "activities",
+    security(("bearer" = [])), request_body = CorrectionBody,
+    params(("id" = String, Path), ("activity" = String, Path), ("If-Match" = Option<String>, Header, description = "the activity version, e.g. \"1\"")),
+    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 412, body = super::Problem),
+        (status = 422, body = super::Problem), (status = 423, body = super::Problem)))]
+async fn correct(
+    State(state): State<AppState>,
+    caller: Caller,
+    IfMatch(if_match): IfMatch,
+    Path(path): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let body: CorrectionBody = typed(body, "invalid correction")?;
+    let command = CorrectActivity { reason: body.reason, changes: body.changes };
+    lifecycle(&state, caller, path, if_match, "invalid correction", |p, a, ctx| {
+        correct_activity(p, a, command.clone(), ctx)
+    })
+    .await
+}
+
+/// The body of a retraction.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetractionBody {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Retract an activity, for a reason: it no longer counts; `If-Match` honoured (recorder of its partner before
+/// approval, coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/retraction", tag = "activities",
+    security(("bearer" = [])), request_body = RetractionBody,
+    params(("id" = String, Path), ("activity" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 412, body = super::Problem),
+        (status = 422, body = super::Problem), (status = 423, body = super::Problem)))]
+async fn retract(
+    State(state): State<AppState>,
+    caller: Caller,
+    IfMatch(if_match): IfMatch,
+    Path(path): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let body: RetractionBody = typed(body, "invalid retraction")?;
+    let command = RetractActivity { reason: body.reason };
+    lifecycle(&state, caller, path, if_match, "invalid retraction", |p, a, ctx| {
+        retract_activity(p, a, command.clone(), ctx)
+    })
+    .await
+}
+
+/// Submit a recorded or returned activity for approval, in programmes that require it.
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/submission", tag = "activities",
+    security(("bearer" = [])), params(("id" = String, Path), ("activity" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem)))]
+async fn submit(State(state): State<AppState>, caller: Caller, Path(path): Path<(String, String)>) -> Result<Response, ApiError> {
+    lifecycle(&state, caller, path, None, "invalid submission", |p, a, ctx| submit_activity(p, a, ctx)).await
+}
+
+/// The body of an approval or a return.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NoteBody {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Approve a submitted activity (coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/approval", tag = "activities",
+    security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let body: NoteBody = typed(body, "invalid approval")?;
+    let command = ApproveActivity { note: body.note };
+    lifecycle(&state, caller, path, None, "invalid approval", |p, a, ctx| approve_activity(p, a, command.clone(), ctx)).await
+}
+
+/// Return a submitted activity to its recorder with a note saying what to fix (coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/return", tag = "activities",
+    security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
+    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn send_back(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let body: NoteBody = typed(body, "invalid return")?;
+    let command = ReturnActivity { note: body.note.unwrap_or_default() };
+    lifecycle(&state, caller, path, None, "invalid return", |p, a, ctx| return_activity(p, a, command.clone(), ctx)).await
+}

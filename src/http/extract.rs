@@ -1,0 +1,145 @@
+//! What handlers take from a request, with every rejection as a problem: the JSON body (400 malformed, 413 too
+//! large, 415 not JSON, 422 unknown or mistyped fields), the caller's token (401 unknown), `If-Match` and
+//! `Idempotency-Key`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use events::Fault;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::auth::Principal;
+
+/// A JSON request body, parsed but not yet interpreted.
+#[derive(Debug)]
+pub(super) struct JsonBody(pub Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<JsonBody, ApiError> {
+        match axum::Json::<Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON",
+        )
+        .detail("send the body with Content-Type: application/json"),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text())),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text())),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is too large")
+                .detail("request bodies may be at most 64 KiB")
+        }
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// Interprets a JSON body as `T`, whose unknown fields are refused: a 422 naming the field at fault.
+pub(super) fn typed<T: DeserializeOwned>(body: Value, title: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(body).map_err(|error| {
+        let field = error.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        let message = error.into_inner().to_string();
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", title).errors(vec![Fault::new(field, message)])
+    })
+}
+
+/// The caller, from `Authorization: Bearer <token>`; `None` without the header. An unknown, revoked or malformed
+/// token is refused with 401 even where no token is needed, so that a client learns its token is wrong.
+#[derive(Debug)]
+pub(super) struct Caller(pub Option<Principal>);
+
+impl Caller {
+    /// The principal, or 401.
+    pub(super) fn required(self) -> Result<Principal, ApiError> {
+        self.0.ok_or_else(|| ApiError::unauthorized("send a token: Authorization: Bearer <token>"))
+    }
+
+    /// An auditor or admin, else 401 / 403.
+    pub(super) fn auditor(self) -> Result<Principal, ApiError> {
+        let principal = self.required()?;
+        if !principal.is_auditor() {
+            return Err(ApiError::forbidden("only auditors and admins may read this"));
+        }
+        Ok(principal)
+    }
+
+    /// An admin, else 401 / 403.
+    pub(super) fn admin(self) -> Result<Principal, ApiError> {
+        let principal = self.required()?;
+        if !principal.is_admin() {
+            return Err(ApiError::forbidden("only an admin may do this"));
+        }
+        Ok(principal)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else { return Ok(Caller(None)) };
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be 'Bearer <token>'"))?;
+        let principal = state
+            .tokens()
+            .authenticate(secret)
+            .ok_or_else(|| ApiError::unauthorized("the token is unknown or revoked"))?;
+        Ok(Caller(Some(principal)))
+    }
+}
+
+/// `If-Match` as a stream version: `"3"`, `W/"3"` or `3`; `None` when absent or `*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<IfMatch, ApiError> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else { return Ok(IfMatch(None)) };
+        let text = value.to_str().unwrap_or("").trim();
+        if text == "*" {
+            return Ok(IfMatch(None));
+        }
+        let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+        tag.parse::<u64>()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| ApiError::bad_request(format!("If-Match must be a version ETag such as \"3\", not '{text}'")))
+    }
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<IdempotencyKey, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else { return Ok(IdempotencyKey(None)) };
+        match value.to_str() {
+            Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+                Ok(IdempotencyKey(Some(key.to_owned())))
+            }
+            _ => Err(ApiError::bad_request("Idempotency-Key must be 1 to 255 visible ASCII characters")),
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! `/metrics` in the Prometheus text format: requests by route and status with their latency, and what the log's
+//! writer did (group commits, batch sizes, time spent syncing) with the head position. Counted in-process with
+//! plain counters; nothing is sampled.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::store::LogStats;
+
+/// Upper bounds of the latency histogram, in seconds.
+const LATENCY_BOUNDS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+
+#[derive(Debug, Default)]
+pub(super) struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    buckets: [u64; LATENCY_BOUNDS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (bucket, bound) in self.buckets.iter_mut().zip(LATENCY_BOUNDS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+}
+
+/// Middleware: counts each request under its route template (not its concrete path, so ids do not make new
+/// series) and status.
+pub(super) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let metrics = state.metrics();
+    *metrics.requests.lock().entry((route.clone(), method.clone(), response.status().as_u16())).or_default() += 1;
+    metrics.latency.lock().entry(format!("{method} {route}")).or_default().observe(seconds);
+    response
+}
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(metrics))
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut out = String::new();
+    out.push_str("# HELP tracker_http_requests_total HTTP requests by route, method and status.\n");
+    out.push_str("# TYPE tracker_http_requests_total counter\n");
+    for ((route, method, status), count) in state.metrics().requests.lock().iter() {
+        let _ = writeln!(
+            out,
+            "tracker_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
+            escape(route)
+        );
+    }
+    out.push_str("# HELP tracker_http_request_duration_seconds Time to answer, by method and route.\n");
+    out.push_str("# TYPE tracker_http_request_duration_seconds histogram\n");
+    for (key, histogram) in state.metrics().latency.lock().iter() {
+        let (method, route) = key.split_once(' ').unwrap_or(("", key));
+        let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
+        for (bound, count) in LATENCY_BOUNDS.iter().zip(histogram.buckets) {
+            let _ = writeln!(out, "tracker_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "tracker_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.count);
+        let _ = writeln!(out, "tracker_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
+        let _ = writeln!(out, "tracker_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
+    }
+    let stats = state.log().stats();
+    let head = state.log().head().await?;
+    out.push_str("# HELP tracker_log_head_position Position of the latest acknowledged event.\n");
+    out.push_str("# TYPE tracker_log_head_position gauge\n");
+    let _ = writeln!(out, "tracker_log_head_position {}", head.position);
+    out.push_str("# HELP tracker_projection_position Position the progress projection has applied.\n");
+    out.push_str("# TYPE tracker_projection_position gauge\n");
+    let _ = writeln!(out, "tracker_projection_position {}", state.progress().position());
+    out.push_str("# HELP tracker_log_commits_total Group commits written, each one flush and fdatasync.\n");
+    out.push_str("# TYPE tracker_log_commits_total counter\n");
+    let _ = writeln!(out, "tracker_log_commits_total {}", stats.commits);
+    out.push_str("# HELP tracker_log_events_total Events written since start.\n");
+    out.push_str("# TYPE tracker_log_events_total counter\n");
+    let _ = writeln!(out, "tracker_log_events_total {}", stats.events);
+    out.push_str("# HELP tracker_log_sync_seconds_total Time spent making commits durable.\n");
+    out.push_str("# TYPE tracker_log_sync_seconds_total counter\n");
+    let _ = writeln!(out, "tracker_log_sync_seconds_total {}", stats.sync_micros as f64 / 1e6);
+    out.push_str("# HELP tracker_log_batch_events Events per group commit.\n");
+    out.push_str("# TYPE tracker_log_batch_events histogram\n");
+    let mut cumulative = 0;
+    for (i, count) in stats.batch_sizes.iter().enumerate() {
+        cumulative += count;
+        let bound = LogStats::BATCH_BOUNDS.get(i).map_or("+Inf".to_owned(), u64::to_string);
+        let _ = writeln!(out, "tracker_log_batch_events_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "tracker_log_batch_events_sum {}", stats.events);
+    let _ = writeln!(out, "tracker_log_batch_events_count {}", stats.commits);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}

@@ -1,0 +1,318 @@
+//! The HTTP API of SPEC §6 on axum: the shared state, the router (`app`), and `Application`, which opens the
+//! data directory, loads the seeds into an empty store, creates the first admin token, restores the progress
+//! projection, serves until Ctrl-C or SIGTERM and then shuts down gracefully (in-flight requests finish, the
+//! projection's snapshot is saved and the log is closed).
+
+mod activities;
+mod error;
+mod extract;
+mod idempotency;
+mod log;
+mod metrics;
+mod programmes;
+mod tokens;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use error::{ApiError, Problem};
+
+use crate::auth::Tokens;
+use crate::live::LiveProgress;
+use crate::store::{EventLog, RecordStore, SledLog, SledLogOptions};
+
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a request may take before it is answered 408 (streams of events are exempt once they started).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    log: Arc<dyn EventLog>,
+    records: Arc<dyn RecordStore>,
+    progress: Arc<LiveProgress>,
+    tokens: Tokens,
+    in_flight: idempotency::InFlight,
+    metrics: metrics::Metrics,
+}
+
+impl AppState {
+    pub fn new(log: Arc<dyn EventLog>, records: Arc<dyn RecordStore>, progress: Arc<LiveProgress>, tokens: Tokens) -> AppState {
+        AppState(Arc::new(Shared {
+            log,
+            records,
+            progress,
+            tokens,
+            in_flight: idempotency::InFlight::default(),
+            metrics: metrics::Metrics::default(),
+        }))
+    }
+
+    pub fn log(&self) -> &dyn EventLog {
+        self.0.log.as_ref()
+    }
+
+    pub fn records(&self) -> Arc<dyn RecordStore> {
+        Arc::clone(&self.0.records)
+    }
+
+    pub fn progress(&self) -> &LiveProgress {
+        &self.0.progress
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.0.tokens
+    }
+
+    fn in_flight(&self) -> &idempotency::InFlight {
+        &self.0.in_flight
+    }
+
+    fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
+    }
+
+    /// The day commands are decided on (activities may not lie after it).
+    pub fn today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now().date_naive()
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Programme tracker",
+        description = "Event-sourced tracking of EU-funded multi-city programmes: record activities, report \
+                       progress against output targets, replay and verify the log."
+    ),
+    components(schemas(Problem, error::FaultSchema)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+#[derive(Debug)]
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The router with every endpoint and the OpenAPI description built from the same handlers.
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(programmes::routes())
+        .merge(activities::routes())
+        .merge(log::routes())
+        .merge(tokens::routes())
+        .merge(metrics::routes())
+        .split_for_parts()
+}
+
+/// The OpenAPI description of every endpoint.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().1
+}
+
+/// The application's router over `state`.
+pub fn app(state: AppState) -> Router {
+    let (router, openapi) = routes();
+    let openapi = Arc::new(openapi.to_json().expect("the OpenAPI description serialises"));
+    router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let openapi = Arc::clone(&openapi);
+                async move { ([(header::CONTENT_TYPE, "application/json")], openapi.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Errors made by layers and by axum itself (405, 408, 413 …) come without a body: give them a problem.
+async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(error::PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let title = status.canonical_reason().unwrap_or("error").to_lowercase();
+    let kind = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ if status.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let mut problem = ApiError::new(status, kind, title).into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        problem.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    problem
+}
+
+/// How `tracker serve` is configured.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub addr: SocketAddr,
+}
+
+/// The server, bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    log: Arc<SledLog>,
+    follower: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Opens (or creates) the data directory, loads the seeds into an empty store, creates the admin token on
+    /// the first start, restores the progress projection and binds the address.
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Application> {
+        let log = Arc::new(
+            SledLog::open(&config.data, SledLogOptions::default())
+                .with_context(|| format!("opening the data directory {}", config.data.display()))?,
+        );
+        let today = chrono::Utc::now().date_naive();
+        let seeded = crate::seed::load_seeds(log.as_ref(), today).await.context("loading the seeds")?;
+        if !seeded.is_empty() {
+            tracing::info!(programmes = ?seeded, "loaded the seeds into the empty store");
+        }
+        let records: Arc<dyn RecordStore> = log.clone();
+        let tokens = Tokens::load(Arc::clone(&records)).context("loading the API tokens")?;
+        if tokens.is_empty() {
+            let path = write_admin_token(&config.data, &tokens)?;
+            tracing::info!(path = %path.display(), "created the admin token; it is in this file (mode 0600)");
+        }
+        let (progress, restored, follower) = LiveProgress::start(log.clone(), log.as_ref())
+            .await
+            .context("restoring the progress projection")?;
+        tracing::info!(?restored, "progress projection ready");
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("binding {}", config.addr))?;
+        let state = AppState::new(log.clone(), records, progress, tokens);
+        Ok(Application { listener, state, log, follower })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, lets in-flight requests finish, saves the projection and closes the
+    /// log.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application { listener, state, log, follower } = self;
+        tracing::info!(addr = %listener.local_addr()?, data = %log.dir().display(), "listening");
+        axum::serve(listener, app(state.clone()).into_make_service())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving")?;
+        follower.abort();
+        if let Err(error) = state.progress().save(log.as_ref(), log.as_ref()).await {
+            tracing::warn!(%error, "could not save the progress snapshot; the next start catches up from the log");
+        }
+        drop(state);
+        log.close();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Issues the first admin token and writes its secret to `<data>/admin.token`, readable only by its owner.
+fn write_admin_token(data: &Path, tokens: &Tokens) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    let request = crate::auth::TokenRequest {
+        name: "admin".into(),
+        role: crate::auth::RoleName::Admin,
+        programme: None,
+        partner: None,
+    };
+    let secret = tokens.issue(&request).context("issuing the admin token")?;
+    let path = data.join("admin.token");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{secret}")?;
+    file.sync_all()?;
+    Ok(path)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// A JSON response with an `ETag` of a stream version.
+fn with_etag(status: StatusCode, version: u64, body: impl serde::Serialize) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::ETAG, error::etag(version));
+    response
+}
+
+fn location(path: String) -> (header::HeaderName, HeaderValue) {
+    (header::LOCATION, HeaderValue::from_str(&path).expect("paths built from slugs and uuids are valid headers"))
+}

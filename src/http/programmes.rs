@@ -1,0 +1,368 @@
+//! Programme endpoints: register, list with headline progress, read the definition, add partners, clusters and
+//! periods, set or revise indicators, lock and unlock periods, and the progress report (JSON or CSV).
+
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use events::{
+    add_cluster, add_partner, add_period, lock_period, register_programme, set_indicator, unlock_period,
+    ChangePeriodLock, Cluster, CommandContext, Partner, Programme, ProgrammeState, ReportingPeriod, SetIndicator, Slug,
+    Timestamp,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiError;
+use super::extract::{typed, Caller, IdempotencyKey, IfMatch, JsonBody};
+use super::idempotency::idempotent;
+use super::{location, with_etag, AppState};
+use crate::report::{progress_report, to_csv, ReportError, ReportRequest};
+use crate::service::{load_programme, on_programme};
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register, list))
+        .routes(routes!(definition))
+        .routes(routes!(add_partner_to))
+        .routes(routes!(add_cluster_to))
+        .routes(routes!(add_period_to))
+        .routes(routes!(put_indicator))
+        .routes(routes!(lock))
+        .routes(routes!(unlock))
+        .routes(routes!(progress))
+}
+
+/// A programme id from the path; anything that is not a slug names no programme.
+pub(super) fn programme_id(id: &str) -> Result<Slug, ApiError> {
+    Slug::parse(id).map_err(|_| ApiError::not_found(format!("unknown programme '{id}'")))
+}
+
+/// The definition and the stream version, or 404.
+async fn existing(state: &AppState, id: &Slug) -> Result<(ProgrammeState, u64), ApiError> {
+    let (programme, version) = load_programme(state.log(), id).await.map_err(|e| ApiError::from_command(e, ""))?;
+    if programme.programme().is_none() {
+        return Err(ApiError::not_found(format!("unknown programme '{id}'")));
+    }
+    Ok((programme, version))
+}
+
+fn context(state: &AppState, role: events::Role) -> CommandContext {
+    CommandContext { today: state.today(), role }
+}
+
+/// The definition as the API shows it: the programme's fields, its locked periods and the stream version.
+fn view(state: &ProgrammeState, version: u64) -> Value {
+    let mut value = serde_json::to_value(state.programme()).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut value {
+        let locked: Vec<&str> = state.locked_periods().map(Slug::as_str).collect();
+        map.insert("locked_periods".into(), json!(locked));
+        map.insert("version".into(), json!(version));
+    }
+    value
+}
+
+/// Register a programme with its whole definition (admin).
+#[utoipa::path(post, path = "/v1/programmes", tag = "programmes", security(("bearer" = [])),
+    request_body(content = Object, description = "the whole definition (SPEC §3)"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key return the first answer")),
+    responses((status = 201, description = "registered; Location and ETag set", body = Object),
+        (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 409, body = super::Problem),
+        (status = 422, body = super::Problem)))]
+async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    IdempotencyKey(key): IdempotencyKey,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let principal = caller.admin()?;
+    let scope = format!("programmes\n{}", principal.name);
+    idempotent(&state, &scope, key, &body.clone(), 0, |_| async {
+        let programme = Programme::parse(&body).map_err(|f| ApiError::from_faults(f, "invalid programme"))?;
+        let id = programme.id.clone();
+        let ctx = context(&state, principal.role.clone());
+        let executed = on_programme(state.log(), &id, None, &principal.name, |current| {
+            register_programme(current, programme.clone(), &ctx)
+        })
+        .await
+        .map_err(|e| ApiError::from_command(e, "invalid programme"))?;
+        let mut response = with_etag(StatusCode::CREATED, executed.version, view(&executed.state, executed.version));
+        let (name, value) = location(format!("/v1/programmes/{id}"));
+        response.headers_mut().insert(name, value);
+        Ok(response)
+    })
+    .await
+}
+
+/// Every programme with its headline progress as of today.
+#[utoipa::path(get, path = "/v1/programmes", tag = "programmes",
+    responses((status = 200, description = "`{programmes: [{id, name, acronym, starts_on, ends_on, position, indicators: [{id, label, unit, target, actual, percent, status}]}]}`", body = Object)))]
+async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let head = state.log().head().await?.position;
+    state.progress().wait_for(head, Duration::from_secs(2)).await;
+    let today = state.today();
+    let projection = state.progress().read().await;
+    let mut programmes = Vec::new();
+    for id in projection.programme_ids() {
+        let Some(definition) = projection.programme(id) else { continue };
+        let query = projections::ProgressQuery { as_of: today, at_position: None };
+        let Some(report) = projection.report(id, &query) else { continue };
+        let indicators: Vec<Value> = report
+            .indicators
+            .iter()
+            .map(|i| json!({"id": i.id, "label": i.label, "unit": i.unit, "target": i.target, "actual": i.actual,
+                           "percent": i.percent, "status": i.status.as_str()}))
+            .collect();
+        programmes.push(json!({
+            "id": id, "name": definition.name, "acronym": definition.acronym,
+            "starts_on": definition.starts_on, "ends_on": definition.ends_on,
+            "position": report.position, "indicators": indicators,
+        }));
+    }
+    Ok(axum::Json(json!({"programmes": programmes, "as_of": today})).into_response())
+}
+
+/// A programme's definition; `ETag` is the version of its stream.
+#[utoipa::path(get, path = "/v1/programmes/{id}", tag = "programmes",
+    params(("id" = String, Path, description = "programme id")),
+    responses((status = 200, body = Object), (status = 404, body = super::Problem)))]
+async fn definition(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = programme_id(&id)?;
+    let (programme, version) = existing(&state, &id).await?;
+    Ok(with_etag(StatusCode::OK, version, view(&programme, version)))
+}
+
+/// Runs a programme command for the caller and answers with `status` and the programme's new version.
+async fn change(
+    state: &AppState,
+    caller: Caller,
+    id: &str,
+    if_match: Option<u64>,
+    title: &str,
+    decide: impl Fn(&ProgrammeState, &CommandContext) -> Result<Vec<events::DomainEvent>, events::Faults>,
+) -> Result<(ProgrammeState, u64), ApiError> {
+    let principal = caller.required()?;
+    let id = programme_id(id)?;
+    existing(state, &id).await?;
+    let ctx = context(state, principal.role.clone());
+    let executed = on_programme(state.log(), &id, if_match, &principal.name, |current| decide(current, &ctx))
+        .await
+        .map_err(|e| ApiError::from_command(e, title))?;
+    Ok((executed.state, executed.version))
+}
+
+fn parsed<T>(parsed: Result<T, events::Faults>, title: &str) -> Result<T, ApiError> {
+    parsed.map_err(|f| ApiError::from_faults(f, title))
+}
+
+/// Add a partner (coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/partners", tag = "programmes", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content = Object, description = "a partner (SPEC §3)"),
+    responses((status = 201, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn add_partner_to(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let partner = parsed(Partner::parse(&body), "invalid partner")?;
+    let (_, version) =
+        change(&state, caller, &id, None, "invalid partner", |s, ctx| add_partner(s, partner.clone(), ctx)).await?;
+    Ok(created(&id, version, serde_json::to_value(&partner).unwrap_or(Value::Null)))
+}
+
+/// Add a cluster (community of practice) (coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/clusters", tag = "programmes", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content = Object, description = "a cluster (SPEC §3)"),
+    responses((status = 201, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn add_cluster_to(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let cluster = parsed(Cluster::parse(&body), "invalid cluster")?;
+    let (_, version) =
+        change(&state, caller, &id, None, "invalid cluster", |s, ctx| add_cluster(s, cluster.clone(), ctx)).await?;
+    Ok(created(&id, version, serde_json::to_value(&cluster).unwrap_or(Value::Null)))
+}
+
+/// Add a reporting period (coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/periods", tag = "programmes", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body(content = Object, description = "`{id, starts_on, ends_on}`"),
+    responses((status = 201, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn add_period_to(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let period = parsed(ReportingPeriod::parse(&body), "invalid period")?;
+    let (_, version) =
+        change(&state, caller, &id, None, "invalid period", |s, ctx| add_period(s, period.clone(), ctx)).await?;
+    Ok(created(&id, version, serde_json::to_value(&period).unwrap_or(Value::Null)))
+}
+
+fn created(id: &str, version: u64, body: Value) -> Response {
+    let mut response = with_etag(StatusCode::CREATED, version, body);
+    let (name, value) = location(format!("/v1/programmes/{id}"));
+    response.headers_mut().insert(name, value);
+    response
+}
+
+/// Set an indicator (201) or revise it (200, `reason` required); `If-Match` is checked against the programme's
+/// version (coordinator).
+#[utoipa::path(put, path = "/v1/programmes/{id}/indicators/{indicator}", tag = "programmes", security(("bearer" = [])),
+    params(("id" = String, Path), ("indicator" = String, Path), ("If-Match" = Option<String>, Header, description = "the programme version, e.g. \"3\"")),
+    request_body(content = Object, description = "an indicator (SPEC §3) and `reason` when revising"),
+    responses((status = 200, description = "revised or unchanged", body = Object), (status = 201, description = "set", body = Object),
+        (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 404, body = super::Problem),
+        (status = 412, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn put_indicator(
+    State(state): State<AppState>,
+    caller: Caller,
+    IfMatch(if_match): IfMatch,
+    Path((id, indicator)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let slug = Slug::parse(&indicator).map_err(|e| ApiError::invalid("invalid indicator", "id", e.to_string()))?;
+    let command = parsed(SetIndicator::parse(&slug, &body), "invalid indicator")?;
+    let before = programme_id(&id).ok();
+    let existed = match &before {
+        Some(p) => existing(&state, p).await?.0.programme().is_some_and(|p| p.indicator(slug.as_str()).is_some()),
+        None => false,
+    };
+    let (programme, version) = change(&state, caller, &id, if_match, "invalid indicator", |s, ctx| {
+        set_indicator(s, command.clone(), ctx)
+    })
+    .await?;
+    let current = programme.programme().and_then(|p| p.indicator(slug.as_str()));
+    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok(with_etag(status, version, serde_json::to_value(current).unwrap_or(Value::Null)))
+}
+
+/// The body of a lock or unlock.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LockBody {
+    /// Why the period is locked or unlocked.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Lock a reporting period: no activity dated in it may be recorded, corrected or retracted (coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/periods/{period}/lock", tag = "programmes", security(("bearer" = [])),
+    params(("id" = String, Path), ("period" = String, Path)), request_body = LockBody,
+    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn lock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, period)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    change_lock(state, caller, id, period, body, true).await
+}
+
+/// Unlock a reporting period, for a reason (coordinator).
+#[utoipa::path(post, path = "/v1/programmes/{id}/periods/{period}/unlock", tag = "programmes", security(("bearer" = [])),
+    params(("id" = String, Path), ("period" = String, Path)), request_body = LockBody,
+    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
+        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn unlock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, period)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    change_lock(state, caller, id, period, body, false).await
+}
+
+async fn change_lock(state: AppState, caller: Caller, id: String, period: String, body: Value, locking: bool) -> Result<Response, ApiError> {
+    let body: LockBody = typed(body, "invalid lock")?;
+    let period = Slug::parse(&period).map_err(|_| ApiError::not_found(format!("unknown period '{period}'")))?;
+    let command = ChangePeriodLock { period: period.clone(), reason: body.reason };
+    let (programme, version) = change(&state, caller, &id, None, "invalid lock", |s, ctx| {
+        if locking {
+            lock_period(s, command.clone(), ctx)
+        } else {
+            unlock_period(s, command.clone(), ctx)
+        }
+    })
+    .await?;
+    let locked = programme.is_locked(period.as_str());
+    Ok(with_etag(StatusCode::OK, version, json!({"programme": id, "period": period, "locked": locked, "version": version})))
+}
+
+/// The query of a progress report.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProgressParams {
+    /// Count activities that occurred on or before this day (default: today, or the day of `known_at`).
+    pub as_of: Option<String>,
+    /// Report what was known at this moment (RFC 3339).
+    pub known_at: Option<String>,
+    /// Report what the log said at this position; the same query gives the same bytes forever.
+    pub at_position: Option<String>,
+}
+
+/// Progress against every output target; `Accept: text/csv` gives one CSV row per indicator.
+#[utoipa::path(get, path = "/v1/programmes/{id}/progress", tag = "progress",
+    params(("id" = String, Path), ProgressParams),
+    responses((status = 200, description = "the report (SPEC §6), or CSV",
+            content((Object = "application/json"), (String = "text/csv"))),
+        (status = 404, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn progress(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<ProgressParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = query.map_err(|e| ApiError::invalid("invalid query", "", e.body_text()))?;
+    let id = programme_id(&id)?;
+    let mut request = ReportRequest::default();
+    if let Some(text) = &params.as_of {
+        let day = text.parse().map_err(|_| ApiError::invalid("invalid query", "as_of", format!("'{text}' is not a date YYYY-MM-DD")))?;
+        request.as_of = Some(day);
+    }
+    if let Some(text) = &params.known_at {
+        let at = Timestamp::parse_rfc3339(text)
+            .map_err(|_| ApiError::invalid("invalid query", "known_at", format!("'{text}' is not an RFC 3339 time")))?;
+        request.known_at = Some(at);
+    }
+    if let Some(text) = &params.at_position {
+        let position = text
+            .parse()
+            .map_err(|_| ApiError::invalid("invalid query", "at_position", format!("'{text}' is not a log position")))?;
+        request.at_position = Some(position);
+    }
+    if request.at_position.is_none() && request.known_at.is_none() {
+        // A report of "now" reflects every event acknowledged before the request.
+        let head = state.log().head().await?.position;
+        state.progress().wait_for(head, Duration::from_secs(2)).await;
+    }
+    let projection = state.progress().read().await;
+    let report = progress_report(state.log(), &projection, id.as_str(), &request, state.today())
+        .await
+        .map_err(|error| match error {
+            ReportError::UnknownProgramme(_) => ApiError::not_found(error.to_string()),
+            ReportError::NotYetRegistered { .. } => ApiError::not_found(error.to_string()),
+            ReportError::BothTimes => ApiError::invalid("invalid query", "at_position", error.to_string()),
+            ReportError::Read(e) => ApiError::from(e),
+        })?;
+    drop(projection);
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/csv"));
+    if wants_csv {
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&report)).into_response());
+    }
+    Ok(axum::Json(report).into_response())
+}

@@ -1,0 +1,161 @@
+//! `spawn_app`: the real server (`tracker::http::Application`) on port 0 over a fresh data directory, seeded
+//! with CONNECTION and UNITES, and a client that speaks to it. Tokens for each role are issued over HTTP.
+
+use std::net::SocketAddr;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tracker::http::{Application, ServeConfig};
+
+#[derive(Debug)]
+pub(crate) struct TestApp {
+    pub(crate) addr: SocketAddr,
+    pub(crate) client: reqwest::Client,
+    pub(crate) admin: String,
+    pub(crate) dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// One answer, read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) text: String,
+}
+
+impl Answer {
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub(crate) fn expect(self, status: u16) -> Answer {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Asserts a problem+json answer with this status and returns the problem.
+    #[track_caller]
+    pub(crate) fn problem(self, status: u16) -> Value {
+        let answer = self.expect(status);
+        assert_eq!(answer.header("content-type"), Some("application/problem+json"), "{}", answer.text);
+        let problem = answer.json();
+        assert_eq!(problem["status"], json!(status));
+        assert!(problem["type"].as_str().is_some_and(|t| !t.is_empty()) && problem["title"].is_string(), "{problem}");
+        problem
+    }
+}
+
+pub(crate) async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    spawn_in(dir).await
+}
+
+/// Starts the server over an existing data directory (fresh or left by an earlier server).
+pub(crate) async fn spawn_in(dir: tempfile::TempDir) -> TestApp {
+    let config = ServeConfig { data: dir.path().to_owned(), addr: "127.0.0.1:0".parse().unwrap() };
+    let application = Application::build(&config).await.expect("the server starts");
+    let addr = application.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async {
+        let _ = stopped.await;
+    }));
+    let admin = std::fs::read_to_string(dir.path().join("admin.token")).expect("the admin token file").trim().to_owned();
+    TestApp { addr, client: reqwest::Client::new(), admin, dir, stop: Some(stop), server: Some(server) }
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a request with an optional token, JSON body and extra headers.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Answer { status, headers, text }
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        self.send(Method::GET, path, token, None, &[]).await
+    }
+
+    pub(crate) async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Answer {
+        self.send(Method::POST, path, token, Some(body), &[]).await
+    }
+
+    /// Issues a token over HTTP with the admin token and returns its secret.
+    pub(crate) async fn token(&self, name: &str, role: &str, programme: Option<&str>, partner: Option<&str>) -> String {
+        let mut body = json!({"name": name, "role": role});
+        if let Some(p) = programme {
+            body["programme"] = json!(p);
+        }
+        if let Some(p) = partner {
+            body["partner"] = json!(p);
+        }
+        let answer = self.post("/v1/tokens", Some(&self.admin), &body).await.expect(201);
+        answer.json()["token"].as_str().expect("a secret").to_owned()
+    }
+
+    /// Records a CONNECTION staff exchange and returns the answer's JSON.
+    pub(crate) async fn record_exchange(&self, token: &str, host: &str, visitor: &str, occurred_on: &str) -> Value {
+        self.post("/v1/programmes/connection/activities", Some(token), &exchange(host, visitor, occurred_on))
+            .await
+            .expect(201)
+            .json()
+    }
+
+    /// Stops the server gracefully and returns its data directory.
+    pub(crate) async fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.stop.take().expect("running").send(());
+        self.server.take().expect("running").await.expect("the server task").expect("a clean stop");
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A staff exchange of CONNECTION in CoP1.
+pub(crate) fn exchange(host: &str, visitor: &str, occurred_on: &str) -> Value {
+    json!({"kind": "staff_exchange", "occurred_on": occurred_on, "host": host, "visitor": visitor,
+           "cluster": "cop1", "days": 5, "staff": 2})
+}
+
+/// The indicator of a progress report.
+pub(crate) fn indicator<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["indicators"].as_array().expect("indicators").iter().find(|i| i["id"] == id).expect("the indicator")
+}

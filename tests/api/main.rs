@@ -1,0 +1,11 @@
+//! Integration tests of the HTTP API against the real server on port 0 with a fresh data directory each.
+
+mod helpers;
+
+mod activities;
+mod authorization;
+mod concurrency;
+mod log;
+mod progress;
+mod service;
+mod programmes;

@@ -1,0 +1,85 @@
+//! Progress over HTTP: a recorded exchange moves CONNECTION's progress at once, CSV on request, `at_position`
+//! reports stay byte-identical after later events, `known_at` reproduces what was known then, and bad queries
+//! name their field.
+
+use reqwest::Method;
+
+use crate::helpers::{indicator, spawn_app};
+
+#[tokio::test]
+async fn a_recorded_exchange_moves_progress_and_its_breakdowns_add_up() {
+    let app = spawn_app().await;
+    app.record_exchange(&app.admin, "torino", "paris", "2021-10-11").await;
+    app.record_exchange(&app.admin, "paris", "zagreb", "2022-03-01").await;
+    let report = app.get("/v1/programmes/connection/progress?as_of=2022-12-31", None).await.expect(200).json();
+    assert_eq!(report["position"], 4);
+    assert_eq!(report["as_of"], "2022-12-31");
+    let exchanges = indicator(&report, "staff-exchanges");
+    assert_eq!(exchanges["actual"], "2");
+    assert_eq!(exchanges["target"], "14");
+    assert_eq!(exchanges["percent"], 14.3);
+    assert_eq!(exchanges["by_partner"], serde_json::json!({"torino": "1", "paris": "1"}));
+    assert_eq!(exchanges["by_cluster"], serde_json::json!({"cop1": "2"}));
+    assert_eq!(report["budget"]["total"], "1874876.03");
+
+    let before = app.get("/v1/programmes/connection/progress?as_of=2021-12-31", None).await.expect(200).json();
+    assert_eq!(indicator(&before, "staff-exchanges")["actual"], "1");
+}
+
+#[tokio::test]
+async fn progress_comes_as_csv_when_asked() {
+    let app = spawn_app().await;
+    app.record_exchange(&app.admin, "torino", "paris", "2021-10-11").await;
+    let answer = app
+        .send(Method::GET, "/v1/programmes/connection/progress?as_of=2022-12-31", None, None, &[("accept", "text/csv")])
+        .await
+        .expect(200);
+    assert_eq!(answer.header("content-type"), Some("text/csv; charset=utf-8"));
+    let mut lines = answer.text.lines();
+    assert_eq!(lines.next(), Some("programme,indicator,label,unit,target,baseline,actual,pending,percent,expected,status"));
+    assert!(answer.text.lines().any(|l| l.starts_with("connection,staff-exchanges,Staff exchanges,exchanges,14,0,1,0,7.1,")), "{}", answer.text);
+}
+
+#[tokio::test]
+async fn a_report_at_a_position_is_byte_identical_after_later_events() {
+    let app = spawn_app().await;
+    let first = app.record_exchange(&app.admin, "torino", "paris", "2021-10-11").await;
+    let position = first["position"].as_u64().unwrap();
+    let path = format!("/v1/programmes/connection/progress?at_position={position}");
+    let then = app.get(&path, None).await.expect(200).text;
+    app.record_exchange(&app.admin, "paris", "torino", "2021-11-11").await;
+    let id = first["id"].as_str().unwrap();
+    app.post(&format!("/v1/programmes/connection/activities/{id}/retraction"), Some(&app.admin), &serde_json::json!({"reason": "duplicate"}))
+        .await
+        .expect(200);
+    let now = app.get(&path, None).await.expect(200).text;
+    assert_eq!(then, now);
+    let current = app.get("/v1/programmes/connection/progress?as_of=2022-12-31", None).await.json();
+    assert_eq!(indicator(&current, "staff-exchanges")["actual"], "1");
+}
+
+#[tokio::test]
+async fn known_at_reports_what_was_known_at_that_moment() {
+    let app = spawn_app().await;
+    let first = app.record_exchange(&app.admin, "torino", "paris", "2021-10-11").await;
+    let event = app.get(&format!("/v1/streams/activity-{}", first["id"].as_str().unwrap()), Some(&app.admin)).await.json();
+    let recorded_at = event["events"][0]["recorded_at"].as_str().unwrap().to_owned();
+    app.record_exchange(&app.admin, "paris", "torino", "2021-11-11").await;
+
+    let path = format!("/v1/programmes/connection/progress?known_at={recorded_at}&as_of=2022-12-31");
+    let report = app.get(&path, None).await.expect(200).json();
+    assert_eq!(report["position"], 3);
+    assert_eq!(report["known_at"], recorded_at);
+    assert_eq!(indicator(&report, "staff-exchanges")["actual"], "1");
+}
+
+#[tokio::test]
+async fn bad_progress_queries_name_their_field() {
+    let app = spawn_app().await;
+    for (query, field) in [("as_of=yesterday", "as_of"), ("known_at=noon", "known_at"), ("at_position=-1", "at_position"),
+                           ("at_position=1&known_at=2026-01-01T00:00:00Z", "at_position")] {
+        let problem = app.get(&format!("/v1/programmes/connection/progress?{query}"), None).await.problem(422);
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+    app.get("/v1/programmes/atlantis/progress", None).await.problem(404);
+}

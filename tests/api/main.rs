@@ -7,5 +7,6 @@ mod authorization;
 mod concurrency;
 mod log;
 mod progress;
+mod readme;
 mod service;
 mod programmes;

@@ -9,4 +9,5 @@ mod log;
 mod progress;
 mod readme;
 mod service;
+mod tokens;
 mod programmes;

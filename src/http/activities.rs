@@ -318,7 +318,7 @@ async fn retract(
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem)))]
 async fn submit(State(state): State<AppState>, caller: Caller, Path(path): Path<(String, String)>) -> Result<Response, ApiError> {
-    lifecycle(&state, caller, path, None, "invalid submission", |p, a, ctx| submit_activity(p, a, ctx)).await
+    lifecycle(&state, caller, path, None, "invalid submission", submit_activity).await
 }
 
 /// The body of an approval or a return.

@@ -1,1 +1,524 @@
-//! placeholder
+//! Who may call what (SPEC §6): a matrix of callers × endpoints against the real server. Every caller — none, an
+//! unknown or revoked token, recorders of the programme, of another partner and of another programme,
+//! coordinators of the programme and of another one, an auditor, an admin — sends the same request to every
+//! endpoint, and the status must be the one SPEC §6 gives: 401 without a usable token, 403 for a valid token
+//! whose role, programme or partner does not allow it, the success status otherwise; every 401 and 403 is
+//! `application/problem+json`. Each event a caller appends must carry the caller's token name as `actor`.
+//!
+//! Writes get fresh ids and fresh activities per call, so the allowed callers succeed rather than meet a 409 of
+//! an earlier caller's doing, and the refused callers are refused for who they are, not for what they sent.
+//! Mismatches are collected and reported together, each naming the caller and the endpoint.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{exchange, spawn_app, Answer, TestApp};
+
+/// Who a caller is, relative to the programme the matrix is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// No `Authorization` header.
+    Anonymous,
+    /// A token the server does not know, or no longer knows.
+    Unauthenticated,
+    /// A recorder of the programme for the partner the activities are attributed to (torino).
+    OwnRecorder,
+    /// A recorder of the programme for another partner (paris), acting on torino's activities.
+    OtherPartnerRecorder,
+    /// A recorder of another programme.
+    OtherProgrammeRecorder,
+    Coordinator,
+    OtherProgrammeCoordinator,
+    Auditor,
+    Admin,
+}
+
+/// Who SPEC §6 lets through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Public,
+    Admin,
+    /// The programme's coordinator or an admin.
+    Coordinator,
+    /// A recorder of the activity's partner, the programme's coordinator or an admin.
+    Recorder,
+    /// An auditor, an admin or the programme's coordinator.
+    History,
+    /// An auditor or an admin.
+    Auditor,
+}
+
+impl Who {
+    fn admits(self, kind: Kind) -> bool {
+        match self {
+            Who::Public => true,
+            Who::Admin => kind == Kind::Admin,
+            Who::Coordinator => matches!(kind, Kind::Coordinator | Kind::Admin),
+            Who::Recorder => matches!(kind, Kind::OwnRecorder | Kind::Coordinator | Kind::Admin),
+            Who::History => matches!(kind, Kind::Auditor | Kind::Coordinator | Kind::Admin),
+            Who::Auditor => matches!(kind, Kind::Auditor | Kind::Admin),
+        }
+    }
+
+    /// The status SPEC §6 gives this caller when an admitted caller gets `success`.
+    fn expected(self, kind: Kind, success: u16) -> u16 {
+        match kind {
+            // A token that is wrong is refused even where none is needed, so the client learns it is wrong.
+            Kind::Unauthenticated => 401,
+            _ if self == Who::Public => success,
+            Kind::Anonymous => 401,
+            _ if self.admits(kind) => success,
+            _ => 403,
+        }
+    }
+}
+
+/// One caller of the matrix.
+#[derive(Debug)]
+struct Caller {
+    label: &'static str,
+    /// The token's name: the `actor` of every event it appends.
+    name: Option<&'static str>,
+    token: Option<String>,
+    kind: Kind,
+}
+
+impl Caller {
+    fn new(label: &'static str, name: Option<&'static str>, token: Option<String>, kind: Kind) -> Caller {
+        Caller { label, name, token, kind }
+    }
+}
+
+/// The programme under test and an activity of torino's in it that every request may read.
+#[derive(Debug)]
+struct Fixture {
+    programme: &'static str,
+    requires_approval: bool,
+    activity: String,
+}
+
+/// Every endpoint of SPEC §6 but the dashboard, and a few states of an activity that change who may touch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Healthz,
+    Metrics,
+    OpenApi,
+    ListProgrammes,
+    Definition,
+    ListActivities,
+    ReadActivity,
+    Progress,
+    AuditHead,
+    RegisterProgramme,
+    AddPartner,
+    AddCluster,
+    /// Not in the table of SPEC §6 but served, and a change of the definition like partners and clusters.
+    AddPeriod,
+    SetIndicator,
+    LockPeriod,
+    UnlockPeriod,
+    RecordActivity,
+    Correct,
+    Retract,
+    Approve,
+    Return,
+    /// Corrections and retraction of an approved activity: no longer the recorder's to make.
+    CorrectApproved,
+    RetractApproved,
+    History,
+    Events,
+    Stream,
+    Subscribe,
+    Verify,
+    IssueToken,
+    RevokeToken,
+}
+
+/// What a successful request appended, to find its `actor`.
+#[derive(Debug)]
+enum Writes {
+    Nothing,
+    /// The activity in the answer's `id`.
+    NewActivity,
+    Activity(String),
+    /// The programme stream, at the version in the answer's `ETag`.
+    Stream(String),
+}
+
+/// One request, the same for every caller.
+#[derive(Debug)]
+struct Request {
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    /// An event stream: its body never ends, so only the status and headers are read.
+    endless: bool,
+    writes: Writes,
+}
+
+impl Request {
+    fn get(path: String) -> Request {
+        Request { method: Method::GET, path, body: None, endless: false, writes: Writes::Nothing }
+    }
+
+    fn post(path: String, body: Value, writes: Writes) -> Request {
+        Request { method: Method::POST, path, body: Some(body), endless: false, writes }
+    }
+}
+
+impl Endpoint {
+    /// Who may call it and the status an admitted caller gets.
+    fn rule(self, fixture: &Fixture) -> (Who, u16) {
+        match self {
+            Endpoint::Healthz
+            | Endpoint::Metrics
+            | Endpoint::OpenApi
+            | Endpoint::ListProgrammes
+            | Endpoint::Definition
+            | Endpoint::ListActivities
+            | Endpoint::ReadActivity
+            | Endpoint::Progress
+            | Endpoint::AuditHead => (Who::Public, 200),
+            Endpoint::RegisterProgramme => (Who::Admin, 201),
+            Endpoint::AddPartner | Endpoint::AddCluster | Endpoint::AddPeriod | Endpoint::SetIndicator => (Who::Coordinator, 201),
+            Endpoint::LockPeriod | Endpoint::UnlockPeriod => (Who::Coordinator, 200),
+            Endpoint::RecordActivity => (Who::Recorder, 201),
+            Endpoint::Correct | Endpoint::Retract => (Who::Recorder, 200),
+            // Without approval an activity is never submitted: the admitted caller gets past the role check to
+            // the 409 of the activity's status, where everyone else stops at 403.
+            Endpoint::Approve | Endpoint::Return => (Who::Coordinator, if fixture.requires_approval { 200 } else { 409 }),
+            Endpoint::CorrectApproved | Endpoint::RetractApproved => (Who::Coordinator, 200),
+            Endpoint::History => (Who::History, 200),
+            Endpoint::Events | Endpoint::Stream | Endpoint::Subscribe | Endpoint::Verify => (Who::Auditor, 200),
+            Endpoint::IssueToken => (Who::Admin, 201),
+            Endpoint::RevokeToken => (Who::Admin, 204),
+        }
+    }
+
+    /// The request, with whatever it acts on made fresh (by the admin) for call number `n`.
+    async fn prepare(self, app: &TestApp, fixture: &Fixture, n: u64) -> Request {
+        let p = fixture.programme;
+        let base = format!("/v1/programmes/{p}");
+        match self {
+            Endpoint::Healthz => Request::get("/healthz".into()),
+            Endpoint::Metrics => Request::get("/metrics".into()),
+            Endpoint::OpenApi => Request::get("/openapi.json".into()),
+            Endpoint::ListProgrammes => Request::get("/v1/programmes".into()),
+            Endpoint::Definition => Request::get(base),
+            Endpoint::ListActivities => Request::get(format!("{base}/activities?partner=torino")),
+            Endpoint::ReadActivity => Request::get(format!("{base}/activities/{}", fixture.activity)),
+            Endpoint::Progress => Request::get(format!("{base}/progress")),
+            Endpoint::AuditHead => Request::get("/v1/audit/head".into()),
+            Endpoint::RegisterProgramme => {
+                let id = format!("pilot-{n}");
+                let definition = small_programme(&id, false);
+                Request::post("/v1/programmes".into(), definition, Writes::Stream(format!("programme-{id}")))
+            }
+            Endpoint::AddPartner => {
+                let partner = json!({"id": format!("city-{n}"), "name": format!("City {n}"), "kind": "city",
+                                     "country": "FR", "role": "fellow_city"});
+                Request::post(format!("{base}/partners"), partner, Writes::Stream(format!("programme-{p}")))
+            }
+            Endpoint::AddCluster => {
+                let cluster = json!({"id": format!("cop-{n}"), "name": format!("CoP {n}"), "members": ["torino", "paris"]});
+                Request::post(format!("{base}/clusters"), cluster, Writes::Stream(format!("programme-{p}")))
+            }
+            Endpoint::AddPeriod => Request::post(format!("{base}/periods"), period(n), Writes::Stream(format!("programme-{p}"))),
+            Endpoint::SetIndicator => {
+                let indicator = json!({"label": format!("Mentoring sessions {n}"), "unit": "sessions", "target": "4",
+                                       "measure": {"aggregate": "count", "kinds": ["training_delivered"]}});
+                Request {
+                    method: Method::PUT,
+                    path: format!("{base}/indicators/mentoring-{n}"),
+                    body: Some(indicator),
+                    endless: false,
+                    writes: Writes::Stream(format!("programme-{p}")),
+                }
+            }
+            Endpoint::LockPeriod => {
+                app.post(&format!("{base}/periods"), Some(&app.admin), &period(n)).await.expect(201);
+                let reason = json!({"reason": "interim report filed"});
+                Request::post(format!("{base}/periods/p{n}/lock"), reason, Writes::Stream(format!("programme-{p}")))
+            }
+            Endpoint::UnlockPeriod => {
+                app.post(&format!("{base}/periods"), Some(&app.admin), &period(n)).await.expect(201);
+                let reason = json!({"reason": "interim report filed"});
+                app.post(&format!("{base}/periods/p{n}/lock"), Some(&app.admin), &reason).await.expect(200);
+                let reason = json!({"reason": "late evidence"});
+                Request::post(format!("{base}/periods/p{n}/unlock"), reason, Writes::Stream(format!("programme-{p}")))
+            }
+            Endpoint::RecordActivity => {
+                Request::post(format!("{base}/activities"), exchange("torino", "paris", "2022-03-01"), Writes::NewActivity)
+            }
+            Endpoint::Correct | Endpoint::CorrectApproved => {
+                let aid = torino_activity(app, p, self == Endpoint::CorrectApproved).await;
+                let correction = json!({"reason": "the exchange lasted a day longer", "changes": {"days": 6}});
+                Request::post(format!("{base}/activities/{aid}/corrections"), correction, Writes::Activity(aid))
+            }
+            Endpoint::Retract | Endpoint::RetractApproved => {
+                let aid = torino_activity(app, p, self == Endpoint::RetractApproved).await;
+                let reason = json!({"reason": "recorded twice"});
+                Request::post(format!("{base}/activities/{aid}/retraction"), reason, Writes::Activity(aid))
+            }
+            Endpoint::Approve => {
+                let aid = torino_activity(app, p, false).await;
+                Request::post(format!("{base}/activities/{aid}/approval"), json!({"note": "evidence checked"}), Writes::Activity(aid))
+            }
+            Endpoint::Return => {
+                let aid = torino_activity(app, p, false).await;
+                let note = json!({"note": "add the list of participants"});
+                Request::post(format!("{base}/activities/{aid}/return"), note, Writes::Activity(aid))
+            }
+            Endpoint::History => Request::get(format!("{base}/history?limit=5")),
+            Endpoint::Events => Request::get("/v1/events?limit=5".into()),
+            Endpoint::Stream => Request::get(format!("/v1/streams/activity-{}", fixture.activity)),
+            Endpoint::Subscribe => Request { endless: true, ..Request::get("/v1/subscribe".into()) },
+            Endpoint::Verify => Request::get("/v1/audit/verify".into()),
+            Endpoint::IssueToken => {
+                Request::post("/v1/tokens".into(), json!({"name": format!("minted-{n}"), "role": "auditor"}), Writes::Nothing)
+            }
+            Endpoint::RevokeToken => {
+                let victim = format!("victim-{n}");
+                app.token(&victim, "auditor", None, None).await;
+                Request { method: Method::DELETE, ..Request::get(format!("/v1/tokens/{victim}")) }
+            }
+        }
+    }
+}
+
+/// The smallest programme the server registers.
+fn small_programme(id: &str, require_approval: bool) -> Value {
+    json!({
+        "id": id, "name": format!("Programme {id}"), "coordinator": "lead",
+        "starts_on": "2020-01-01", "ends_on": "2022-12-31", "require_approval": require_approval,
+        "partners": [
+            {"id": "lead", "name": "Lead network", "kind": "network", "country": "BE", "role": "coordinator"},
+            {"id": "torino", "name": "Torino", "kind": "city", "country": "IT", "role": "core_city"},
+            {"id": "paris", "name": "Paris", "kind": "city", "country": "FR", "role": "core_city"}
+        ],
+        "clusters": [{"id": "cop1", "name": "CoP1", "members": ["torino", "paris"]}],
+        "periods": [], "sources": [],
+        "indicators": [{"id": "staff-exchanges", "label": "Staff exchanges", "unit": "exchanges", "target": "14",
+                        "measure": {"aggregate": "count", "kinds": ["staff_exchange"]}}]
+    })
+}
+
+/// A one-day reporting period `p{n}` in 2020, before every activity these tests record.
+fn period(n: u64) -> Value {
+    let day = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + chrono::Days::new(n);
+    json!({"id": format!("p{n}"), "starts_on": day, "ends_on": day})
+}
+
+/// A fresh staff exchange hosted by torino (so attributed to torino), recorded by the admin and, if asked,
+/// approved by the admin.
+async fn torino_activity(app: &TestApp, programme: &str, approved: bool) -> String {
+    let path = format!("/v1/programmes/{programme}/activities");
+    let recorded = app.post(&path, Some(&app.admin), &exchange("torino", "paris", "2022-03-01")).await.expect(201).json();
+    assert_eq!(recorded["partner"], "torino", "{recorded}");
+    let aid = recorded["id"].as_str().expect("an activity id").to_owned();
+    if approved {
+        let approval = app.post(&format!("{path}/{aid}/approval"), Some(&app.admin), &json!({})).await.expect(200).json();
+        assert_eq!(approval["status"], "approved", "{approval}");
+    }
+    aid
+}
+
+/// Sends `request` with `token`; an event stream is answered without reading its endless body.
+async fn send(app: &TestApp, request: &Request, token: Option<&str>) -> Answer {
+    if !request.endless {
+        return app.send(request.method.clone(), &request.path, token, request.body.as_ref(), &[]).await;
+    }
+    let mut builder = app.client.request(request.method.clone(), app.url(&request.path));
+    if let Some(token) = token {
+        builder = builder.bearer_auth(token);
+    }
+    let response = builder.send().await.expect("the server answers");
+    let (status, headers) = (response.status(), response.headers().clone());
+    // A refusal is a finite problem document; a subscription is dropped unread, which closes it.
+    let text = if status.is_success() { String::new() } else { response.text().await.expect("a body") };
+    Answer { status, headers, text }
+}
+
+/// Whether `answer` has the expected status, and a refusal is a problem document with that status.
+fn verdict(answer: &Answer, expected: u16, endless: bool) -> Result<(), String> {
+    let status = answer.status.as_u16();
+    let body: String = answer.text.chars().take(200).collect();
+    if status != expected {
+        return Err(format!("expected {expected}, got {status}: {body}"));
+    }
+    let content_type = answer.header("content-type").unwrap_or("");
+    if matches!(answer.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        if content_type != "application/problem+json" {
+            return Err(format!("{status} as '{content_type}', not application/problem+json: {body}"));
+        }
+        let problem: Value = serde_json::from_str(&answer.text).map_err(|e| format!("{status} is not JSON ({e}): {body}"))?;
+        if problem["status"] != json!(status) || !problem["type"].is_string() || !problem["title"].is_string() {
+            return Err(format!("{status} is not a problem with type, title and status: {body}"));
+        }
+    }
+    if endless && answer.status.is_success() && !content_type.starts_with("text/event-stream") {
+        return Err(format!("{status} as '{content_type}', not text/event-stream"));
+    }
+    Ok(())
+}
+
+/// The `actor` of the event a successful `request` appended, read back through the API.
+async fn actor_of_write(app: &TestApp, fixture: &Fixture, request: &Request, answer: &Answer) -> Result<Option<String>, String> {
+    let actor = |event: &Value| event["actor"].as_str().map(str::to_owned).ok_or(format!("an event without an actor: {event}"));
+    let activity = match &request.writes {
+        Writes::Nothing => return Ok(None),
+        Writes::NewActivity => answer.json()["id"].as_str().ok_or("no id in the answer")?.to_owned(),
+        Writes::Activity(aid) => aid.clone(),
+        Writes::Stream(stream) => {
+            let version = answer.header("etag").ok_or("no ETag in the answer")?.trim_matches('"').to_owned();
+            let path = format!("/v1/streams/{stream}?from_version={version}&limit=1");
+            let page = app.get(&path, Some(&app.admin)).await.expect(200).json();
+            return actor(&page["events"][0]).map(Some);
+        }
+    };
+    let path = format!("/v1/programmes/{}/activities/{activity}", fixture.programme);
+    let read = app.get(&path, None).await.expect(200).json();
+    let history = read["history"].as_array().ok_or(format!("no history: {read}"))?;
+    actor(history.last().ok_or("an empty history")?).map(Some)
+}
+
+/// Sends every endpoint's request as every caller and returns each difference from SPEC §6, one line each.
+async fn run_matrix(app: &TestApp, fixture: &Fixture, callers: &[Caller], endpoints: &[Endpoint]) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for &endpoint in endpoints {
+        let (who, success) = endpoint.rule(fixture);
+        for caller in callers {
+            n += 1;
+            let request = endpoint.prepare(app, fixture, n).await;
+            let case = format!("{:<44} × {endpoint:?} ({} {})", caller.label, request.method, request.path);
+            let expected = who.expected(caller.kind, success);
+            let answer = send(app, &request, caller.token.as_deref()).await;
+            if let Err(why) = verdict(&answer, expected, request.endless) {
+                failures.push(format!("{case}: {why}"));
+                continue;
+            }
+            if !answer.status.is_success() {
+                continue;
+            }
+            match actor_of_write(app, fixture, &request, &answer).await {
+                Ok(Some(actor)) if Some(actor.as_str()) != caller.name => {
+                    failures.push(format!("{case}: the event's actor is '{actor}', not '{}'", caller.name.unwrap_or("")));
+                }
+                Ok(_) => {}
+                Err(why) => failures.push(format!("{case}: cannot read the actor back: {why}")),
+            }
+        }
+    }
+    failures
+}
+
+/// No token, an unknown one and a revoked one, which worked until it was revoked.
+async fn unauthenticated_callers(app: &TestApp) -> Vec<Caller> {
+    let revoked = app.token("rex", "admin", None, None).await;
+    app.get("/v1/audit/verify", Some(&revoked)).await.expect(200);
+    app.send(Method::DELETE, "/v1/tokens/rex", Some(&app.admin), None, &[]).await.expect(204);
+    vec![
+        Caller::new("no token", None, None, Kind::Anonymous),
+        Caller::new("an unknown token", None, Some("trk_nonsense".into()), Kind::Unauthenticated),
+        Caller::new("rex, a revoked admin token", None, Some(revoked), Kind::Unauthenticated),
+    ]
+}
+
+fn report(failures: &[String], cases: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {cases} caller × endpoint cases differ from SPEC §6:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_writes_name_it_as_actor() {
+    let app = spawn_app().await;
+    let mut callers = unauthenticated_callers(&app).await;
+    callers.extend([
+        Caller::new("rita, recorder of connection/torino", Some("rita"),
+            Some(app.token("rita", "recorder", Some("connection"), Some("torino")).await), Kind::OwnRecorder),
+        Caller::new("pierre, recorder of connection/paris", Some("pierre"),
+            Some(app.token("pierre", "recorder", Some("connection"), Some("paris")).await), Kind::OtherPartnerRecorder),
+        Caller::new("zora, recorder of unites/zagreb", Some("zora"),
+            Some(app.token("zora", "recorder", Some("unites"), Some("zagreb")).await), Kind::OtherProgrammeRecorder),
+        Caller::new("alexandra, coordinator of connection", Some("alexandra"),
+            Some(app.token("alexandra", "coordinator", Some("connection"), None).await), Kind::Coordinator),
+        Caller::new("ulrike, coordinator of unites", Some("ulrike"),
+            Some(app.token("ulrike", "coordinator", Some("unites"), None).await), Kind::OtherProgrammeCoordinator),
+        Caller::new("audrey, auditor", Some("audrey"), Some(app.token("audrey", "auditor", None, None).await), Kind::Auditor),
+        Caller::new("admin", Some("admin"), Some(app.admin.clone()), Kind::Admin),
+    ]);
+    let fixture = Fixture { programme: "connection", requires_approval: false, activity: torino_activity(&app, "connection", false).await };
+    let endpoints = [
+        Endpoint::Healthz,
+        Endpoint::Metrics,
+        Endpoint::OpenApi,
+        Endpoint::ListProgrammes,
+        Endpoint::Definition,
+        Endpoint::ListActivities,
+        Endpoint::ReadActivity,
+        Endpoint::Progress,
+        Endpoint::AuditHead,
+        Endpoint::RegisterProgramme,
+        Endpoint::AddPartner,
+        Endpoint::AddCluster,
+        Endpoint::AddPeriod,
+        Endpoint::SetIndicator,
+        Endpoint::LockPeriod,
+        Endpoint::UnlockPeriod,
+        Endpoint::RecordActivity,
+        Endpoint::Correct,
+        Endpoint::Retract,
+        Endpoint::Approve,
+        Endpoint::Return,
+        Endpoint::History,
+        Endpoint::Events,
+        Endpoint::Stream,
+        Endpoint::Subscribe,
+        Endpoint::Verify,
+        Endpoint::IssueToken,
+        Endpoint::RevokeToken,
+    ];
+    let failures = run_matrix(&app, &fixture, &callers, &endpoints).await;
+    report(&failures, callers.len() * endpoints.len());
+}
+
+#[tokio::test]
+async fn approval_and_return_are_the_coordinators_and_an_approved_activity_is_out_of_its_recorders_reach() {
+    let app = spawn_app().await;
+    app.post("/v1/programmes", Some(&app.admin), &small_programme("pilot", true)).await.expect(201);
+    let mut callers = unauthenticated_callers(&app).await;
+    callers.extend([
+        Caller::new("rita, recorder of pilot/torino", Some("rita"),
+            Some(app.token("rita", "recorder", Some("pilot"), Some("torino")).await), Kind::OwnRecorder),
+        Caller::new("pierre, recorder of pilot/paris", Some("pierre"),
+            Some(app.token("pierre", "recorder", Some("pilot"), Some("paris")).await), Kind::OtherPartnerRecorder),
+        Caller::new("carla, recorder of connection/torino", Some("carla"),
+            Some(app.token("carla", "recorder", Some("connection"), Some("torino")).await), Kind::OtherProgrammeRecorder),
+        Caller::new("lena, coordinator of pilot", Some("lena"),
+            Some(app.token("lena", "coordinator", Some("pilot"), None).await), Kind::Coordinator),
+        Caller::new("alexandra, coordinator of connection", Some("alexandra"),
+            Some(app.token("alexandra", "coordinator", Some("connection"), None).await), Kind::OtherProgrammeCoordinator),
+        Caller::new("audrey, auditor", Some("audrey"), Some(app.token("audrey", "auditor", None, None).await), Kind::Auditor),
+        Caller::new("admin", Some("admin"), Some(app.admin.clone()), Kind::Admin),
+    ]);
+    let fixture = Fixture { programme: "pilot", requires_approval: true, activity: torino_activity(&app, "pilot", false).await };
+    let submitted = app.get(&format!("/v1/programmes/pilot/activities/{}", fixture.activity), None).await.expect(200).json();
+    assert_eq!(submitted["status"], "submitted", "a programme that requires approval submits what is recorded");
+    let endpoints = [
+        Endpoint::RecordActivity,
+        Endpoint::Correct,
+        Endpoint::Retract,
+        Endpoint::Approve,
+        Endpoint::Return,
+        Endpoint::CorrectApproved,
+        Endpoint::RetractApproved,
+        Endpoint::History,
+    ];
+    let failures = run_matrix(&app, &fixture, &callers, &endpoints).await;
+    report(&failures, callers.len() * endpoints.len());
+}

@@ -23,6 +23,7 @@ use super::extract::{typed, Caller, IdempotencyKey, IfMatch, JsonBody};
 use super::idempotency::idempotent;
 use super::programmes::programme_id;
 use super::{location, with_etag, AppState};
+use crate::auth::Principal;
 use crate::service::{load_activity, on_activity, record, ActivityTarget};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -80,7 +81,7 @@ async fn record_one(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
-    let principal = caller.required()?;
+    let principal = caller.recorder_in(&id)?;
     let programme = programme_id(&id)?;
     let scope = format!("activities\n{}\n{programme}", principal.name);
     let (shared, request) = (state.clone(), body.clone());
@@ -218,13 +219,12 @@ async fn read_one(
 /// Runs a lifecycle command on an activity and answers with its new state.
 async fn lifecycle(
     state: &AppState,
-    caller: Caller,
+    principal: Principal,
     (id, activity): (String, String),
     if_match: Option<u64>,
     title: &str,
     decide: impl Fn(&ProgrammeState, &ActivityState, &CommandContext) -> Result<Vec<DomainEvent>, Faults>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.required()?;
     let programme = programme_id(&id)?;
     let activity = activity_id(&activity)?;
     let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
@@ -273,9 +273,10 @@ async fn correct(
     Path(path): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.recorder_in(&path.0)?;
     let body: CorrectionBody = typed(body, "invalid correction")?;
     let command = CorrectActivity { reason: body.reason, changes: body.changes };
-    lifecycle(&state, caller, path, if_match, "invalid correction", |p, a, ctx| {
+    lifecycle(&state, principal, path, if_match, "invalid correction", |p, a, ctx| {
         correct_activity(p, a, command.clone(), ctx)
     })
     .await
@@ -304,9 +305,10 @@ async fn retract(
     Path(path): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.recorder_in(&path.0)?;
     let body: RetractionBody = typed(body, "invalid retraction")?;
     let command = RetractActivity { reason: body.reason };
-    lifecycle(&state, caller, path, if_match, "invalid retraction", |p, a, ctx| {
+    lifecycle(&state, principal, path, if_match, "invalid retraction", |p, a, ctx| {
         retract_activity(p, a, command.clone(), ctx)
     })
     .await
@@ -318,7 +320,8 @@ async fn retract(
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem)))]
 async fn submit(State(state): State<AppState>, caller: Caller, Path(path): Path<(String, String)>) -> Result<Response, ApiError> {
-    lifecycle(&state, caller, path, None, "invalid submission", submit_activity).await
+    let principal = caller.recorder_in(&path.0)?;
+    lifecycle(&state, principal, path, None, "invalid submission", submit_activity).await
 }
 
 /// The body of an approval or a return.
@@ -340,9 +343,10 @@ async fn approve(
     Path(path): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(&path.0)?;
     let body: NoteBody = typed(body, "invalid approval")?;
     let command = ApproveActivity { note: body.note };
-    lifecycle(&state, caller, path, None, "invalid approval", |p, a, ctx| approve_activity(p, a, command.clone(), ctx)).await
+    lifecycle(&state, principal, path, None, "invalid approval", |p, a, ctx| approve_activity(p, a, command.clone(), ctx)).await
 }
 
 /// Return a submitted activity to its recorder with a note saying what to fix (coordinator).
@@ -356,7 +360,8 @@ async fn send_back(
     Path(path): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(&path.0)?;
     let body: NoteBody = typed(body, "invalid return")?;
     let command = ReturnActivity { note: body.note.unwrap_or_default() };
-    lifecycle(&state, caller, path, None, "invalid return", |p, a, ctx| return_activity(p, a, command.clone(), ctx)).await
+    lifecycle(&state, principal, path, None, "invalid return", |p, a, ctx| return_activity(p, a, command.clone(), ctx)).await
 }

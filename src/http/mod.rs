@@ -148,6 +148,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
+        .layer(middleware::from_fn_with_state(state.clone(), extract::authenticate))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -20,6 +20,7 @@ use super::error::ApiError;
 use super::extract::{typed, Caller, IdempotencyKey, IfMatch, JsonBody};
 use super::idempotency::idempotent;
 use super::{location, with_etag, AppState};
+use crate::auth::Principal;
 use crate::report::{progress_report, to_csv, ReportError, ReportRequest};
 use crate::service::{load_programme, on_programme};
 
@@ -138,13 +139,12 @@ async fn definition(State(state): State<AppState>, Path(id): Path<String>) -> Re
 /// Runs a programme command for the caller and answers with `status` and the programme's new version.
 async fn change(
     state: &AppState,
-    caller: Caller,
+    principal: Principal,
     id: &str,
     if_match: Option<u64>,
     title: &str,
     decide: impl Fn(&ProgrammeState, &CommandContext) -> Result<Vec<events::DomainEvent>, events::Faults>,
 ) -> Result<(ProgrammeState, u64), ApiError> {
-    let principal = caller.required()?;
     let id = programme_id(id)?;
     existing(state, &id).await?;
     let ctx = context(state, principal.role.clone());
@@ -169,9 +169,10 @@ async fn add_partner_to(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(&id)?;
     let partner = parsed(Partner::parse(&body), "invalid partner")?;
     let (_, version) =
-        change(&state, caller, &id, None, "invalid partner", |s, ctx| add_partner(s, partner.clone(), ctx)).await?;
+        change(&state, principal, &id, None, "invalid partner", |s, ctx| add_partner(s, partner.clone(), ctx)).await?;
     Ok(created(&id, version, serde_json::to_value(&partner).unwrap_or(Value::Null)))
 }
 
@@ -186,9 +187,10 @@ async fn add_cluster_to(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(&id)?;
     let cluster = parsed(Cluster::parse(&body), "invalid cluster")?;
     let (_, version) =
-        change(&state, caller, &id, None, "invalid cluster", |s, ctx| add_cluster(s, cluster.clone(), ctx)).await?;
+        change(&state, principal, &id, None, "invalid cluster", |s, ctx| add_cluster(s, cluster.clone(), ctx)).await?;
     Ok(created(&id, version, serde_json::to_value(&cluster).unwrap_or(Value::Null)))
 }
 
@@ -203,9 +205,10 @@ async fn add_period_to(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(&id)?;
     let period = parsed(ReportingPeriod::parse(&body), "invalid period")?;
     let (_, version) =
-        change(&state, caller, &id, None, "invalid period", |s, ctx| add_period(s, period.clone(), ctx)).await?;
+        change(&state, principal, &id, None, "invalid period", |s, ctx| add_period(s, period.clone(), ctx)).await?;
     Ok(created(&id, version, serde_json::to_value(&period).unwrap_or(Value::Null)))
 }
 
@@ -231,6 +234,7 @@ async fn put_indicator(
     Path((id, indicator)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(&id)?;
     let slug = Slug::parse(&indicator).map_err(|e| ApiError::invalid("invalid indicator", "id", e.to_string()))?;
     let command = parsed(SetIndicator::parse(&slug, &body), "invalid indicator")?;
     let before = programme_id(&id).ok();
@@ -238,7 +242,7 @@ async fn put_indicator(
         Some(p) => existing(&state, p).await?.0.programme().is_some_and(|p| p.indicator(slug.as_str()).is_some()),
         None => false,
     };
-    let (programme, version) = change(&state, caller, &id, if_match, "invalid indicator", |s, ctx| {
+    let (programme, version) = change(&state, principal, &id, if_match, "invalid indicator", |s, ctx| {
         set_indicator(s, command.clone(), ctx)
     })
     .await?;
@@ -285,10 +289,11 @@ async fn unlock(
 }
 
 async fn change_lock(state: AppState, caller: Caller, id: String, period: String, body: Value, locking: bool) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(&id)?;
     let body: LockBody = typed(body, "invalid lock")?;
     let period = Slug::parse(&period).map_err(|_| ApiError::not_found(format!("unknown period '{period}'")))?;
     let command = ChangePeriodLock { period: period.clone(), reason: body.reason };
-    let (programme, version) = change(&state, caller, &id, None, "invalid lock", |s, ctx| {
+    let (programme, version) = change(&state, principal, &id, None, "invalid lock", |s, ctx| {
         if locking {
             lock_period(s, command.clone(), ctx)
         } else {

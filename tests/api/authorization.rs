@@ -522,3 +522,23 @@ async fn approval_and_return_are_the_coordinators_and_an_approved_activity_is_ou
     let failures = run_matrix(&app, &fixture, &callers, &endpoints).await;
     report(&failures, callers.len() * endpoints.len());
 }
+
+#[tokio::test]
+async fn who_may_write_is_checked_before_the_body_so_outsiders_learn_nothing_about_it() {
+    let app = spawn_app().await;
+    let auditor = app.token("funder", "auditor", None, None).await;
+    let other = app.token("unites-lead", "coordinator", Some("unites"), None).await;
+    let nonsense = json!({"colour": "blue"});
+    for path in [
+        "/v1/programmes/connection/partners",
+        "/v1/programmes/connection/periods/p1/lock",
+        "/v1/programmes/connection/activities",
+        "/v1/programmes/connection/activities/0193a5b0-0000-7000-8000-000000000000/corrections",
+    ] {
+        app.post(path, None, &nonsense).await.problem(401);
+        app.post(path, Some(&auditor), &nonsense).await.problem(403);
+        app.post(path, Some(&other), &nonsense).await.problem(403);
+    }
+    let put = app.send(reqwest::Method::PUT, "/v1/programmes/atlantis/indicators/x", None, Some(&nonsense), &[]).await;
+    put.problem(401);
+}

@@ -124,5 +124,15 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     }
     let _ = writeln!(out, "tracker_log_batch_events_sum {}", stats.events);
     let _ = writeln!(out, "tracker_log_batch_events_count {}", stats.commits);
+    out.push_str("# HELP tracker_log_append_seconds Time from an append's request to its durable answer.\n");
+    out.push_str("# TYPE tracker_log_append_seconds histogram\n");
+    let mut cumulative = 0;
+    for (i, count) in stats.append_latency.iter().enumerate() {
+        cumulative += count;
+        let bound = LogStats::LATENCY_BOUNDS.get(i).map_or("+Inf".to_owned(), f64::to_string);
+        let _ = writeln!(out, "tracker_log_append_seconds_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "tracker_log_append_seconds_sum {}", stats.append_micros as f64 / 1e6);
+    let _ = writeln!(out, "tracker_log_append_seconds_count {cumulative}");
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

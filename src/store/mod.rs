@@ -145,11 +145,26 @@ pub struct LogStats {
     pub batch_sizes: [u64; 5],
     /// Time spent making commits durable (flush and `fdatasync`), in microseconds.
     pub sync_micros: u64,
+    /// Successful appends by the time from request to durable answer: up to 0.5, 1, 2.5, 5, 10, 25, 50, 100 ms,
+    /// more.
+    pub append_latency: [u64; 9],
+    /// The sum of those times, in microseconds.
+    pub append_micros: u64,
 }
 
 impl LogStats {
     /// The upper bounds of `batch_sizes`' buckets (the last one is unbounded).
     pub const BATCH_BOUNDS: [u64; 4] = [1, 8, 64, 512];
+
+    /// The upper bounds of `append_latency`'s buckets in seconds (the last one is unbounded).
+    pub const LATENCY_BOUNDS: [f64; 8] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1];
+
+    pub fn observe_append(&mut self, took: std::time::Duration) {
+        let seconds = took.as_secs_f64();
+        let bucket = LogStats::LATENCY_BOUNDS.iter().position(|&b| seconds <= b).unwrap_or(LogStats::LATENCY_BOUNDS.len());
+        self.append_latency[bucket] += 1;
+        self.append_micros += took.as_micros() as u64;
+    }
 
     pub fn bucket(events: u64) -> usize {
         LogStats::BATCH_BOUNDS.iter().position(|&bound| events <= bound).unwrap_or(LogStats::BATCH_BOUNDS.len())

@@ -459,7 +459,12 @@ impl EventLog for SledLog {
                 .send((request, reply))
                 .map_err(|_| AppendError::Unavailable("the log writer has stopped".into()))?;
         }
-        answer.await.map_err(|_| AppendError::Unavailable("the log writer has stopped".into()))?
+        let started = std::time::Instant::now();
+        let outcome = answer.await.map_err(|_| AppendError::Unavailable("the log writer has stopped".into()))?;
+        if outcome.is_ok() {
+            self.shared.stats.lock().observe_append(started.elapsed());
+        }
+        outcome
     }
 
     async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {

@@ -58,6 +58,7 @@ async fn metrics_count_requests_by_route_and_status_and_report_the_log() {
         "tracker_log_head_position 3",
         "tracker_log_events_total 3",
         "tracker_log_batch_events_bucket{le=\"1\"} 3",
+        "tracker_log_append_seconds_count 3",
     ] {
         assert!(metrics.lines().any(|l| l == line), "missing {line} in\n{metrics}");
     }

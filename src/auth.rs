@@ -182,19 +182,23 @@ impl Tokens {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let bytes = serde_json::to_vec(&token).expect("a token always serialises");
+        // The map stays locked across the store's write, so an issue and a revocation of one name cannot
+        // interleave and leave memory and store disagreeing.
+        let mut by_hash = self.by_hash.write();
         if !self.store.insert_new(Table::Tokens, &token.name, &bytes)? {
             return Err(IssueError::NameTaken(token.name));
         }
-        self.by_hash.write().insert(token.hash.clone(), token);
+        by_hash.insert(token.hash.clone(), token);
         Ok(secret)
     }
 
     /// Revokes a token by name; `false` when there is none. Blocks on the store's durable write.
     pub fn revoke(&self, name: &str) -> Result<bool, ReadError> {
+        let mut by_hash = self.by_hash.write();
         if !self.store.remove(Table::Tokens, name)? {
             return Ok(false);
         }
-        self.by_hash.write().retain(|_, token| token.name != name);
+        by_hash.retain(|_, token| token.name != name);
         Ok(true)
     }
 }

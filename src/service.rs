@@ -184,7 +184,8 @@ pub async fn on_activity(
             )));
         }
         let (mut state, version, _) = load_activity(log, programme, &target.activity).await?;
-        if if_match.is_some_and(|v| v != version) {
+        // An unknown activity is the decision's to report (404), whatever If-Match says.
+        if version > 0 && if_match.is_some_and(|v| v != version) {
             return Err(CommandError::VersionMismatch { current: version });
         }
         let decided = decide(&programme_state, &state).map_err(CommandError::Rejected)?;

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{typed, Caller, IdempotencyKey, IfMatch, JsonBody};
+use super::extract::{query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody};
 use super::idempotency::idempotent;
 use super::programmes::programme_id;
 use super::{location, with_etag, AppState};
@@ -79,9 +79,10 @@ async fn record_one(
     caller: Caller,
     IdempotencyKey(key): IdempotencyKey,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&id)?;
+    let JsonBody(body) = body?;
     let programme = programme_id(&id)?;
     let scope = format!("activities\n{}\n{programme}", principal.name);
     let (shared, request) = (state.clone(), body.clone());
@@ -91,7 +92,11 @@ async fn record_one(
         let executed = record(state.log(), target, &body, &ctx, &principal.name)
             .await
             .map_err(|e| ApiError::from_command(e, "invalid activity"))?;
-        let position = executed.appended.as_ref().map_or(0, |a| a.envelopes[0].position);
+        let position = match &executed.appended {
+            Some(appended) => appended.envelopes[0].position,
+            // Already recorded by an earlier attempt with the same ids: its first event is the answer's position.
+            None => first_position(&state, &programme, &attempt.ids[0]).await?,
+        };
         let body = view(programme.as_str(), &executed.state, executed.version, position);
         let mut response = with_etag(StatusCode::CREATED, executed.version, body);
         let (name, value) = location(format!("/v1/programmes/{programme}/activities/{}", attempt.ids[0]));
@@ -137,7 +142,7 @@ async fn list(
     Path(id): Path<String>,
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = query.map_err(|e| invalid_query("", e.body_text()))?;
+    let Query(params) = query.map_err(query_rejection)?;
     let programme = programme_id(&id)?;
     let date = |field: &str, text: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
         text.as_deref()
@@ -177,6 +182,9 @@ async fn list(
     let projection = state.progress().read().await;
     if projection.programme(programme.as_str()).is_none() {
         return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
+    }
+    if let Some(cursor) = after.filter(|c| projection.activity(programme.as_str(), c).is_none()) {
+        return Err(invalid_query("cursor", format!("'{cursor}' is not a cursor from a previous page")));
     }
     let page = projection.list_activities(programme.as_str(), &filter, after, limit + 1);
     let more = page.len() > limit;
@@ -242,6 +250,11 @@ async fn lifecycle(
     Ok(with_etag(StatusCode::OK, executed.version, view(programme.as_str(), &executed.state, executed.version, position)))
 }
 
+async fn first_position(state: &AppState, programme: &Slug, activity: &Uuid) -> Result<u64, ApiError> {
+    let (_, _, envelopes) = load_activity(state.log(), programme, activity).await.map_err(|e| ApiError::from_command(e, ""))?;
+    Ok(envelopes.first().map_or(0, |e| e.position))
+}
+
 async fn latest_position(state: &AppState, programme: &Slug, activity: &Uuid) -> Result<u64, ApiError> {
     let (_, _, envelopes) = load_activity(state.log(), programme, activity).await.map_err(|e| ApiError::from_command(e, ""))?;
     Ok(envelopes.last().map_or(0, |e| e.position))
@@ -271,10 +284,11 @@ async fn correct(
     caller: Caller,
     IfMatch(if_match): IfMatch,
     Path(path): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&path.0)?;
-    let body: CorrectionBody = typed(body, "invalid correction")?;
+    let JsonBody(body) = body?;
+    let body: CorrectionBody = typed(body, "invalid correction", &["reason", "changes"])?;
     let command = CorrectActivity { reason: body.reason, changes: body.changes };
     lifecycle(&state, principal, path, if_match, "invalid correction", |p, a, ctx| {
         correct_activity(p, a, command.clone(), ctx)
@@ -303,10 +317,11 @@ async fn retract(
     caller: Caller,
     IfMatch(if_match): IfMatch,
     Path(path): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&path.0)?;
-    let body: RetractionBody = typed(body, "invalid retraction")?;
+    let JsonBody(body) = body?;
+    let body: RetractionBody = typed(body, "invalid retraction", &["reason"])?;
     let command = RetractActivity { reason: body.reason };
     lifecycle(&state, principal, path, if_match, "invalid retraction", |p, a, ctx| {
         retract_activity(p, a, command.clone(), ctx)
@@ -341,10 +356,11 @@ async fn approve(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&path.0)?;
-    let body: NoteBody = typed(body, "invalid approval")?;
+    let JsonBody(body) = body?;
+    let body: NoteBody = typed(body, "invalid approval", &["note"])?;
     let command = ApproveActivity { note: body.note };
     lifecycle(&state, principal, path, None, "invalid approval", |p, a, ctx| approve_activity(p, a, command.clone(), ctx)).await
 }
@@ -358,10 +374,11 @@ async fn send_back(
     State(state): State<AppState>,
     caller: Caller,
     Path(path): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&path.0)?;
-    let body: NoteBody = typed(body, "invalid return")?;
+    let JsonBody(body) = body?;
+    let body: NoteBody = typed(body, "invalid return", &["note"])?;
     let command = ReturnActivity { note: body.note.unwrap_or_default() };
     lifecycle(&state, principal, path, None, "invalid return", |p, a, ctx| return_activity(p, a, command.clone(), ctx)).await
 }

@@ -2,7 +2,6 @@
 //! large, 415 not JSON, 422 unknown or mistyped fields), the caller's token (401 unknown), `If-Match` and
 //! `Idempotency-Key`.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -22,40 +21,86 @@ pub(super) struct JsonBody(pub Value);
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
+    /// An empty body without a content type reads as `{}`, so that commands whose fields are all optional (an
+    /// approval without a note) need no body.
     async fn from_request(request: Request, state: &S) -> Result<JsonBody, ApiError> {
-        match axum::Json::<Value>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(JsonBody(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        let content_type = request.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").to_owned());
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is too large")
+                    .detail("request bodies may be at most 64 KiB")
+            } else {
+                ApiError::bad_request(rejection.body_text())
+            }
+        })?;
+        match content_type {
+            None if bytes.is_empty() => return Ok(JsonBody(Value::Object(serde_json::Map::new()))),
+            Some(ct) if is_json(&ct) => {}
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be JSON",
+                )
+                .detail("send the body with Content-Type: application/json"))
+            }
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Interprets a JSON body as `T`, whose fields are `fields`: every unknown field is a fault, and so is the
+/// first missing or mistyped one serde finds — all in one 422, each naming its field.
+pub(super) fn typed<T: DeserializeOwned>(body: Value, title: &str, fields: &[&str]) -> Result<T, ApiError> {
+    match read_fields(body, fields) {
+        (Some(value), faults) if faults.is_empty() => Ok(value),
+        (_, faults) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", title).errors(faults)),
+    }
+}
+
+/// The body as `T` if serde could read it, and the faults found: unknown fields, the first missing or mistyped
+/// one. A caller that checks more of the content adds its own faults to these.
+pub(super) fn read_fields<T: DeserializeOwned>(body: Value, fields: &[&str]) -> (Option<T>, Vec<Fault>) {
+    let Value::Object(mut map) = body else {
+        return (None, vec![Fault::new("", "expected a JSON object")]);
+    };
+    let mut faults: Vec<Fault> = map
+        .keys()
+        .filter(|k| !fields.contains(&k.as_str()))
+        .map(|k| Fault::new(k.clone(), "unknown field"))
+        .collect();
+    map.retain(|k, _| fields.contains(&k.as_str()));
+    match serde_path_to_error::deserialize::<_, T>(Value::Object(map)) {
+        Ok(value) => (Some(value), faults),
+        Err(error) => {
+            let path = error.path().to_string();
+            let message = error.into_inner().to_string();
+            let fault = match message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+                Some(field) => Fault::new(field, "required"),
+                None => Fault::new(if path == "." { String::new() } else { path }, message),
+            };
+            faults.push(fault);
+            (None, faults)
         }
     }
 }
 
-fn json_rejection(rejection: JsonRejection) -> ApiError {
-    match rejection {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the body must be JSON",
-        )
-        .detail("send the body with Content-Type: application/json"),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text())),
-        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("the body is not valid JSON: {}", e.body_text())),
-        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is too large")
-                .detail("request bodies may be at most 64 KiB")
-        }
-        other => ApiError::bad_request(other.body_text()),
-    }
-}
-
-/// Interprets a JSON body as `T`, whose unknown fields are refused: a 422 naming the field at fault.
-pub(super) fn typed<T: DeserializeOwned>(body: Value, title: &str) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(body).map_err(|error| {
-        let field = error.path().to_string();
-        let field = if field == "." { String::new() } else { field };
-        let message = error.into_inner().to_string();
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", title).errors(vec![Fault::new(field, message)])
-    })
+/// A query string that does not fit its parameters, as a 422 naming the parameter at fault.
+pub(super) fn query_rejection(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+    let text = rejection.body_text();
+    let field = ["unknown field `", "duplicate field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| text.split(prefix).nth(1).and_then(|rest| rest.split('`').next()))
+        .unwrap_or("");
+    let message = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned();
+    ApiError::invalid("invalid query", field, message)
 }
 
 /// The caller, from `Authorization: Bearer <token>`; `None` without the header. An unknown, revoked or malformed

@@ -46,7 +46,9 @@ pub(super) struct Attempt {
     pub ids: Vec<Uuid>,
 }
 
-/// Runs `create` at most once per key and body. `ids` is how many ids to reserve for it.
+/// Runs `create` at most once per key and body. `ids` is how many ids to reserve for it. The work runs in its
+/// own task: a client that disconnects, or a request that times out, does not cancel a command half way, and
+/// the key is released when the work ends.
 pub(super) async fn idempotent<F, Fut>(
     state: &AppState,
     scope: &str,
@@ -56,10 +58,10 @@ pub(super) async fn idempotent<F, Fut>(
     create: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(Attempt) -> Fut,
-    Fut: Future<Output = Result<Response, ApiError>>,
+    F: FnOnce(Attempt) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Response, ApiError>> + Send + 'static,
 {
-    let fresh_ids = || (0..ids).map(|_| Uuid::now_v7()).collect::<Vec<_>>();
+    let fresh_ids = move || (0..ids).map(|_| Uuid::now_v7()).collect::<Vec<_>>();
     let Some(key) = key else {
         return create(Attempt { ids: fresh_ids() }).await;
     };
@@ -68,9 +70,13 @@ where
     if !state.in_flight().0.lock().insert(record_key.clone()) {
         return Err(ApiError::conflict("a request with this Idempotency-Key is still in flight; retry later"));
     }
-    let outcome = run_reserved(state, &record_key, &request_hash, fresh_ids, create).await;
-    state.in_flight().0.lock().remove(&record_key);
-    outcome
+    let state = state.clone();
+    let work = tokio::spawn(async move {
+        let outcome = run_reserved(&state, &record_key, &request_hash, fresh_ids, create).await;
+        state.in_flight().0.lock().remove(&record_key);
+        outcome
+    });
+    work.await.map_err(ApiError::internal)?
 }
 
 async fn run_reserved<F, Fut>(

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::Caller;
+use super::extract::{query_rejection, Caller};
 use super::programmes::programme_id;
 use super::AppState;
 use crate::audit::verify_log;
@@ -102,7 +102,7 @@ async fn events_page(
     query: Result<Query<EventsParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.auditor()?;
-    let Query(params) = query.map_err(|e| invalid("", e.body_text()))?;
+    let Query(params) = query.map_err(query_rejection)?;
     let from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     let filter = Filter { event_type: params.event_type, programme: params.programme };
@@ -209,7 +209,7 @@ async fn one_stream(
     query: Result<Query<StreamParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.auditor()?;
-    let Query(params) = query.map_err(|e| invalid("", e.body_text()))?;
+    let Query(params) = query.map_err(query_rejection)?;
     let from = number("from_version", params.from_version.as_deref(), 1, 1..=u64::MAX)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     let Some(version) = state.log().stream_version(&stream).await? else {
@@ -248,7 +248,7 @@ async fn history(
     if !principal.may_read_history(programme.as_str()) {
         return Err(ApiError::forbidden("only auditors, admins and the programme's coordinator may read its history"));
     }
-    let Query(params) = query.map_err(|e| invalid("", e.body_text()))?;
+    let Query(params) = query.map_err(query_rejection)?;
     let from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     if state.log().stream_version(&events::programme_stream(&programme)).await?.is_none() {
@@ -284,13 +284,16 @@ async fn subscribe(
     query: Result<Query<SubscribeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.auditor()?;
-    let Query(params) = query.map_err(|e| invalid("", e.body_text()))?;
+    let Query(params) = query.map_err(query_rejection)?;
     let mut from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
     if let Some(last) = headers.get("last-event-id") {
         let last = last.to_str().ok().and_then(|t| t.trim().parse::<u64>().ok());
-        from = last.ok_or_else(|| ApiError::bad_request("Last-Event-ID must be a log position"))? + 1;
+        from = last
+            .and_then(|p| p.checked_add(1))
+            .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be a log position"))?;
     }
     let filter = Filter { event_type: None, programme: params.programme };
+    let stopping = state.stopping();
     let events = stream::unfold((state, from, Vec::<Envelope>::new().into_iter()), move |(state, mut next, mut pending)| {
         let filter = filter.clone();
         async move {
@@ -306,10 +309,11 @@ async fn subscribe(
                 if state.log().head().await.ok()?.position < next {
                     state.log().wait_beyond(next - 1).await.ok()?;
                 }
+                let head = state.log().head().await.ok()?.position;
                 let batch = read(&state, &filter, next, READ_BATCH).await.ok()?;
                 let Some(last) = batch.last().map(|e| e.position) else {
-                    // A programme filter may skip to the head without a match.
-                    next = state.log().head().await.ok()?.position + 1;
+                    // A programme filter may find nothing up to the head read before: go on after it.
+                    next = head + 1;
                     continue;
                 };
                 next = last + 1;
@@ -317,6 +321,7 @@ async fn subscribe(
             }
         }
     });
+    let events = futures_util::StreamExt::take_until(events, stopping);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("heartbeat")))
 }
 

@@ -52,6 +52,8 @@ struct Shared {
     tokens: Tokens,
     in_flight: idempotency::InFlight,
     metrics: metrics::Metrics,
+    /// Becomes true when the server starts shutting down; endless responses (SSE) end then.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -63,6 +65,7 @@ impl AppState {
             tokens,
             in_flight: idempotency::InFlight::default(),
             metrics: metrics::Metrics::default(),
+            stopping: tokio::sync::watch::channel(false).0,
         }))
     }
 
@@ -88,6 +91,14 @@ impl AppState {
 
     fn metrics(&self) -> &metrics::Metrics {
         &self.0.metrics
+    }
+
+    /// Resolves once the server is shutting down.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.0.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|&s| s).await;
+        }
     }
 
     /// The day commands are decided on (activities may not lie after it).
@@ -248,6 +259,11 @@ impl Application {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state, log, follower } = self;
         tracing::info!(addr = %listener.local_addr()?, data = %log.dir().display(), "listening");
+        let stopping = state.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping.0.stopping.send_replace(true);
+        };
         axum::serve(listener, app(state.clone()).into_make_service())
             .with_graceful_shutdown(shutdown)
             .await

@@ -17,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{typed, Caller, IdempotencyKey, IfMatch, JsonBody};
+use super::extract::{query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody};
 use super::idempotency::idempotent;
 use super::{location, with_etag, AppState};
 use crate::auth::Principal;
@@ -77,11 +77,13 @@ async fn register(
     State(state): State<AppState>,
     caller: Caller,
     IdempotencyKey(key): IdempotencyKey,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.admin()?;
+    let JsonBody(body) = body?;
     let scope = format!("programmes\n{}", principal.name);
-    idempotent(&state, &scope, key, &body.clone(), 0, |_| async {
+    let (shared, request) = (state.clone(), body.clone());
+    idempotent(&shared, &scope, key, &request, 0, |_| async move {
         let programme = Programme::parse(&body).map_err(|f| ApiError::from_faults(f, "invalid programme"))?;
         let id = programme.id.clone();
         let ctx = context(&state, principal.role.clone());
@@ -167,9 +169,10 @@ async fn add_partner_to(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&id)?;
+    let JsonBody(body) = body?;
     let partner = parsed(Partner::parse(&body), "invalid partner")?;
     let (_, version) =
         change(&state, principal, &id, None, "invalid partner", |s, ctx| add_partner(s, partner.clone(), ctx)).await?;
@@ -185,9 +188,10 @@ async fn add_cluster_to(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&id)?;
+    let JsonBody(body) = body?;
     let cluster = parsed(Cluster::parse(&body), "invalid cluster")?;
     let (_, version) =
         change(&state, principal, &id, None, "invalid cluster", |s, ctx| add_cluster(s, cluster.clone(), ctx)).await?;
@@ -203,9 +207,10 @@ async fn add_period_to(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&id)?;
+    let JsonBody(body) = body?;
     let period = parsed(ReportingPeriod::parse(&body), "invalid period")?;
     let (_, version) =
         change(&state, principal, &id, None, "invalid period", |s, ctx| add_period(s, period.clone(), ctx)).await?;
@@ -232,9 +237,10 @@ async fn put_indicator(
     caller: Caller,
     IfMatch(if_match): IfMatch,
     Path((id, indicator)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&id)?;
+    let JsonBody(body) = body?;
     let slug = Slug::parse(&indicator).map_err(|e| ApiError::invalid("invalid indicator", "id", e.to_string()))?;
     let command = parsed(SetIndicator::parse(&slug, &body), "invalid indicator")?;
     let before = programme_id(&id).ok();
@@ -269,7 +275,7 @@ async fn lock(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, period)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     change_lock(state, caller, id, period, body, true).await
 }
@@ -283,14 +289,22 @@ async fn unlock(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, period)): Path<(String, String)>,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     change_lock(state, caller, id, period, body, false).await
 }
 
-async fn change_lock(state: AppState, caller: Caller, id: String, period: String, body: Value, locking: bool) -> Result<Response, ApiError> {
+async fn change_lock(
+    state: AppState,
+    caller: Caller,
+    id: String,
+    period: String,
+    body: Result<JsonBody, ApiError>,
+    locking: bool,
+) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&id)?;
-    let body: LockBody = typed(body, "invalid lock")?;
+    let JsonBody(body) = body?;
+    let body: LockBody = typed(body, "invalid lock", &["reason"])?;
     let period = Slug::parse(&period).map_err(|_| ApiError::not_found(format!("unknown period '{period}'")))?;
     let command = ChangePeriodLock { period: period.clone(), reason: body.reason };
     let (programme, version) = change(&state, principal, &id, None, "invalid lock", |s, ctx| {
@@ -329,7 +343,7 @@ async fn progress(
     headers: HeaderMap,
     query: Result<Query<ProgressParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(params) = query.map_err(|e| ApiError::invalid("invalid query", "", e.body_text()))?;
+    let Query(params) = query.map_err(query_rejection)?;
     let id = programme_id(&id)?;
     let mut request = ReportRequest::default();
     if let Some(text) = &params.as_of {
@@ -347,11 +361,16 @@ async fn progress(
             .map_err(|_| ApiError::invalid("invalid query", "at_position", format!("'{text}' is not a log position")))?;
         request.at_position = Some(position);
     }
-    if request.at_position.is_none() && request.known_at.is_none() {
-        // A report of "now" reflects every event acknowledged before the request.
-        let head = state.log().head().await?.position;
-        state.progress().wait_for(head, Duration::from_secs(2)).await;
+    // A report reflects every event acknowledged before the request; a past position or moment must be one that
+    // has happened, or the same query would give other bytes later.
+    let head = state.log().head().await?.position;
+    if let Some(position) = request.at_position.filter(|&p| p > head) {
+        return Err(ApiError::invalid("invalid query", "at_position", format!("position {position} is beyond the head of the log ({head})")));
     }
+    if let Some(at) = request.known_at.filter(|&at| at > Timestamp::now()) {
+        return Err(ApiError::invalid("invalid query", "known_at", format!("{} is in the future", at.to_rfc3339())));
+    }
+    state.progress().wait_for(request.at_position.unwrap_or(head), Duration::from_secs(2)).await;
     let projection = state.progress().read().await;
     let report = progress_report(state.log(), &projection, id.as_str(), &request, state.today())
         .await

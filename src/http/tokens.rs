@@ -9,8 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{typed, Caller, IdempotencyKey, JsonBody};
-use super::idempotency::idempotent;
+use super::extract::{read_fields, Caller, JsonBody};
 use super::{location, AppState};
 use crate::auth::{IssueError, RoleName, TokenRequest};
 
@@ -24,7 +23,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 pub(super) struct IssueBody {
     /// A slug; every event the token appends carries it as `actor`.
     pub name: String,
-    pub role: RoleName,
+    /// admin | coordinator | recorder | auditor
+    pub role: String,
     /// For a coordinator or recorder.
     #[serde(default)]
     pub programme: Option<String>,
@@ -52,14 +52,34 @@ pub(super) struct Issued {
 async fn issue(
     State(state): State<AppState>,
     caller: Caller,
-    IdempotencyKey(key): IdempotencyKey,
-    JsonBody(body): JsonBody,
+    body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
+    // No Idempotency-Key here: the answer holds the secret, which is never stored; the name is unique, so a
+    // retry is a 409 and the caller can revoke and issue again.
     let principal = caller.admin()?;
-    let scope = format!("tokens\n{}", principal.name);
-    idempotent(&state, &scope, key, &body.clone(), 0, |_| async {
-        let body: IssueBody = typed(body, "invalid token request")?;
-        let request = TokenRequest { name: body.name, role: body.role, programme: body.programme, partner: body.partner };
+    let JsonBody(body) = body?;
+    {
+        let invalid = |faults| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(faults);
+        let (body, mut faults) = read_fields::<IssueBody>(body, &["name", "role", "programme", "partner"]);
+        let Some(body) = body else { return Err(invalid(faults)) };
+        let role = RoleName::parse(&body.role);
+        if role.is_none() {
+            faults.push(events::Fault::new("role", format!("unknown role '{}': use admin, coordinator, recorder or auditor", body.role)));
+        }
+        let request = TokenRequest {
+            name: body.name,
+            role: role.unwrap_or(RoleName::Auditor),
+            programme: body.programme,
+            partner: body.partner,
+        };
+        if role.is_some() {
+            faults.extend(request.check());
+        } else if let Err(e) = events::Slug::parse(&request.name) {
+            faults.push(events::Fault::new("name", e.to_string()));
+        }
+        if !faults.is_empty() {
+            return Err(invalid(faults));
+        }
         check_scope(&state, &request).await?;
         let tokens = state.clone();
         let to_issue = request.clone();
@@ -80,8 +100,7 @@ async fn issue(
             partner: request.partner,
         };
         Ok((StatusCode::CREATED, [location(format!("/v1/tokens/{}", request.name))], axum::Json(issued)).into_response())
-    })
-    .await
+    }
 }
 
 /// The programme and partner a token names must exist.
@@ -91,6 +110,8 @@ async fn check_scope(state: &AppState, request: &TokenRequest) -> Result<(), Api
         return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(shape));
     }
     let Some(programme) = &request.programme else { return Ok(()) };
+    let head = state.log().head().await?.position;
+    state.progress().wait_for(head, std::time::Duration::from_secs(2)).await;
     let projection = state.progress().read().await;
     let Some(definition) = projection.programme(programme) else {
         return Err(ApiError::invalid("invalid token request", "programme", format!("unknown programme '{programme}'")));

@@ -8,6 +8,7 @@ mod concurrency;
 mod log;
 mod progress;
 mod readme;
+mod review;
 mod service;
 mod tokens;
 mod programmes;

@@ -130,6 +130,17 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// The OpenAPI description as served, made once from the router.
+static OPENAPI_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// This description: every endpoint of the API, generated from the handlers.
+#[utoipa::path(get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
+async fn openapi_json() -> Response {
+    let body = OPENAPI_JSON.get_or_init(|| routes().1.to_json().expect("the OpenAPI description serialises")).clone();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 /// The router with every endpoint and the OpenAPI description built from the same handlers.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -138,6 +149,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(log::routes())
         .merge(tokens::routes())
         .merge(metrics::routes())
+        .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts()
 }
 
@@ -149,15 +161,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The application's router over `state`.
 pub fn app(state: AppState) -> Router {
     let (router, openapi) = routes();
-    let openapi = Arc::new(openapi.to_json().expect("the OpenAPI description serialises"));
+    let _ = OPENAPI_JSON.set(openapi.to_json().expect("the OpenAPI description serialises"));
     router
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let openapi = Arc::clone(&openapi);
-                async move { ([(header::CONTENT_TYPE, "application/json")], openapi.as_ref().clone()) }
-            }),
-        )
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), extract::authenticate))
         .layer(middleware::from_fn(problem_for_bare_errors))

@@ -13,7 +13,7 @@ async fn every_path_in_the_openapi_description_is_served() {
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3."));
     let paths = openapi["paths"].as_object().unwrap();
     for expected in ["/v1/programmes", "/v1/programmes/{id}/activities", "/v1/programmes/{id}/progress", "/v1/events",
-                     "/v1/subscribe", "/v1/audit/verify", "/v1/tokens", "/healthz", "/metrics"] {
+                     "/v1/subscribe", "/v1/audit/verify", "/v1/tokens", "/healthz", "/metrics", "/openapi.json"] {
         assert!(paths.contains_key(expected), "{expected} is not described");
     }
     for (path, item) in paths {

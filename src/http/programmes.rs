@@ -171,12 +171,7 @@ async fn add_partner_to(
     Path(id): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.manager_of(&id)?;
-    let JsonBody(body) = body?;
-    let partner = parsed(Partner::parse(&body), "invalid partner")?;
-    let (_, version) =
-        change(&state, principal, &id, None, "invalid partner", |s, ctx| add_partner(s, partner.clone(), ctx)).await?;
-    Ok(created(&id, version, serde_json::to_value(&partner).unwrap_or(Value::Null)))
+    add_part(&state, caller, &id, body, "invalid partner", Partner::parse, add_partner).await
 }
 
 /// Add a cluster (community of practice) (coordinator).
@@ -190,12 +185,7 @@ async fn add_cluster_to(
     Path(id): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.manager_of(&id)?;
-    let JsonBody(body) = body?;
-    let cluster = parsed(Cluster::parse(&body), "invalid cluster")?;
-    let (_, version) =
-        change(&state, principal, &id, None, "invalid cluster", |s, ctx| add_cluster(s, cluster.clone(), ctx)).await?;
-    Ok(created(&id, version, serde_json::to_value(&cluster).unwrap_or(Value::Null)))
+    add_part(&state, caller, &id, body, "invalid cluster", Cluster::parse, add_cluster).await
 }
 
 /// Add a reporting period (coordinator).
@@ -209,12 +199,25 @@ async fn add_period_to(
     Path(id): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.manager_of(&id)?;
+    add_part(&state, caller, &id, body, "invalid period", ReportingPeriod::parse, add_period).await
+}
+
+/// Adds a part of a programme's definition (a partner, cluster or period): who may, then the body, then the
+/// decision; 201 with the part and the programme's new version.
+async fn add_part<T: serde::Serialize + Clone>(
+    state: &AppState,
+    caller: Caller,
+    id: &str,
+    body: Result<JsonBody, ApiError>,
+    title: &str,
+    parse: fn(&Value) -> Result<T, events::Faults>,
+    decide: fn(&ProgrammeState, T, &CommandContext) -> Result<Vec<events::DomainEvent>, events::Faults>,
+) -> Result<Response, ApiError> {
+    let principal = caller.manager_of(id)?;
     let JsonBody(body) = body?;
-    let period = parsed(ReportingPeriod::parse(&body), "invalid period")?;
-    let (_, version) =
-        change(&state, principal, &id, None, "invalid period", |s, ctx| add_period(s, period.clone(), ctx)).await?;
-    Ok(created(&id, version, serde_json::to_value(&period).unwrap_or(Value::Null)))
+    let part = parsed(parse(&body), title)?;
+    let (_, version) = change(state, principal, id, None, title, |s, ctx| decide(s, part.clone(), ctx)).await?;
+    Ok(created(id, version, serde_json::to_value(&part).unwrap_or(Value::Null)))
 }
 
 fn created(id: &str, version: u64, body: Value) -> Response {

@@ -4,6 +4,7 @@
 //! projection's snapshot is saved and the log is closed).
 
 mod activities;
+mod dashboard;
 mod error;
 mod extract;
 mod idempotency;
@@ -144,6 +145,7 @@ async fn openapi_json() -> Response {
 /// The router with every endpoint and the OpenAPI description built from the same handlers.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(dashboard::routes())
         .merge(programmes::routes())
         .merge(activities::routes())
         .merge(log::routes())

@@ -5,6 +5,7 @@ mod helpers;
 mod activities;
 mod authorization;
 mod concurrency;
+mod dashboard;
 mod log;
 mod progress;
 mod readme;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod exports;
 pub mod http;
 pub mod live;
 pub mod projection_store;

@@ -22,7 +22,7 @@ use super::error::ApiError;
 use super::extract::{query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody};
 use super::idempotency::idempotent;
 use super::programmes::programme_id;
-use super::{location, with_etag, AppState};
+use super::{location, wants, with_etag, AppState};
 use crate::auth::Principal;
 use crate::service::{load_activity, on_activity, record, ActivityTarget};
 
@@ -56,6 +56,37 @@ pub(super) fn view(programme: &str, state: &ActivityState, version: u64, positio
     map.insert("version".into(), json!(version));
     map.insert("position".into(), json!(position));
     Value::Object(map)
+}
+
+/// The rows of an export: every activity of the programme that passes `filter`, as known at `position`, in the
+/// order they were recorded.
+pub(super) fn activity_rows(
+    projection: &projections::ProgressProjection,
+    programme: &str,
+    position: u64,
+    filter: &ActivityFilter,
+) -> Vec<crate::exports::ActivityRow> {
+    projection
+        .activities(programme)
+        .filter_map(|(id, history)| {
+            let revision = history.at(position)?;
+            let activity = revision.state.activity()?;
+            if !filter.accepts(&revision.state) {
+                return None;
+            }
+            let version = history.revisions().iter().take_while(|r| r.position <= position).count() as u64;
+            Some(crate::exports::ActivityRow {
+                id: id.to_string(),
+                occurred_on: activity.occurred_on.to_string(),
+                kind: activity.kind().as_str().to_owned(),
+                partner: activity.partner.to_string(),
+                cluster: activity.cluster().unwrap_or("").to_owned(),
+                status: revision.state.status().as_str().to_owned(),
+                version,
+                position: revision.position,
+            })
+        })
+        .collect()
 }
 
 fn envelope_json(envelope: &Envelope) -> Value {
@@ -132,14 +163,17 @@ fn invalid_query(field: &str, message: String) -> ApiError {
     ApiError::invalid("invalid query", field, message)
 }
 
-/// Activities of a programme in the order they were recorded, filtered, a page at a time.
+/// Activities of a programme in the order they were recorded, filtered, a page at a time; `Accept: text/csv`
+/// gives every activity that passes the filters as CSV.
 #[utoipa::path(get, path = "/v1/programmes/{id}/activities", tag = "activities",
     params(("id" = String, Path), ListParams),
-    responses((status = 200, description = "`{activities: [activity], next_cursor}`", body = Object),
+    responses((status = 200, description = "`{activities: [activity], next_cursor}`, or CSV",
+            content((Object = "application/json"), (String = "text/csv"))),
         (status = 404, body = super::Problem), (status = 422, body = super::Problem)))]
 async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = query.map_err(query_rejection)?;
@@ -185,6 +219,11 @@ async fn list(
     }
     if let Some(cursor) = after.filter(|c| projection.activity(programme.as_str(), c).is_none()) {
         return Err(invalid_query("cursor", format!("'{cursor}' is not a cursor from a previous page")));
+    }
+    if wants(&headers, "text/csv") {
+        let rows = activity_rows(&projection, programme.as_str(), u64::MAX, &filter);
+        let csv = crate::exports::activities_csv(&rows);
+        return Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
     }
     let page = projection.list_activities(programme.as_str(), &filter, after, limit + 1);
     let more = page.len() > limit;

@@ -337,6 +337,11 @@ fn with_etag(status: StatusCode, version: u64, body: impl serde::Serialize) -> R
     response
 }
 
+/// Whether the request's `Accept` names `media_type`.
+fn wants(headers: &axum::http::HeaderMap, media_type: &str) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains(media_type))
+}
+
 fn location(path: String) -> (header::HeaderName, HeaderValue) {
     (header::LOCATION, HeaderValue::from_str(&path).expect("paths built from slugs and uuids are valid headers"))
 }

@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::extract::{query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody};
 use super::idempotency::idempotent;
-use super::{location, with_etag, AppState};
+use super::{location, wants, with_etag, AppState};
 use crate::auth::Principal;
 use crate::report::{progress_report, to_csv, ReportError, ReportRequest};
 use crate::service::{load_programme, on_programme};
@@ -35,6 +35,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lock))
         .routes(routes!(unlock))
         .routes(routes!(progress))
+        .routes(routes!(iati))
 }
 
 /// A programme id from the path; anything that is not a slug names no programme.
@@ -322,6 +323,9 @@ async fn change_lock(
     Ok(with_etag(StatusCode::OK, version, json!({"programme": id, "period": period, "locked": locked, "version": version})))
 }
 
+/// The media type of an XLSX workbook.
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
 /// The query of a progress report.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -334,11 +338,14 @@ pub(super) struct ProgressParams {
     pub at_position: Option<String>,
 }
 
-/// Progress against every output target; `Accept: text/csv` gives one CSV row per indicator.
+/// Progress against every output target; `Accept: text/csv` gives one CSV row per indicator, `Accept:
+/// application/vnd.openxmlformats-officedocument.spreadsheetml.sheet` an XLSX workbook (indicators, by partner,
+/// by cluster, activities).
 #[utoipa::path(get, path = "/v1/programmes/{id}/progress", tag = "progress",
     params(("id" = String, Path), ProgressParams),
     responses((status = 200, description = "the report (SPEC §6), or CSV",
-            content((Object = "application/json"), (String = "text/csv"))),
+            content((Object = "application/json"), (String = "text/csv"),
+                (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 404, body = super::Problem), (status = 422, body = super::Problem)))]
 async fn progress(
     State(state): State<AppState>,
@@ -348,6 +355,24 @@ async fn progress(
 ) -> Result<Response, ApiError> {
     let Query(params) = query.map_err(query_rejection)?;
     let id = programme_id(&id)?;
+    let report = report_for(&state, &id, &params).await?;
+    if wants(&headers, XLSX) {
+        let projection = state.progress().read().await;
+        let rows = super::activities::activity_rows(&projection, id.as_str(), report.position, &Default::default());
+        drop(projection);
+        let bytes = crate::exports::progress_xlsx(&report, &rows).map_err(ApiError::internal)?;
+        let disposition = format!("attachment; filename=\"{id}-progress-{}.xlsx\"", report.as_of);
+        return Ok(([(header::CONTENT_TYPE, XLSX.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response());
+    }
+    if wants(&headers, "text/csv") {
+        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&report)).into_response());
+    }
+    Ok(axum::Json(report).into_response())
+}
+
+/// The report a progress query asks for: it reflects every event acknowledged before the request; a past position
+/// or moment must be one that has happened, or the same query would give other bytes later.
+async fn report_for(state: &AppState, id: &Slug, params: &ProgressParams) -> Result<projections::ProgressReport, ApiError> {
     let mut request = ReportRequest::default();
     if let Some(text) = &params.as_of {
         let day = text.parse().map_err(|_| ApiError::invalid("invalid query", "as_of", format!("'{text}' is not a date YYYY-MM-DD")))?;
@@ -364,8 +389,6 @@ async fn progress(
             .map_err(|_| ApiError::invalid("invalid query", "at_position", format!("'{text}' is not a log position")))?;
         request.at_position = Some(position);
     }
-    // A report reflects every event acknowledged before the request; a past position or moment must be one that
-    // has happened, or the same query would give other bytes later.
     let head = state.log().head().await?.position;
     if let Some(position) = request.at_position.filter(|&p| p > head) {
         return Err(ApiError::invalid("invalid query", "at_position", format!("position {position} is beyond the head of the log ({head})")));
@@ -375,21 +398,31 @@ async fn progress(
     }
     state.progress().wait_for(request.at_position.unwrap_or(head), Duration::from_secs(2)).await;
     let projection = state.progress().read().await;
-    let report = progress_report(state.log(), &projection, id.as_str(), &request, state.today())
-        .await
-        .map_err(|error| match error {
-            ReportError::UnknownProgramme(_) => ApiError::not_found(error.to_string()),
-            ReportError::NotYetRegistered { .. } => ApiError::not_found(error.to_string()),
-            ReportError::BothTimes => ApiError::invalid("invalid query", "at_position", error.to_string()),
-            ReportError::Read(e) => ApiError::from(e),
-        })?;
+    progress_report(state.log(), &projection, id.as_str(), &request, state.today()).await.map_err(|error| match error {
+        ReportError::UnknownProgramme(_) => ApiError::not_found(error.to_string()),
+        ReportError::NotYetRegistered { .. } => ApiError::not_found(error.to_string()),
+        ReportError::BothTimes => ApiError::invalid("invalid query", "at_position", error.to_string()),
+        ReportError::Read(e) => ApiError::from(e),
+    })
+}
+
+/// The programme and its progress as an IATI 2.03 `iati-activities` document: one `iati-activity` with a
+/// `result/indicator/period/target/actual` per indicator and the partner breakdown as `dimension`s.
+#[utoipa::path(get, path = "/v1/programmes/{id}/iati", tag = "progress", params(("id" = String, Path), ProgressParams),
+    responses((status = 200, description = "IATI 2.03 XML", content_type = "application/xml", body = String),
+        (status = 404, body = super::Problem), (status = 422, body = super::Problem)))]
+async fn iati(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<ProgressParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = query.map_err(query_rejection)?;
+    let programme = programme_id(&id)?;
+    let report = report_for(&state, &programme, &params).await?;
+    let projection = state.progress().read().await;
+    let definition = projection.programme(programme.as_str()).cloned().ok_or_else(|| ApiError::not_found(format!("unknown programme '{programme}'")))?;
     drop(projection);
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains("text/csv"));
-    if wants_csv {
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&report)).into_response());
-    }
-    Ok(axum::Json(report).into_response())
+    let generated = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let document = crate::exports::iati(&definition, &report, &generated);
+    Ok(([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], document).into_response())
 }

@@ -6,6 +6,7 @@ mod activities;
 mod authorization;
 mod concurrency;
 mod dashboard;
+mod exports;
 mod log;
 mod progress;
 mod readme;

@@ -1,6 +1,6 @@
 //! Keeps the progress projection's state and the position it has applied, so that start-up catches up from
 //! there instead of replaying the whole log. A snapshot is `[u32 version][u64 position][32-byte chain hash at
-//! that position][JSON state]`; it is rebuilt from the log when the projection's code version changed, when it
+//! that position][state]`, the state in the projection's own binary form (`ProgressProjection::to_snapshot`); it is rebuilt from the log when the projection's code version changed, when it
 //! is unreadable, or when it does not belong to this log (the hash at its position differs, or the log is
 //! shorter). Snapshots are derived data: losing one costs a replay, never an event.
 
@@ -73,7 +73,7 @@ pub async fn save_progress(
     projection: &ProgressProjection,
 ) -> Result<(), ReadError> {
     let hash = hash_at(log, projection.position()).await?.unwrap_or(ChainHash::GENESIS);
-    let state = serde_json::to_vec(projection).expect("the projection always serialises");
+    let state = projection.to_snapshot();
     let mut bytes = Vec::with_capacity(HEADER + state.len());
     bytes.extend_from_slice(&ProgressProjection::VERSION.to_be_bytes());
     bytes.extend_from_slice(&projection.position().to_be_bytes());
@@ -106,9 +106,10 @@ async fn read_snapshot(log: &dyn EventLog, bytes: &[u8]) -> Result<Result<Progre
     if hash_at(log, position).await? != Some(hash) {
         return Ok(Err(format!("the snapshot at position {position} does not belong to this log")));
     }
-    match serde_json::from_slice::<ProgressProjection>(&bytes[HEADER..]) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match ProgressProjection::from_snapshot(&bytes[HEADER..], threads) {
         Ok(projection) if projection.position() == position => Ok(Ok(projection)),
         Ok(_) => Ok(Err("the snapshot's state does not match its position".into())),
-        Err(e) => Ok(Err(format!("the snapshot is unreadable: {e}"))),
+        Err(e) => Ok(Err(e.to_string())),
     }
 }

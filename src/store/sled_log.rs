@@ -87,10 +87,30 @@ pub fn open_raw(dir: &Path) -> sled::Result<sled::Db> {
     open_sled(dir, SledLogOptions::default().cache_capacity)
 }
 
-/// Positions of one stream's events; the event at version `v` is at `positions[v - 1]`.
-#[derive(Debug, Default)]
+/// Positions of one stream's events; the event at version `v` is the `v`-th. Most streams (one activity
+/// each) hold a few events, so the first is kept inline and a stream costs no allocation of its own.
+#[derive(Debug)]
 struct StreamPositions {
-    positions: Vec<u64>,
+    first: u64,
+    rest: Vec<u64>,
+}
+
+impl StreamPositions {
+    fn new(first: u64) -> StreamPositions {
+        StreamPositions { first, rest: Vec::new() }
+    }
+
+    fn push(&mut self, position: u64) {
+        self.rest.push(position);
+    }
+
+    fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &u64> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
 }
 
 /// What the log derives from itself and keeps in memory.
@@ -106,12 +126,20 @@ struct Index {
 
 impl Index {
     fn add(&mut self, position: u64, stream: &str, id: Uuid, programme: &str) {
+        self.add_stream(position, stream);
+        self.add_id(position, id, programme);
+    }
+
+    fn add_stream(&mut self, position: u64, stream: &str) {
         match self.streams.get_mut(stream) {
-            Some(s) => s.positions.push(position),
+            Some(s) => s.push(position),
             None => {
-                self.streams.insert(stream.to_owned(), StreamPositions { positions: vec![position] });
+                self.streams.insert(stream.to_owned(), StreamPositions::new(position));
             }
         }
+    }
+
+    fn add_id(&mut self, position: u64, id: Uuid, programme: &str) {
         self.ids.insert(id, position);
         match self.programmes.get_mut(programme) {
             Some(p) => p.push(position),
@@ -122,7 +150,7 @@ impl Index {
     }
 
     fn stream_version(&self, stream: &str) -> u64 {
-        self.streams.get(stream).map_or(0, |s| s.positions.len() as u64)
+        self.streams.get(stream).map_or(0, |s| s.len() as u64)
     }
 }
 
@@ -378,8 +406,14 @@ fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Er
     log.apply_batch(batch)
 }
 
+/// Reads every record header and rebuilds the in-memory indexes. (Two scans side by side, one per index,
+/// measured slower than one: sled's reads contend.)
 fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenError> {
     let mut index = Index::default();
+    // The first position of the last chunk is nearly the number of events: size the id index once for it.
+    if let Ok(Some((key, _))) = log.last() {
+        index.ids.reserve(usize::try_from(record::position_of(&key).unwrap_or(0)).unwrap_or(0));
+    }
     let mut head = Head::EMPTY;
     scan(log, 1, u64::MAX, |position, bytes| {
         if position != head.position + 1 {
@@ -432,7 +466,7 @@ impl EventLog for SledLog {
             let index = self.shared.index.read();
             let Some(s) = index.streams.get(stream) else { return Ok(Vec::new()) };
             let skip = from_version.max(1) as usize - 1;
-            s.positions.iter().skip(skip).take(limit).copied().collect()
+            s.iter().skip(skip).take(limit).copied().collect()
         };
         self.fetch_all(&positions)
     }

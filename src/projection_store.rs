@@ -8,7 +8,7 @@ use events::ChainHash;
 use projections::ProgressProjection;
 
 use crate::report::catch_up;
-use crate::store::{event_at, EventLog, ReadError};
+use crate::store::{event_at, EventLog, OpenError, ReadError, SledLog, SledLogOptions};
 
 /// Where snapshots of derived state are kept (a sled tree for the embedded store).
 pub trait SnapshotStore: Send + Sync {
@@ -35,12 +35,69 @@ pub async fn load_progress(
     log: &dyn EventLog,
     snapshots: &dyn SnapshotStore,
 ) -> Result<(ProgressProjection, Restored), ReadError> {
-    let (mut projection, reason) = match snapshots.load_snapshot(PROGRESS)? {
-        None => (ProgressProjection::new(), Some("no snapshot".to_owned())),
-        Some(bytes) => match read_snapshot(log, &bytes).await? {
-            Ok(projection) => (projection, None),
-            Err(reason) => (ProgressProjection::new(), Some(reason)),
-        },
+    let prepared = prepare_progress(snapshots)?;
+    load_prepared_progress(log, snapshots, prepared).await
+}
+
+/// Opens the log in `dir` and brings the progress projection up to date ([`load_progress`]), reading its
+/// snapshot while the log rebuilds its indexes.
+pub async fn open_with_progress(
+    dir: &std::path::Path,
+    options: SledLogOptions,
+) -> Result<(SledLog, ProgressProjection, Restored), StartError> {
+    // One core rebuilds the log's indexes; the snapshot is decoded on the others.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1);
+    let (log, prepared) = SledLog::open_with(dir, options, |snapshots| prepare_progress_on(snapshots, threads))?;
+    let (projection, restored) = load_prepared_progress(&log, &log, prepared?).await?;
+    Ok((log, projection, restored))
+}
+
+/// Why the log and its projection could not be brought up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// A stored snapshot, read and decoded but not yet checked against the log (which may still be opening).
+#[derive(Debug)]
+pub struct PreparedSnapshot(Result<(ProgressProjection, ChainHash), String>);
+
+/// Reads and decodes the progress snapshot; whether it belongs to the log is checked when it is loaded.
+pub fn prepare_progress(snapshots: &dyn SnapshotStore) -> Result<PreparedSnapshot, ReadError> {
+    prepare_progress_on(snapshots, std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// [`prepare_progress`], decoding on up to `threads` threads.
+fn prepare_progress_on(snapshots: &dyn SnapshotStore, threads: usize) -> Result<PreparedSnapshot, ReadError> {
+    Ok(PreparedSnapshot(match snapshots.load_snapshot(PROGRESS)? {
+        None => Err("no snapshot".to_owned()),
+        Some(bytes) => decode_snapshot(&bytes, threads),
+    }))
+}
+
+/// [`load_progress`] from a snapshot read beforehand.
+pub async fn load_prepared_progress(
+    log: &dyn EventLog,
+    snapshots: &dyn SnapshotStore,
+    prepared: PreparedSnapshot,
+) -> Result<(ProgressProjection, Restored), ReadError> {
+    let checked = match prepared.0 {
+        Ok((projection, hash)) => {
+            let position = projection.position();
+            if hash_at(log, position).await? == Some(hash) {
+                Ok(projection)
+            } else {
+                Err(format!("the snapshot at position {position} does not belong to this log"))
+            }
+        }
+        Err(reason) => Err(reason),
+    };
+    let (mut projection, reason) = match checked {
+        Ok(projection) => (projection, None),
+        Err(reason) => (ProgressProjection::new(), Some(reason)),
     };
     let start = projection.position();
     catch_up(log, &mut projection).await?;
@@ -73,7 +130,8 @@ pub async fn save_progress(
     projection: &ProgressProjection,
 ) -> Result<(), ReadError> {
     let hash = hash_at(log, projection.position()).await?.unwrap_or(ChainHash::GENESIS);
-    let state = projection.to_snapshot();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let state = projection.to_snapshot(threads);
     let mut bytes = Vec::with_capacity(HEADER + state.len());
     bytes.extend_from_slice(&ProgressProjection::VERSION.to_be_bytes());
     bytes.extend_from_slice(&projection.position().to_be_bytes());
@@ -89,27 +147,20 @@ async fn hash_at(log: &dyn EventLog, position: u64) -> Result<Option<ChainHash>,
     Ok(event_at(log, position).await?.map(|e| e.hash))
 }
 
-/// The snapshot's projection, or why it cannot be used.
-async fn read_snapshot(log: &dyn EventLog, bytes: &[u8]) -> Result<Result<ProgressProjection, String>, ReadError> {
+/// The snapshot's projection and the chain hash at its position, or why it cannot be used.
+fn decode_snapshot(bytes: &[u8], threads: usize) -> Result<(ProgressProjection, ChainHash), String> {
     if bytes.len() < HEADER {
-        return Ok(Err("the snapshot is truncated".into()));
+        return Err("the snapshot is truncated".into());
     }
     let version = u32::from_be_bytes(bytes[0..4].try_into().expect("4 bytes"));
     if version != ProgressProjection::VERSION {
-        return Ok(Err(format!(
-            "the snapshot has version {version}, the code version {}",
-            ProgressProjection::VERSION
-        )));
+        return Err(format!("the snapshot has version {version}, the code version {}", ProgressProjection::VERSION));
     }
     let position = u64::from_be_bytes(bytes[4..12].try_into().expect("8 bytes"));
     let hash = ChainHash(bytes[12..HEADER].try_into().expect("32 bytes"));
-    if hash_at(log, position).await? != Some(hash) {
-        return Ok(Err(format!("the snapshot at position {position} does not belong to this log")));
-    }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     match ProgressProjection::from_snapshot(&bytes[HEADER..], threads) {
-        Ok(projection) if projection.position() == position => Ok(Ok(projection)),
-        Ok(_) => Ok(Err("the snapshot's state does not match its position".into())),
-        Err(e) => Ok(Err(e.to_string())),
+        Ok(projection) if projection.position() == position => Ok((projection, hash)),
+        Ok(_) => Err("the snapshot's state does not match its position".into()),
+        Err(e) => Err(e.to_string()),
     }
 }

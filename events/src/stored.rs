@@ -143,7 +143,28 @@ struct WireActivity<'a> {
 }
 
 fn slug(text: Option<&str>) -> Option<Slug> {
-    Slug::parse(text?).ok()
+    parse_slug(text?)
+}
+
+/// `Slug::parse`, sharing the text of the slugs this thread read recently: partner and cluster ids repeat in
+/// nearly every activity, and a shared slug costs no allocation.
+fn parse_slug(text: &str) -> Option<Slug> {
+    const KEPT: usize = 64;
+    thread_local! {
+        static RECENT: std::cell::RefCell<Vec<Slug>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some(slug) = recent.iter().find(|slug| slug.as_str() == text) {
+            return Some(slug.clone());
+        }
+        let slug = Slug::parse(text).ok()?;
+        if recent.len() == KEPT {
+            recent.clear();
+        }
+        recent.push(slug.clone());
+        Some(slug)
+    })
 }
 
 /// `reader::text`: a string with some content besides whitespace.
@@ -239,7 +260,7 @@ impl WireActivity<'_> {
                 reader::list(value, path, faults, activity::evidence)
             })?,
         };
-        let partner = optional(self.partner, |p| Slug::parse(p).ok())?;
+        let partner = optional(self.partner, parse_slug)?;
         let details = match kind {
             ActivityKind::StaffExchange => {
                 let host = slug(self.host)?;
@@ -250,7 +271,7 @@ impl WireActivity<'_> {
                 ActivityDetails::StaffExchange(StaffExchange {
                     host,
                     visitor,
-                    cluster: optional(self.cluster, |c| Slug::parse(c).ok())?,
+                    cluster: optional(self.cluster, parse_slug)?,
                     days: whole(self.days?, 1, 60)?,
                     staff: whole(self.staff?, 1, u32::MAX)?,
                 })
@@ -261,8 +282,8 @@ impl WireActivity<'_> {
                 participants: participants(self.participants)?,
             }),
             ActivityKind::WorkshopHeld => ActivityDetails::WorkshopHeld(WorkshopHeld {
-                host: optional(self.host, |h| Slug::parse(h).ok())?,
-                cluster: optional(self.cluster, |c| Slug::parse(c).ok())?,
+                host: optional(self.host, parse_slug)?,
+                cluster: optional(self.cluster, parse_slug)?,
                 participants: participants(self.participants)?,
             }),
             ActivityKind::GrantAwarded => ActivityDetails::GrantAwarded(GrantAwarded {
@@ -279,7 +300,7 @@ impl WireActivity<'_> {
             }),
             ActivityKind::ActionPlanEndorsed => ActivityDetails::ActionPlanEndorsed,
             ActivityKind::PolicyImplemented => ActivityDetails::PolicyImplemented(PolicyImplemented {
-                cluster: optional(self.cluster, |c| Slug::parse(c).ok())?,
+                cluster: optional(self.cluster, parse_slug)?,
             }),
             ActivityKind::GuidePublished => {
                 let languages: Vec<LanguageCode> =
@@ -288,17 +309,17 @@ impl WireActivity<'_> {
                     return None;
                 }
                 ActivityDetails::GuidePublished(GuidePublished {
-                    cluster: optional(self.cluster, |c| Slug::parse(c).ok())?,
+                    cluster: optional(self.cluster, parse_slug)?,
                     languages,
                     url: url(self.url)?,
                 })
             }
             ActivityKind::VideoPublished => ActivityDetails::VideoPublished(VideoPublished {
-                cluster: optional(self.cluster, |c| Slug::parse(c).ok())?,
+                cluster: optional(self.cluster, parse_slug)?,
                 url: url(self.url)?,
             }),
             ActivityKind::ConferenceHeld => ActivityDetails::ConferenceHeld(ConferenceHeld {
-                host: optional(self.host, |h| Slug::parse(h).ok())?,
+                host: optional(self.host, parse_slug)?,
                 participants: participants(self.participants)?,
             }),
             ActivityKind::TrainingDelivered => {
@@ -313,7 +334,7 @@ impl WireActivity<'_> {
             ActivityKind::PeerVisit => {
                 let host = slug(self.host)?;
                 let visitors: Vec<Slug> =
-                    self.visitors?.into_iter().map(|v| Slug::parse(v).ok()).collect::<Option<_>>()?;
+                    self.visitors?.into_iter().map(parse_slug).collect::<Option<_>>()?;
                 if visitors.is_empty()
                     || !activity::no_duplicates(&visitors, "visitors", "visitor", &mut Vec::new())
                     || visitors.contains(&host)

@@ -67,19 +67,34 @@ const MODES: [TrainingMode; 3] = [TrainingMode::Online, TrainingMode::InPerson, 
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
     out: Vec<u8>,
-    /// The slugs written so far in this section, by their number (see [`Writer::slug`]).
-    slugs: std::collections::HashMap<String, u64>,
+    /// The slugs written so far in this section, by their number (see [`Writer::slug`]): a list while it is
+    /// short (searched in order), and a map beside it once it is long.
+    slug_list: Vec<Slug>,
+    slugs: std::collections::HashMap<Slug, u64>,
 }
 
 impl Writer {
     /// A slug: its number when this section already wrote it, else 0 and the text (which gets the next number).
     /// Partners and clusters repeat in nearly every activity.
     fn slug(&mut self, slug: &Slug) {
-        match self.slugs.get(slug.as_str()) {
-            Some(&n) => self.varint(n),
+        const SHORT: usize = 32;
+        let known = if self.slug_list.len() <= SHORT {
+            self.slug_list.iter().position(|s| s == slug).map(|i| i as u64 + 1)
+        } else {
+            self.slugs.get(slug).copied()
+        };
+        match known {
+            Some(n) => self.varint(n),
             None => {
-                let n = self.slugs.len() as u64 + 1;
-                self.slugs.insert(slug.as_str().to_owned(), n);
+                self.slug_list.push(slug.clone());
+                let n = self.slug_list.len() as u64;
+                if n as usize > SHORT {
+                    if self.slugs.is_empty() {
+                        self.slugs.extend(self.slug_list.iter().cloned().zip(1..));
+                    } else {
+                        self.slugs.insert(slug.clone(), n);
+                    }
+                }
                 self.varint(0);
                 self.str(slug.as_str());
             }
@@ -283,21 +298,40 @@ impl<'a> Reader<'a> {
 }
 
 impl ProgressProjection {
-    /// The projection as snapshot bytes; [`ProgressProjection::from_snapshot`] reads them back.
-    pub fn to_snapshot(&self) -> Vec<u8> {
-        let activities: usize = self.programmes.values().map(|p| p.activities.len()).sum();
-        let mut w = Writer { out: Vec::with_capacity(48 * activities + 4096), ..Writer::default() };
+    /// The projection as snapshot bytes, the programmes written on up to `threads` threads;
+    /// [`ProgressProjection::from_snapshot`] reads them back.
+    pub fn to_snapshot(&self, threads: usize) -> Vec<u8> {
+        let programmes: Vec<(&String, &ProgrammeHistory)> = self.programmes.iter().collect();
+        let shares = shares(&programmes.iter().map(|(_, h)| h.activities.len()).collect::<Vec<_>>(), threads);
+        let write_share = |share: &[usize]| {
+            let activities: usize = share.iter().map(|&i| programmes[i].1.activities.len()).sum();
+            let mut w = Writer { out: Vec::with_capacity(48 * activities + 1024), ..Writer::default() };
+            for &i in share {
+                let (name, history) = programmes[i];
+                w.str(name);
+                w.slugs.clear();
+                w.slug_list.clear();
+                // The section's length, filled in once it is written: a fixed 8 bytes, so nothing moves.
+                let at = w.out.len();
+                w.bytes(&[0; 8]);
+                write_programme(&mut w, history);
+                let len = (w.out.len() - at - 8) as u64;
+                w.out[at..at + 8].copy_from_slice(&len.to_le_bytes());
+            }
+            w.out
+        };
+        let parts: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let (mine, others) = shares.split_first().expect("at least one share");
+            let handles: Vec<_> = others.iter().map(|share| scope.spawn(|| write_share(share))).collect();
+            let mut parts = vec![write_share(mine)];
+            parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+            parts
+        });
+        let mut w = Writer { out: Vec::with_capacity(20 + parts.iter().map(Vec::len).sum::<usize>()), ..Writer::default() };
         w.varint(self.position);
         w.varint(self.programmes.len() as u64);
-        for (name, history) in &self.programmes {
-            w.str(name);
-            w.slugs.clear();
-            // The section's length, filled in once it is written: a fixed 8 bytes, so nothing moves.
-            let at = w.out.len();
-            w.bytes(&[0; 8]);
-            write_programme(&mut w, history);
-            let len = (w.out.len() - at - 8) as u64;
-            w.out[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        for part in parts {
+            w.bytes(&part);
         }
         w.out
     }
@@ -315,14 +349,7 @@ impl ProgressProjection {
             sections.push((name, r.take(len)?));
         }
         r.finished()?;
-        // Hand the sections to the threads in turn, biggest first, so that each gets a similar share.
-        let threads = threads.clamp(1, sections.len().max(1));
-        let mut order: Vec<usize> = (0..sections.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(sections[i].1.len()));
-        let mut shares: Vec<Vec<usize>> = vec![Vec::new(); threads];
-        for (n, i) in order.into_iter().enumerate() {
-            shares[n % threads].push(i);
-        }
+        let shares = shares(&sections.iter().map(|(_, bytes)| bytes.len()).collect::<Vec<_>>(), threads);
         let read_share = |share: &[usize]| -> Result<Vec<(usize, ProgrammeHistory)>> {
             share.iter().map(|&i| Ok((i, read_programme(sections[i].1)?))).collect()
         };
@@ -346,6 +373,21 @@ impl ProgressProjection {
             .collect();
         Ok(ProgressProjection { programmes, position })
     }
+}
+
+/// Splits items of these sizes into at most `threads` shares of similar total size (at least one share), each
+/// a list of item indexes: the biggest first, each to the share with the least so far.
+fn shares(sizes: &[usize], threads: usize) -> Vec<Vec<usize>> {
+    let threads = threads.clamp(1, sizes.len().max(1));
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sizes[i]));
+    let mut shares: Vec<(usize, Vec<usize>)> = vec![(0, Vec::new()); threads];
+    for i in order {
+        let least = shares.iter_mut().min_by_key(|(total, _)| *total).expect("at least one share");
+        least.0 += sizes[i];
+        least.1.push(i);
+    }
+    shares.into_iter().map(|(_, share)| share).collect()
 }
 
 fn write_programme(w: &mut Writer, history: &ProgrammeHistory) {

@@ -428,7 +428,7 @@ proptest! {
         }
         prop_assert_eq!(&incremental, &full);
         // A snapshot reads back as the same projection, on one thread or several.
-        let snapshot = incremental.to_snapshot();
+        let snapshot = incremental.to_snapshot(2);
         for threads in [1, 2] {
             let restored = ProgressProjection::from_snapshot(&snapshot, threads).unwrap();
             prop_assert_eq!(&restored, &incremental);
@@ -635,9 +635,13 @@ fn a_snapshot_keeps_every_kind_and_every_lifecycle_step() {
     );
     // An event about an activity that was never recorded still leaves a revision without an activity.
     log.push("demo", &approved(999));
+    // More partners than the snapshot's short list of slugs holds.
+    for n in 0..40u128 {
+        log.push("demo", &recorded(500 + n, exchange("2021-06-01", &format!("partner-{}", n % 37), Some("cop1"))));
+    }
     let projection = log.projection();
     assert_eq!(projection.activity("demo", &id(0)).unwrap().revisions().len(), 6);
-    let snapshot = projection.to_snapshot();
+    let snapshot = projection.to_snapshot(3);
     let restored = ProgressProjection::from_snapshot(&snapshot, 2).unwrap();
     assert_eq!(restored, projection);
     let q = query("2022-12-31");

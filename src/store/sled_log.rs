@@ -33,6 +33,7 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::record;
+use crate::projection_store::SnapshotStore;
 use super::{
     AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, ReadError, MAX_EVENTS_PER_APPEND,
     MAX_EVENT_DATA_BYTES,
@@ -125,12 +126,18 @@ struct Index {
 }
 
 impl Index {
-    fn add(&mut self, position: u64, stream: &str, id: Uuid, programme: &str) {
-        self.add_stream(position, stream);
+    fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
+        self.add_stream(position, stream, version);
         self.add_id(position, id, programme);
     }
 
-    fn add_stream(&mut self, position: u64, stream: &str) {
+    /// Adds the event at `position` to its stream. `version` 1 starts a stream, so the map is not searched
+    /// first (at open, where a million streams may each be new).
+    fn add_stream(&mut self, position: u64, stream: &str, version: u64) {
+        if version == 1 {
+            self.streams.insert(stream.to_owned(), StreamPositions::new(position));
+            return;
+        }
         match self.streams.get_mut(stream) {
             Some(s) => s.push(position),
             None => {
@@ -186,6 +193,16 @@ pub struct SledLog {
 impl SledLog {
     /// Opens (or creates) the log in `dir` and rebuilds its indexes from the stored records.
     pub fn open(dir: &Path, options: SledLogOptions) -> Result<SledLog, OpenError> {
+        SledLog::open_with(dir, options, |_| ()).map(|(log, ())| log)
+    }
+
+    /// [`SledLog::open`], running `meanwhile` on another thread with the directory's snapshots while the
+    /// indexes are rebuilt: start-up restores a projection's snapshot in the time the log takes to open.
+    pub fn open_with<T: Send>(
+        dir: &Path,
+        options: SledLogOptions,
+        meanwhile: impl FnOnce(&dyn SnapshotStore) -> T + Send,
+    ) -> Result<(SledLog, T), OpenError> {
         let io = |error| OpenError::Io { dir: dir.to_owned(), error };
         if !dir.exists() {
             if !options.create {
@@ -206,7 +223,13 @@ impl SledLog {
         let log = db.open_tree("log").map_err(sled_error)?;
         let data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
 
-        let (index, head) = rebuild_index(dir, &log)?;
+        let snapshots = SledSnapshots { db: db.clone() };
+        let (index, meanwhile) = std::thread::scope(|scope| {
+            let meanwhile = scope.spawn(|| meanwhile(&snapshots));
+            let index = rebuild_index(dir, &log);
+            (index, meanwhile.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let (index, head) = index?;
         let (head_tx, _) = watch::channel(head.position);
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
@@ -225,7 +248,7 @@ impl SledLog {
             .name("log-writer".into())
             .spawn(move || run_writer(&writer_shared, &inbox, max_batch))
             .map_err(io)?;
-        Ok(SledLog { shared, writer: Mutex::new(Some(Writer { requests, thread })), _lock: lock })
+        Ok((SledLog { shared, writer: Mutex::new(Some(Writer { requests, thread })), _lock: lock }, meanwhile))
     }
 
     /// The data directory.
@@ -286,16 +309,31 @@ impl SledLog {
 }
 
 /// Snapshots of derived state live in tree `snapshots` of the same database, beside the log.
-impl crate::projection_store::SnapshotStore for SledLog {
+#[derive(Debug)]
+struct SledSnapshots {
+    db: sled::Db,
+}
+
+impl SnapshotStore for SledSnapshots {
     fn load_snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, ReadError> {
-        let tree = self.shared.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let tree = self.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
         Ok(tree.get(name).map_err(|e| ReadError::Unavailable(e.to_string()))?.map(|v| v.to_vec()))
     }
 
     fn save_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), ReadError> {
-        let tree = self.shared.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let tree = self.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
         tree.insert(name, bytes).map_err(|e| ReadError::Unavailable(e.to_string()))?;
         Ok(())
+    }
+}
+
+impl SnapshotStore for SledLog {
+    fn load_snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, ReadError> {
+        SledSnapshots { db: self.shared.db.clone() }.load_snapshot(name)
+    }
+
+    fn save_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), ReadError> {
+        SledSnapshots { db: self.shared.db.clone() }.save_snapshot(name, bytes)
     }
 }
 
@@ -420,7 +458,7 @@ fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenErro
             return Err(Corrupt { position: head.position + 1, reason: format!("the next stored position is {position}") });
         }
         let header = record::decode_header(bytes).map_err(|reason| Corrupt { position, reason })?;
-        index.add(position, header.stream, header.id, header.programme);
+        index.add(position, header.stream, header.version, header.id, header.programme);
         head = Head { position, hash: header.hash, recorded_at: Some(header.recorded_at) };
         Ok(true)
     })
@@ -576,7 +614,7 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
         }
         let mut index = shared.index.write();
         for e in &staged {
-            index.add(e.position, &e.stream, e.id, &e.programme);
+            index.add(e.position, &e.stream, e.version, e.id, &e.programme);
         }
         drop(index);
         let last = staged.last().expect("not empty");

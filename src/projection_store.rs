@@ -1,10 +1,11 @@
 //! Keeps the progress projection's state and the position it has applied, so that start-up catches up from
 //! there instead of replaying the whole log. A snapshot is `[u32 version][u64 position][32-byte chain hash at
-//! that position][state]`, the state in the projection's own binary form (`ProgressProjection::to_snapshot`); it is rebuilt from the log when the projection's code version changed, when it
+//! that position][SHA-256 of the state][state]`, the state in the projection's own binary form (`ProgressProjection::to_snapshot`); it is rebuilt from the log when the projection's code version changed, when it
 //! is unreadable, or when it does not belong to this log (the hash at its position differs, or the log is
 //! shorter). Snapshots are derived data: losing one costs a replay, never an event.
 
 use events::ChainHash;
+use sha2::{Digest, Sha256};
 use projections::ProgressProjection;
 
 use crate::report::catch_up;
@@ -18,7 +19,7 @@ pub trait SnapshotStore: Send + Sync {
 }
 
 const PROGRESS: &str = "progress";
-const HEADER: usize = 4 + 8 + 32;
+const HEADER: usize = 4 + 8 + 32 + 32;
 
 /// How the projection was brought up to date.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +137,7 @@ pub async fn save_progress(
     bytes.extend_from_slice(&ProgressProjection::VERSION.to_be_bytes());
     bytes.extend_from_slice(&projection.position().to_be_bytes());
     bytes.extend_from_slice(&hash.0);
+    bytes.extend_from_slice(&Sha256::digest(&state));
     bytes.extend_from_slice(&state);
     snapshots.save_snapshot(PROGRESS, &bytes)
 }
@@ -157,8 +159,14 @@ fn decode_snapshot(bytes: &[u8], threads: usize) -> Result<(ProgressProjection, 
         return Err(format!("the snapshot has version {version}, the code version {}", ProgressProjection::VERSION));
     }
     let position = u64::from_be_bytes(bytes[4..12].try_into().expect("8 bytes"));
-    let hash = ChainHash(bytes[12..HEADER].try_into().expect("32 bytes"));
-    match ProgressProjection::from_snapshot(&bytes[HEADER..], threads) {
+    let hash = ChainHash(bytes[12..44].try_into().expect("32 bytes"));
+    let state = &bytes[HEADER..];
+    // Snapshots are far bigger than anything else in sled (a blob of its own, which sled does not sync): a
+    // checksum makes a damaged one a rebuild, never a wrong state.
+    if Sha256::digest(state)[..] != bytes[44..HEADER] {
+        return Err("the snapshot is unreadable: its checksum does not match".into());
+    }
+    match ProgressProjection::from_snapshot(state, threads) {
         Ok(projection) if projection.position() == position => Ok((projection, hash)),
         Ok(_) => Err("the snapshot's state does not match its position".into()),
         Err(e) => Err(e.to_string()),

@@ -449,8 +449,12 @@ fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Er
 fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenError> {
     let mut index = Index::default();
     // The first position of the last chunk is nearly the number of events: size the id index once for it.
+    // Streams are sized for half as many: an activity's stream holds a few events, and a map sized for every
+    // event would touch most of its pages while holding a third of that.
     if let Ok(Some((key, _))) = log.last() {
-        index.ids.reserve(usize::try_from(record::position_of(&key).unwrap_or(0)).unwrap_or(0));
+        let events = usize::try_from(record::position_of(&key).unwrap_or(0)).unwrap_or(0);
+        index.ids.reserve(events);
+        index.streams.reserve(events / 2);
     }
     let mut head = Head::EMPTY;
     scan(log, 1, u64::MAX, |position, bytes| {

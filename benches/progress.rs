@@ -10,7 +10,7 @@ use std::time::Instant;
 use events::event::{ActivityRecorded, ProgrammeRegistered};
 use events::{ChainHash, DomainEvent, Envelope, EventData, Programme, Timestamp};
 use projections::{ProgressProjection, ProgressQuery};
-use tracker::projection_store::{load_progress, rebuild_progress};
+use tracker::projection_store::{open_with_progress, rebuild_progress};
 use tracker::store::{SledLog, SledLogOptions};
 
 const ROUNDS: usize = 5;
@@ -123,8 +123,8 @@ fn main() {
         drop(projection);
         drop(log);
         let start = Instant::now();
-        let log = SledLog::open(dir.path(), SledLogOptions { create: false, ..Default::default() }).unwrap();
-        let (_, restored) = runtime.block_on(load_progress(&log, &log)).unwrap();
+        let options = SledLogOptions { create: false, ..Default::default() };
+        let (_log, _, restored) = runtime.block_on(open_with_progress(dir.path(), options)).unwrap();
         println!("| {size} events: start-up (open log + restore snapshot) | {:.2} s ({restored:?}) |", start.elapsed().as_secs_f64());
     }
 }

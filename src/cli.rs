@@ -269,9 +269,10 @@ fn import(runtime: &tokio::runtime::Runtime, dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn report(dir: &Path, programme: &str, request: &crate::report::ReportRequest, format: ReportFormat) -> anyhow::Result<()> {
-    let log = open_existing(dir)?;
-    let (projection, restored) =
-        crate::projection_store::load_progress(&log, &log).await.context("bringing the progress projection up to date")?;
+    let options = SledLogOptions { create: false, ..SledLogOptions::default() };
+    let (log, projection, restored) = crate::projection_store::open_with_progress(dir, options)
+        .await
+        .with_context(|| format!("opening {} and bringing the progress projection up to date", dir.display()))?;
     tracing::info!(?restored, "progress projection ready");
     let today = chrono::Utc::now().date_naive();
     let report = crate::report::progress_report(&log, &projection, programme, request, today).await?;

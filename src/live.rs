@@ -1,5 +1,5 @@
 //! The progress projection kept current while the server runs: restored from its snapshot (or rebuilt) at
-//! start, then a follower task applies every new event as the log announces it — it waits on the log's head,
+//! start by `projection_store::open_with_progress`, then a follower task applies every new event as the log announces it — it waits on the log's head,
 //! it never polls. Requests read it under a read lock; a request that must reflect the log as it stands (a
 //! progress report after a write) first waits until the follower has applied the head it saw.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 use projections::ProgressProjection;
 use tokio::sync::{watch, RwLock, RwLockReadGuard};
 
-use crate::projection_store::{load_progress, save_progress, Restored, SnapshotStore};
+use crate::projection_store::{save_progress, SnapshotStore};
 use crate::store::{EventLog, ReadError};
 
 /// Events applied under one hold of the write lock.
@@ -23,16 +23,12 @@ pub struct LiveProgress {
 }
 
 impl LiveProgress {
-    /// Restores the projection up to the log's head and starts following the log.
-    pub async fn start(
-        log: Arc<dyn EventLog>,
-        snapshots: &dyn SnapshotStore,
-    ) -> Result<(Arc<LiveProgress>, Restored, tokio::task::JoinHandle<()>), ReadError> {
-        let (projection, restored) = load_progress(log.as_ref(), snapshots).await?;
+    /// Starts following the log from a projection already restored (see `projection_store::open_with_progress`).
+    pub fn follow_from(projection: ProgressProjection, log: Arc<dyn EventLog>) -> (Arc<LiveProgress>, tokio::task::JoinHandle<()>) {
         let (applied, _) = watch::channel(projection.position());
         let live = Arc::new(LiveProgress { projection: RwLock::new(projection), applied });
         let follower = tokio::spawn(follow(Arc::clone(&live), log));
-        Ok((live, restored, follower))
+        (live, follower)
     }
 
     /// The projection, for reading. Do not hold it across a long wait: the follower needs the write lock.

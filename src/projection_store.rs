@@ -1,14 +1,15 @@
 //! Keeps the progress projection's state and the position it has applied, so that start-up catches up from
 //! there instead of replaying the whole log. A snapshot is `[u32 version][u64 position][32-byte chain hash at
-//! that position][JSON state]`; it is rebuilt from the log when the projection's code version changed, when it
+//! that position][SHA-256 of the state][state]`, the state in the projection's own binary form (`ProgressProjection::to_snapshot`); it is rebuilt from the log when the projection's code version changed, when it
 //! is unreadable, or when it does not belong to this log (the hash at its position differs, or the log is
 //! shorter). Snapshots are derived data: losing one costs a replay, never an event.
 
 use events::ChainHash;
+use sha2::{Digest, Sha256};
 use projections::ProgressProjection;
 
 use crate::report::catch_up;
-use crate::store::{event_at, EventLog, ReadError};
+use crate::store::{event_at, EventLog, OpenError, ReadError, SledLog, SledLogOptions};
 
 /// Where snapshots of derived state are kept (a sled tree for the embedded store).
 pub trait SnapshotStore: Send + Sync {
@@ -18,7 +19,7 @@ pub trait SnapshotStore: Send + Sync {
 }
 
 const PROGRESS: &str = "progress";
-const HEADER: usize = 4 + 8 + 32;
+const HEADER: usize = 4 + 8 + 32 + 32;
 
 /// How the projection was brought up to date.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,12 +36,69 @@ pub async fn load_progress(
     log: &dyn EventLog,
     snapshots: &dyn SnapshotStore,
 ) -> Result<(ProgressProjection, Restored), ReadError> {
-    let (mut projection, reason) = match snapshots.load_snapshot(PROGRESS)? {
-        None => (ProgressProjection::new(), Some("no snapshot".to_owned())),
-        Some(bytes) => match read_snapshot(log, &bytes).await? {
-            Ok(projection) => (projection, None),
-            Err(reason) => (ProgressProjection::new(), Some(reason)),
-        },
+    let prepared = prepare_progress(snapshots)?;
+    load_prepared_progress(log, snapshots, prepared).await
+}
+
+/// Opens the log in `dir` and brings the progress projection up to date ([`load_progress`]), reading its
+/// snapshot while the log rebuilds its indexes.
+pub async fn open_with_progress(
+    dir: &std::path::Path,
+    options: SledLogOptions,
+) -> Result<(SledLog, ProgressProjection, Restored), StartError> {
+    // One core rebuilds the log's indexes; the snapshot is decoded on the others.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1);
+    let (log, prepared) = SledLog::open_with(dir, options, |snapshots| prepare_progress_on(snapshots, threads))?;
+    let (projection, restored) = load_prepared_progress(&log, &log, prepared?).await?;
+    Ok((log, projection, restored))
+}
+
+/// Why the log and its projection could not be brought up.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// A stored snapshot, read and decoded but not yet checked against the log (which may still be opening).
+#[derive(Debug)]
+pub struct PreparedSnapshot(Result<(ProgressProjection, ChainHash), String>);
+
+/// Reads and decodes the progress snapshot; whether it belongs to the log is checked when it is loaded.
+pub fn prepare_progress(snapshots: &dyn SnapshotStore) -> Result<PreparedSnapshot, ReadError> {
+    prepare_progress_on(snapshots, std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// [`prepare_progress`], decoding on up to `threads` threads.
+fn prepare_progress_on(snapshots: &dyn SnapshotStore, threads: usize) -> Result<PreparedSnapshot, ReadError> {
+    Ok(PreparedSnapshot(match snapshots.load_snapshot(PROGRESS)? {
+        None => Err("no snapshot".to_owned()),
+        Some(bytes) => decode_snapshot(&bytes, threads),
+    }))
+}
+
+/// [`load_progress`] from a snapshot read beforehand.
+pub async fn load_prepared_progress(
+    log: &dyn EventLog,
+    snapshots: &dyn SnapshotStore,
+    prepared: PreparedSnapshot,
+) -> Result<(ProgressProjection, Restored), ReadError> {
+    let checked = match prepared.0 {
+        Ok((projection, hash)) => {
+            let position = projection.position();
+            if hash_at(log, position).await? == Some(hash) {
+                Ok(projection)
+            } else {
+                Err(format!("the snapshot at position {position} does not belong to this log"))
+            }
+        }
+        Err(reason) => Err(reason),
+    };
+    let (mut projection, reason) = match checked {
+        Ok(projection) => (projection, None),
+        Err(reason) => (ProgressProjection::new(), Some(reason)),
     };
     let start = projection.position();
     catch_up(log, &mut projection).await?;
@@ -73,11 +131,13 @@ pub async fn save_progress(
     projection: &ProgressProjection,
 ) -> Result<(), ReadError> {
     let hash = hash_at(log, projection.position()).await?.unwrap_or(ChainHash::GENESIS);
-    let state = serde_json::to_vec(projection).expect("the projection always serialises");
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let state = projection.to_snapshot(threads);
     let mut bytes = Vec::with_capacity(HEADER + state.len());
     bytes.extend_from_slice(&ProgressProjection::VERSION.to_be_bytes());
     bytes.extend_from_slice(&projection.position().to_be_bytes());
     bytes.extend_from_slice(&hash.0);
+    bytes.extend_from_slice(&Sha256::digest(&state));
     bytes.extend_from_slice(&state);
     snapshots.save_snapshot(PROGRESS, &bytes)
 }
@@ -89,26 +149,26 @@ async fn hash_at(log: &dyn EventLog, position: u64) -> Result<Option<ChainHash>,
     Ok(event_at(log, position).await?.map(|e| e.hash))
 }
 
-/// The snapshot's projection, or why it cannot be used.
-async fn read_snapshot(log: &dyn EventLog, bytes: &[u8]) -> Result<Result<ProgressProjection, String>, ReadError> {
+/// The snapshot's projection and the chain hash at its position, or why it cannot be used.
+fn decode_snapshot(bytes: &[u8], threads: usize) -> Result<(ProgressProjection, ChainHash), String> {
     if bytes.len() < HEADER {
-        return Ok(Err("the snapshot is truncated".into()));
+        return Err("the snapshot is truncated".into());
     }
     let version = u32::from_be_bytes(bytes[0..4].try_into().expect("4 bytes"));
     if version != ProgressProjection::VERSION {
-        return Ok(Err(format!(
-            "the snapshot has version {version}, the code version {}",
-            ProgressProjection::VERSION
-        )));
+        return Err(format!("the snapshot has version {version}, the code version {}", ProgressProjection::VERSION));
     }
     let position = u64::from_be_bytes(bytes[4..12].try_into().expect("8 bytes"));
-    let hash = ChainHash(bytes[12..HEADER].try_into().expect("32 bytes"));
-    if hash_at(log, position).await? != Some(hash) {
-        return Ok(Err(format!("the snapshot at position {position} does not belong to this log")));
+    let hash = ChainHash(bytes[12..44].try_into().expect("32 bytes"));
+    let state = &bytes[HEADER..];
+    // Snapshots are far bigger than anything else in sled (a blob of its own, which sled does not sync): a
+    // checksum makes a damaged one a rebuild, never a wrong state.
+    if Sha256::digest(state)[..] != bytes[44..HEADER] {
+        return Err("the snapshot is unreadable: its checksum does not match".into());
     }
-    match serde_json::from_slice::<ProgressProjection>(&bytes[HEADER..]) {
-        Ok(projection) if projection.position() == position => Ok(Ok(projection)),
-        Ok(_) => Ok(Err("the snapshot's state does not match its position".into())),
-        Err(e) => Ok(Err(format!("the snapshot is unreadable: {e}"))),
+    match ProgressProjection::from_snapshot(state, threads) {
+        Ok(projection) if projection.position() == position => Ok((projection, hash)),
+        Ok(_) => Err("the snapshot's state does not match its position".into()),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -3,7 +3,7 @@
 //! terminal table with a bar per indicator.
 
 use chrono::NaiveDate;
-use events::Timestamp;
+use events::{DomainEvent, Envelope, Timestamp};
 use projections::{ProgressProjection, ProgressQuery, ProgressReport};
 
 use crate::store::{event_at, EventLog, ReadError};
@@ -39,17 +39,81 @@ pub async fn replay(log: &dyn EventLog) -> Result<ProgressProjection, ReadError>
     Ok(projection)
 }
 
-/// Applies every event after the projection's position, up to the head.
+/// Applies every event after the projection's position, up to the head. Decoding the payloads costs about as
+/// much as applying them and needs no order, so with more than one core the two run side by side: this task
+/// reads and decodes batch after batch, and a thread applies them in log order.
 pub async fn catch_up(log: &dyn EventLog, projection: &mut ProgressProjection) -> Result<(), ReadError> {
-    loop {
-        let batch = log.read_all(projection.position() + 1, REPLAY_BATCH).await?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        for envelope in &batch {
-            projection.apply(envelope);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads <= 1 {
+        loop {
+            let batch = log.read_all(projection.position() + 1, REPLAY_BATCH).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let events = decode_all(&batch, 1);
+            apply_all(projection, &batch, events);
         }
     }
+    // Two batches in flight at most: one being applied, one decoded and waiting.
+    let (batches, inbox) = std::sync::mpsc::sync_channel::<(Vec<Envelope>, Vec<Option<DomainEvent>>)>(1);
+    // Applied envelopes come back to be dropped here, where they were allocated: freeing memory of another
+    // thread's allocator arena on the applier would contend with the allocations of the decoding.
+    let (spent, returned) = std::sync::mpsc::channel::<Vec<Envelope>>();
+    let mut owned = std::mem::take(projection);
+    let mut next = owned.position() + 1;
+    let applier = std::thread::Builder::new()
+        .name("progress-apply".into())
+        .spawn(move || {
+            for (envelopes, events) in inbox {
+                apply_all(&mut owned, &envelopes, events);
+                let _ = spent.send(envelopes);
+            }
+            owned
+        })
+        .map_err(|e| ReadError::Unavailable(format!("cannot start a thread: {e}")))?;
+    let read = async {
+        loop {
+            let batch = log.read_all(next, REPLAY_BATCH).await?;
+            let Some(last) = batch.last() else { return Ok(()) };
+            next = last.position + 1;
+            let events = decode_all(&batch, threads - 1);
+            returned.try_iter().for_each(drop);
+            if batches.send((batch, events)).is_err() {
+                // The applier is gone, which only a panic there does; joining below passes it on.
+                return Ok(());
+            }
+        }
+    };
+    let result: Result<(), ReadError> = read.await;
+    drop(batches);
+    *projection = applier.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    result
+}
+
+fn apply_all(projection: &mut ProgressProjection, envelopes: &[Envelope], events: Vec<Option<DomainEvent>>) {
+    for (envelope, event) in envelopes.iter().zip(events) {
+        projection.apply_decoded(envelope, event);
+    }
+}
+
+/// [`ProgressProjection::decode`] of every envelope, in order, on up to `threads` threads.
+fn decode_all(batch: &[Envelope], threads: usize) -> Vec<Option<DomainEvent>> {
+    const SMALL: usize = 256;
+    if threads <= 1 || batch.len() < SMALL {
+        return batch.iter().map(ProgressProjection::decode).collect();
+    }
+    let share = batch.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut parts = batch.chunks(share);
+        let mine = parts.next().unwrap_or_default();
+        let others: Vec<_> =
+            parts.map(|part| scope.spawn(move || part.iter().map(ProgressProjection::decode).collect::<Vec<_>>())).collect();
+        let mut decoded: Vec<Option<DomainEvent>> = mine.iter().map(ProgressProjection::decode).collect();
+        for other in others {
+            decoded.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        decoded
+    })
 }
 
 /// The last position recorded at or before `at` (0 when none). `recorded_at` never goes backwards along

@@ -320,7 +320,7 @@ impl TrainingMode {
     }
 }
 
-const TRAINING_MODES: &[(&str, TrainingMode)] =
+pub(crate) const TRAINING_MODES: &[(&str, TrainingMode)] =
     &[("online", TrainingMode::Online), ("in_person", TrainingMode::InPerson), ("hybrid", TrainingMode::Hybrid)];
 
 /// The value of one attribute of a `custom` activity. Numbers are whole: decimals go in strings, so that no
@@ -564,7 +564,7 @@ impl ActivityDetails {
     }
 
     /// The partner the kind attributes the activity to from its own fields, if any.
-    fn default_partner(&self) -> Option<&Slug> {
+    pub(crate) fn default_partner(&self) -> Option<&Slug> {
         match self {
             ActivityDetails::StaffExchange(d) => Some(&d.host),
             ActivityDetails::ClusterVisit(d) => Some(&d.host),
@@ -799,7 +799,7 @@ fn f_path(prefix: &str, field: &str) -> String {
     crate::faults::join(prefix, field)
 }
 
-fn evidence(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<Evidence> {
+pub(crate) fn evidence(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<Evidence> {
     let mut f = Fields::of(value, path, faults)?;
     let title = f.required("title", faults, reader::text);
     let url = f.optional("url", faults, reader::url);
@@ -816,7 +816,7 @@ fn evidence(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<Eviden
     Some(Evidence { title: title?, url, sha256 })
 }
 
-fn champion(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<String> {
+pub(crate) fn champion(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<String> {
     let text = reader::text(value, path, faults)?;
     // A slug cannot hold "Maria Rossi": no spaces, no capitals. That keeps names out of the permanent log.
     if Slug::parse(&text).is_err() {
@@ -829,7 +829,7 @@ fn champion(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<String
     Some(text)
 }
 
-fn attributes(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<BTreeMap<String, AttributeValue>> {
+pub(crate) fn attributes(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<BTreeMap<String, AttributeValue>> {
     let Value::Object(map) = value else {
         faults.push(Fault::new(path, "expected an object"));
         return None;
@@ -1099,7 +1099,7 @@ fn positive_money(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<
 }
 
 /// Reports the second and later occurrences of a value in a list; `true` when there are none.
-fn no_duplicates<T: PartialEq + fmt::Display>(items: &[T], path: &str, what: &str, faults: &mut Vec<Fault>) -> bool {
+pub(crate) fn no_duplicates<T: PartialEq + fmt::Display>(items: &[T], path: &str, what: &str, faults: &mut Vec<Fault>) -> bool {
     let mut ok = true;
     for (i, item) in items.iter().enumerate() {
         if items[..i].contains(item) {

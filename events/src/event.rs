@@ -214,13 +214,39 @@ impl DomainEvent {
 
     /// Reads a stored payload of any schema version this code knows, upcasting older versions first.
     pub fn decode(event_type: &str, schema: u32, data: &Value) -> Result<DomainEvent, DecodeError> {
+        DomainEvent::decode_owned(event_type, schema, data.clone())
+    }
+
+    /// [`DomainEvent::decode`] of a payload given as its stored JSON text: the same event or the same error, as
+    /// if the text had been parsed into a `Value` first. Activity events of the newest schema take a faster
+    /// path that reads the text straight into the domain types (`stored.rs`); replays spend most of their time
+    /// here.
+    pub fn decode_stored(event_type: &str, schema: u32, text: &str) -> Result<DomainEvent, DecodeError> {
+        if newest_schema(event_type) == Some(schema) {
+            if let Some(event) = crate::stored::decode(event_type, text) {
+                return Ok(event);
+            }
+        }
+        let newest = newest_schema(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.to_string()))?;
+        let data: Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed {
+            event_type: event_type.to_string(),
+            schema,
+            message: format!("the payload is not JSON: {e}"),
+        })?;
+        if schema == 0 || schema > newest {
+            return Err(DecodeError::UnsupportedSchema { event_type: event_type.to_string(), schema, newest });
+        }
+        DomainEvent::decode_owned(event_type, schema, data)
+    }
+
+    fn decode_owned(event_type: &str, schema: u32, data: Value) -> Result<DomainEvent, DecodeError> {
         let newest = newest_schema(event_type).ok_or_else(|| DecodeError::UnknownType(event_type.to_string()))?;
         if schema == 0 || schema > newest {
             return Err(DecodeError::UnsupportedSchema { event_type: event_type.to_string(), schema, newest });
         }
         let malformed =
             |message: String| DecodeError::Malformed { event_type: event_type.to_string(), schema, message };
-        let data = upcast(event_type, schema, data.clone()).map_err(malformed)?;
+        let data = upcast(event_type, schema, data).map_err(malformed)?;
         fn read<T: DeserializeOwned>(data: Value) -> Result<T, String> {
             serde_json::from_value(data).map_err(|e| e.to_string())
         }

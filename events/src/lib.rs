@@ -11,6 +11,7 @@ pub mod faults;
 pub mod programme;
 mod reader;
 pub mod state;
+mod stored;
 pub mod values;
 
 pub use envelope::{ChainError, ChainHash, ChainVerifier, Envelope, EnvelopeError, EventData, Timestamp};

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -127,11 +128,12 @@ impl fmt::Display for ActivityStatus {
     }
 }
 
-/// One activity as its stream says it is now.
+/// One activity as its stream says it is now. The activity itself is shared (`Arc`): a status change copies
+/// the state without copying the activity, so keeping every state an activity went through stays cheap.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityState {
     id: Option<Uuid>,
-    activity: Option<Activity>,
+    activity: Option<Arc<Activity>>,
     status: ActivityStatus,
     /// The note of the last return, kept until the activity is submitted again.
     note: Option<String>,
@@ -155,7 +157,7 @@ impl ActivityState {
         match event {
             DomainEvent::ActivityRecorded(e) => {
                 self.id = Some(e.activity_id);
-                self.activity = Some(e.activity.clone());
+                self.activity = Some(Arc::new(e.activity.clone()));
                 self.status = ActivityStatus::Recorded;
                 self.note = None;
             }
@@ -168,10 +170,41 @@ impl ActivityState {
                 self.status = ActivityStatus::Returned;
                 self.note = Some(e.note.clone());
             }
-            DomainEvent::ActivityCorrected(e) => self.activity = Some(e.activity.clone()),
+            DomainEvent::ActivityCorrected(e) => self.activity = Some(Arc::new(e.activity.clone())),
             DomainEvent::ActivityRetracted(_) => self.status = ActivityStatus::Retracted,
             _ => {}
         }
+    }
+
+    /// [`ActivityState::apply`] for an event the caller owns: the recorded or corrected activity is moved into
+    /// the state instead of copied. The resulting state is the same.
+    pub fn apply_owned(&mut self, event: DomainEvent) {
+        match event {
+            DomainEvent::ActivityRecorded(e) => {
+                self.id = Some(e.activity_id);
+                self.activity = Some(Arc::new(e.activity));
+                self.status = ActivityStatus::Recorded;
+                self.note = None;
+            }
+            DomainEvent::ActivityCorrected(e) => self.activity = Some(Arc::new(e.activity)),
+            other => self.apply(&other),
+        }
+    }
+
+    /// A state from its parts, as [`ActivityState::id`], [`ActivityState::shared_activity`],
+    /// [`ActivityState::status`] and [`ActivityState::return_note`] give them (for snapshots of read models).
+    pub fn from_parts(
+        id: Option<Uuid>,
+        activity: Option<Arc<Activity>>,
+        status: ActivityStatus,
+        note: Option<String>,
+    ) -> ActivityState {
+        ActivityState { id, activity, status, note }
+    }
+
+    /// The activity, shared with the other states that hold it.
+    pub fn shared_activity(&self) -> Option<&Arc<Activity>> {
+        self.activity.as_ref()
     }
 
     /// Whether the activity was ever recorded.
@@ -185,7 +218,7 @@ impl ActivityState {
 
     /// The activity with its latest corrected values.
     pub fn activity(&self) -> Option<&Activity> {
-        self.activity.as_ref()
+        self.activity.as_deref()
     }
 
     pub fn status(&self) -> ActivityStatus {

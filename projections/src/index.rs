@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+
+use crate::snapshot::{Reader, SnapshotError, Writer};
 
 /// One change to the totals: `sign` is +1 to add an activity's contribution, -1 to take it away.
 #[derive(Clone, Debug)]
@@ -20,7 +21,7 @@ pub(crate) struct Contribution<'a> {
 }
 
 /// Sums of contributions, with how many made them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Totals {
     hundredths: i128,
     count: i64,
@@ -37,7 +38,11 @@ impl Totals {
         self.count += sign;
         self.scales[usize::from(c.scale.min(2))] += sign;
         for (map, key) in [(&mut self.by_partner, c.partner), (&mut self.by_cluster, c.cluster)] {
-            let entry = map.entry(key.to_owned()).or_default();
+            // Look up before inserting: the key is copied only the first time it contributes.
+            let entry = match map.get_mut(key) {
+                Some(entry) => entry,
+                None => map.entry(key.to_owned()).or_default(),
+            };
             entry.0 += signed;
             entry.1 += sign;
             if entry.1 == 0 {
@@ -70,7 +75,7 @@ impl Totals {
 }
 
 /// Totals by date, and of all dates together.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Dated {
     by_date: BTreeMap<NaiveDate, Totals>,
     all: Totals,
@@ -101,7 +106,7 @@ impl Dated {
 }
 
 /// Which total an activity's contribution goes to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Bucket {
     /// Counts in `actual`.
     Counted,
@@ -110,7 +115,7 @@ pub(crate) enum Bucket {
 }
 
 /// One indicator's totals: what counts, and what awaits approval.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct IndicatorTotals {
     pub(crate) counted: Dated,
     pub(crate) pending: Dated,
@@ -126,10 +131,89 @@ impl IndicatorTotals {
 }
 
 /// The running totals of one programme at the head of the log.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct HeadIndex {
     /// Per count or sum indicator, by id.
     pub(crate) indicators: BTreeMap<String, IndicatorTotals>,
     pub(crate) grants_awarded: Dated,
     pub(crate) grants_paid: Dated,
+}
+
+// The snapshot form of the totals (see `snapshot.rs`): every field, in declaration order.
+
+impl Totals {
+    fn write(&self, w: &mut Writer) {
+        w.i128(self.hundredths);
+        w.zigzag(self.count);
+        for n in self.scales {
+            w.zigzag(n);
+        }
+        for map in [&self.by_partner, &self.by_cluster] {
+            w.varint(map.len() as u64);
+            for (key, (hundredths, count)) in map {
+                w.str(key);
+                w.i128(*hundredths);
+                w.zigzag(*count);
+            }
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Totals, SnapshotError> {
+        let mut totals = Totals { hundredths: r.i128()?, count: r.zigzag()?, ..Totals::default() };
+        for n in &mut totals.scales {
+            *n = r.zigzag()?;
+        }
+        for map in [&mut totals.by_partner, &mut totals.by_cluster] {
+            for _ in 0..r.count()? {
+                let key = r.str()?.to_owned();
+                let value = (r.i128()?, r.zigzag()?);
+                map.insert(key, value);
+            }
+        }
+        Ok(totals)
+    }
+}
+
+impl Dated {
+    fn write(&self, w: &mut Writer) {
+        self.all.write(w);
+        w.varint(self.by_date.len() as u64);
+        for (date, totals) in &self.by_date {
+            w.date(*date);
+            totals.write(w);
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Dated, SnapshotError> {
+        let all = Totals::read(r)?;
+        let mut by_date = BTreeMap::new();
+        for _ in 0..r.count()? {
+            let date = r.date()?;
+            by_date.insert(date, Totals::read(r)?);
+        }
+        Ok(Dated { by_date, all })
+    }
+}
+
+impl HeadIndex {
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.varint(self.indicators.len() as u64);
+        for (id, totals) in &self.indicators {
+            w.str(id);
+            totals.counted.write(w);
+            totals.pending.write(w);
+        }
+        self.grants_awarded.write(w);
+        self.grants_paid.write(w);
+    }
+
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<HeadIndex, SnapshotError> {
+        let mut indicators = BTreeMap::new();
+        for _ in 0..r.count()? {
+            let id = r.str()?.to_owned();
+            let totals = IndicatorTotals { counted: Dated::read(r)?, pending: Dated::read(r)? };
+            indicators.insert(id, totals);
+        }
+        Ok(HeadIndex { indicators, grants_awarded: Dated::read(r)?, grants_paid: Dated::read(r)? })
+    }
 }

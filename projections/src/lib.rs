@@ -3,8 +3,10 @@
 
 mod index;
 pub mod progress;
+mod snapshot;
 
 pub use progress::{
     ActivityFilter, ActivityHistory, ActivityRevision, BudgetReport, IndicatorReport, IndicatorStatus, ProgressProjection,
     ProgressQuery, ProgressReport,
 };
+pub use snapshot::SnapshotError;

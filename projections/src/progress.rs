@@ -13,7 +13,7 @@ use events::{
 };
 
 use crate::index::{Bucket, Contribution, HeadIndex, Totals};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use uuid::Uuid;
 
 /// The cluster key of activities that belong to no cluster.
@@ -54,19 +54,21 @@ pub struct ProgressQuery {
     pub at_position: Option<u64>,
 }
 
-/// One state of an activity: the state after the event at `position`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One state of an activity: the state after the event at `position`. States share the activity with the
+/// revision before them unless the event recorded or corrected it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ActivityRevision {
     pub position: u64,
     pub recorded_at: Timestamp,
-    pub event_type: String,
+    /// The stored name of the event (`ActivityRecorded`, `ActivityApproved`, …).
+    pub event_type: &'static str,
     pub state: ActivityState,
 }
 
 /// Every state an activity went through, in log order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ActivityHistory {
-    revisions: Vec<ActivityRevision>,
+    pub(crate) revisions: Vec<ActivityRevision>,
 }
 
 impl ActivityHistory {
@@ -87,19 +89,17 @@ impl ActivityHistory {
 }
 
 /// One programme's part of the projection.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct ProgrammeHistory {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ProgrammeHistory {
     /// The programme state after each programme event, with that event's position.
-    definitions: Vec<(u64, ProgrammeState)>,
-    activities: BTreeMap<Uuid, ActivityHistory>,
+    pub(crate) definitions: Vec<(u64, ProgrammeState)>,
+    pub(crate) activities: BTreeMap<Uuid, ActivityHistory>,
     /// The position of every event applied for this programme, increasing.
-    positions: Vec<u64>,
+    pub(crate) positions: Vec<u64>,
     /// Running totals at the head, for reports that cost the same at any size of log.
-    #[serde(default)]
-    index: HeadIndex,
-    /// The activities of each kind, so a distinct measure looks only at the kinds it counts.
-    #[serde(default)]
-    by_kind: BTreeMap<ActivityKind, BTreeSet<Uuid>>,
+    pub(crate) index: HeadIndex,
+    /// The activities of each kind, so a distinct measure looks only at the kinds it counts (no empty sets).
+    pub(crate) by_kind: BTreeMap<ActivityKind, BTreeSet<Uuid>>,
 }
 
 impl ProgrammeHistory {
@@ -128,17 +128,18 @@ impl ProgrammeHistory {
     }
 }
 
-/// Progress of every programme, built from envelopes in log order. It serialises whole, for snapshots.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Progress of every programme, built from envelopes in log order. Snapshots are a binary form of the whole
+/// (`snapshot.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProgressProjection {
-    programmes: BTreeMap<String, ProgrammeHistory>,
-    position: u64,
+    pub(crate) programmes: BTreeMap<String, ProgrammeHistory>,
+    pub(crate) position: u64,
 }
 
 impl ProgressProjection {
     /// The version of this projection's code and snapshot format: bump it whenever `apply` or the state
     /// changes, and stored snapshots are rebuilt from the log.
-    pub const VERSION: u32 = 3;
+    pub const VERSION: u32 = 4;
 
     pub fn new() -> ProgressProjection {
         ProgressProjection::default()
@@ -164,35 +165,61 @@ impl ProgressProjection {
         if envelope.position <= self.position {
             return;
         }
+        self.apply_decoded(envelope, ProgressProjection::decode(envelope));
+    }
+
+    /// The domain event of an envelope as `apply` reads it; `None` when it is ignored. Pure and the costly part
+    /// of applying, so a replay can decode on several threads and apply in order with
+    /// [`ProgressProjection::apply_decoded`].
+    pub fn decode(envelope: &Envelope) -> Option<DomainEvent> {
+        DomainEvent::decode_stored(&envelope.event_type, envelope.schema, envelope.data.as_str()).ok()
+    }
+
+    /// Applies one envelope whose event [`ProgressProjection::decode`] already read.
+    pub fn apply_decoded(&mut self, envelope: &Envelope, event: Option<DomainEvent>) {
+        if envelope.position <= self.position {
+            return;
+        }
         self.position = envelope.position;
-        let Ok(data) = envelope.data.to_value() else {
+        let Some(event) = event else {
             return;
         };
-        let Ok(event) = DomainEvent::decode(&envelope.event_type, envelope.schema, &data) else {
-            return;
+        let history = match self.programmes.get_mut(envelope.programme.as_str()) {
+            Some(history) => history,
+            None => self.programmes.entry(envelope.programme.clone()).or_default(),
         };
-        let history = self.programmes.entry(envelope.programme.clone()).or_default();
         match event.activity_id() {
             Some(id) => {
+                let event_type = event.event_type();
                 let activity = history.activities.entry(id).or_default();
-                let old = activity.current().map(|r| r.state.clone()).unwrap_or_default();
-                let mut state = old.clone();
-                state.apply(&event);
-                let definition = history.definitions.last().and_then(|(_, s)| s.programme());
-                if let Some(definition) = definition {
-                    contribute(&mut history.index, definition, &old, -1);
+                let mut state = activity.current().map(|r| r.state.clone()).unwrap_or_default();
+                state.apply_owned(event);
+                let old = activity.current().map(|r| &r.state);
+                if let Some(definition) = history.definitions.last().and_then(|(_, s)| s.programme()) {
+                    if let Some(old) = old {
+                        contribute(&mut history.index, definition, old, -1);
+                    }
                     contribute(&mut history.index, definition, &state, 1);
                 }
-                if let Some(a) = old.activity() {
-                    history.by_kind.entry(a.kind()).or_default().remove(&id);
-                }
-                if let Some(a) = state.activity() {
-                    history.by_kind.entry(a.kind()).or_default().insert(id);
+                let old_kind = old.and_then(|s| s.activity()).map(Activity::kind);
+                let new_kind = state.activity().map(Activity::kind);
+                if old_kind != new_kind {
+                    if let Some(kind) = old_kind {
+                        if let Some(ids) = history.by_kind.get_mut(&kind) {
+                            ids.remove(&id);
+                            if ids.is_empty() {
+                                history.by_kind.remove(&kind);
+                            }
+                        }
+                    }
+                    if let Some(kind) = new_kind {
+                        history.by_kind.entry(kind).or_default().insert(id);
+                    }
                 }
                 activity.revisions.push(ActivityRevision {
                     position: envelope.position,
                     recorded_at: envelope.recorded_at,
-                    event_type: envelope.event_type.clone(),
+                    event_type,
                     state,
                 });
             }
@@ -449,7 +476,10 @@ fn contribute(index: &mut HeadIndex, programme: &Programme, state: &ActivityStat
     };
     for indicator in &programme.indicators {
         if let Some(value) = value_of(indicator, activity) {
-            let totals = index.indicators.entry(indicator.id.to_string()).or_default();
+            let totals = match index.indicators.get_mut(indicator.id.as_str()) {
+                Some(totals) => totals,
+                None => index.indicators.entry(indicator.id.to_string()).or_default(),
+            };
             totals.bucket(bucket).add(&at(i128::from(value.hundredths()), value.scale()), sign);
         }
     }

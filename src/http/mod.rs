@@ -227,10 +227,11 @@ impl Application {
     /// Opens (or creates) the data directory, loads the seeds into an empty store, creates the admin token on
     /// the first start, restores the progress projection and binds the address.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Application> {
-        let log = Arc::new(
-            SledLog::open(&config.data, SledLogOptions::default())
-                .with_context(|| format!("opening the data directory {}", config.data.display()))?,
-        );
+        // The log's indexes are rebuilt while the projection's snapshot is read beside them.
+        let (log, projection, restored) = crate::projection_store::open_with_progress(&config.data, SledLogOptions::default())
+            .await
+            .with_context(|| format!("opening the data directory {}", config.data.display()))?;
+        let log = Arc::new(log);
         let today = chrono::Utc::now().date_naive();
         let seeded = crate::seed::load_seeds(log.as_ref(), today).await.context("loading the seeds")?;
         if !seeded.is_empty() {
@@ -242,9 +243,7 @@ impl Application {
             let path = write_admin_token(&config.data, &tokens)?;
             tracing::info!(path = %path.display(), "created the admin token; it is in this file (mode 0600)");
         }
-        let (progress, restored, follower) = LiveProgress::start(log.clone(), log.as_ref())
-            .await
-            .context("restoring the progress projection")?;
+        let (progress, follower) = LiveProgress::follow_from(projection, log.clone());
         tracing::info!(?restored, "progress projection ready");
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await

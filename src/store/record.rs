@@ -140,6 +140,11 @@ impl<'a> Reader<'a> {
         Ok(self.take(N)?.try_into().expect("length checked"))
     }
 
+    fn skip_text(&mut self) -> Result<(), String> {
+        let len = u16::from_be_bytes(self.array()?) as usize;
+        self.take(len).map(|_| ())
+    }
+
     fn text(&mut self) -> Result<&'a str, String> {
         let len = u16::from_be_bytes(self.array()?) as usize;
         std::str::from_utf8(self.take(len)?).map_err(|_| "a text field is not UTF-8".to_string())
@@ -185,8 +190,27 @@ fn decode_parts(bytes: &[u8]) -> Result<Decoded<'_>, String> {
     })
 }
 
+/// The header fields the indexes need. The type and actor are skipped unread (a full decode still checks them):
+/// at open this runs for every record.
 pub(crate) fn decode_header(bytes: &[u8]) -> Result<RecordHeader<'_>, String> {
-    decode_parts(bytes).map(|d| d.header)
+    let mut r = Reader { bytes };
+    let layout = r.array::<1>()?[0];
+    if layout != LAYOUT {
+        return Err(format!("unknown record layout {layout}"));
+    }
+    let version = u64::from_be_bytes(r.array()?);
+    r.take(4)?; // schema
+    let recorded_at = Timestamp::from_micros(i64::from_be_bytes(r.array()?));
+    let id = Uuid::from_bytes(r.array()?);
+    let flags = r.array::<1>()?[0];
+    let ids = usize::from(flags & HAS_CORRELATION != 0) + usize::from(flags & HAS_CAUSATION != 0);
+    r.take(16 * ids)?;
+    let stream = r.text()?;
+    r.skip_text()?; // type
+    let programme = r.text()?;
+    r.skip_text()?; // actor
+    let hash = ChainHash(r.array()?);
+    Ok(RecordHeader { version, id, stream, programme, recorded_at, hash })
 }
 
 pub(crate) fn decode(position: u64, bytes: &[u8]) -> Result<Envelope, String> {

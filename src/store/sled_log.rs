@@ -33,6 +33,7 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use super::record;
+use crate::projection_store::SnapshotStore;
 use super::{
     AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, LogStats, ReadError, RecordStore, Table, MAX_EVENTS_PER_APPEND,
     MAX_EVENT_DATA_BYTES,
@@ -87,10 +88,30 @@ pub fn open_raw(dir: &Path) -> sled::Result<sled::Db> {
     open_sled(dir, SledLogOptions::default().cache_capacity)
 }
 
-/// Positions of one stream's events; the event at version `v` is at `positions[v - 1]`.
-#[derive(Debug, Default)]
+/// Positions of one stream's events; the event at version `v` is the `v`-th. Most streams (one activity
+/// each) hold a few events, so the first is kept inline and a stream costs no allocation of its own.
+#[derive(Debug)]
 struct StreamPositions {
-    positions: Vec<u64>,
+    first: u64,
+    rest: Vec<u64>,
+}
+
+impl StreamPositions {
+    fn new(first: u64) -> StreamPositions {
+        StreamPositions { first, rest: Vec::new() }
+    }
+
+    fn push(&mut self, position: u64) {
+        self.rest.push(position);
+    }
+
+    fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &u64> {
+        std::iter::once(&self.first).chain(&self.rest)
+    }
 }
 
 /// What the log derives from itself and keeps in memory.
@@ -105,13 +126,27 @@ struct Index {
 }
 
 impl Index {
-    fn add(&mut self, position: u64, stream: &str, id: Uuid, programme: &str) {
+    fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
+        self.add_stream(position, stream, version);
+        self.add_id(position, id, programme);
+    }
+
+    /// Adds the event at `position` to its stream. `version` 1 starts a stream, so the map is not searched
+    /// first (at open, where a million streams may each be new).
+    fn add_stream(&mut self, position: u64, stream: &str, version: u64) {
+        if version == 1 {
+            self.streams.insert(stream.to_owned(), StreamPositions::new(position));
+            return;
+        }
         match self.streams.get_mut(stream) {
-            Some(s) => s.positions.push(position),
+            Some(s) => s.push(position),
             None => {
-                self.streams.insert(stream.to_owned(), StreamPositions { positions: vec![position] });
+                self.streams.insert(stream.to_owned(), StreamPositions::new(position));
             }
         }
+    }
+
+    fn add_id(&mut self, position: u64, id: Uuid, programme: &str) {
         self.ids.insert(id, position);
         match self.programmes.get_mut(programme) {
             Some(p) => p.push(position),
@@ -122,7 +157,7 @@ impl Index {
     }
 
     fn stream_version(&self, stream: &str) -> u64 {
-        self.streams.get(stream).map_or(0, |s| s.positions.len() as u64)
+        self.streams.get(stream).map_or(0, |s| s.len() as u64)
     }
 }
 
@@ -159,6 +194,16 @@ pub struct SledLog {
 impl SledLog {
     /// Opens (or creates) the log in `dir` and rebuilds its indexes from the stored records.
     pub fn open(dir: &Path, options: SledLogOptions) -> Result<SledLog, OpenError> {
+        SledLog::open_with(dir, options, |_| ()).map(|(log, ())| log)
+    }
+
+    /// [`SledLog::open`], running `meanwhile` on another thread with the directory's snapshots while the
+    /// indexes are rebuilt: start-up restores a projection's snapshot in the time the log takes to open.
+    pub fn open_with<T: Send>(
+        dir: &Path,
+        options: SledLogOptions,
+        meanwhile: impl FnOnce(&dyn SnapshotStore) -> T + Send,
+    ) -> Result<(SledLog, T), OpenError> {
         let io = |error| OpenError::Io { dir: dir.to_owned(), error };
         if !dir.exists() {
             if !options.create {
@@ -179,7 +224,13 @@ impl SledLog {
         let log = db.open_tree("log").map_err(sled_error)?;
         let data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
 
-        let (index, head) = rebuild_index(dir, &log)?;
+        let snapshots = SledSnapshots { db: db.clone() };
+        let (index, meanwhile) = std::thread::scope(|scope| {
+            let meanwhile = scope.spawn(|| meanwhile(&snapshots));
+            let index = rebuild_index(dir, &log);
+            (index, meanwhile.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        let (index, head) = index?;
         let (head_tx, _) = watch::channel(head.position);
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
@@ -199,7 +250,7 @@ impl SledLog {
             .name("log-writer".into())
             .spawn(move || run_writer(&writer_shared, &inbox, max_batch))
             .map_err(io)?;
-        Ok(SledLog { shared, writer: Mutex::new(Some(Writer { requests, thread })), _lock: lock })
+        Ok((SledLog { shared, writer: Mutex::new(Some(Writer { requests, thread })), _lock: lock }, meanwhile))
     }
 
     /// The data directory.
@@ -308,16 +359,31 @@ impl SledLog {
 }
 
 /// Snapshots of derived state live in tree `snapshots` of the same database, beside the log.
-impl crate::projection_store::SnapshotStore for SledLog {
+#[derive(Debug)]
+struct SledSnapshots {
+    db: sled::Db,
+}
+
+impl SnapshotStore for SledSnapshots {
     fn load_snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, ReadError> {
-        let tree = self.shared.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let tree = self.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
         Ok(tree.get(name).map_err(|e| ReadError::Unavailable(e.to_string()))?.map(|v| v.to_vec()))
     }
 
     fn save_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), ReadError> {
-        let tree = self.shared.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
+        let tree = self.db.open_tree("snapshots").map_err(|e| ReadError::Unavailable(e.to_string()))?;
         tree.insert(name, bytes).map_err(|e| ReadError::Unavailable(e.to_string()))?;
         Ok(())
+    }
+}
+
+impl SnapshotStore for SledLog {
+    fn load_snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, ReadError> {
+        SledSnapshots { db: self.shared.db.clone() }.load_snapshot(name)
+    }
+
+    fn save_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), ReadError> {
+        SledSnapshots { db: self.shared.db.clone() }.save_snapshot(name, bytes)
     }
 }
 
@@ -428,15 +494,25 @@ fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Er
     log.apply_batch(batch)
 }
 
+/// Reads every record header and rebuilds the in-memory indexes. (Two scans side by side, one per index,
+/// measured slower than one: sled's reads contend.)
 fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenError> {
     let mut index = Index::default();
+    // The first position of the last chunk is nearly the number of events: size the id index once for it.
+    // Streams are sized for half as many: an activity's stream holds a few events, and a map sized for every
+    // event would touch most of its pages while holding a third of that.
+    if let Ok(Some((key, _))) = log.last() {
+        let events = usize::try_from(record::position_of(&key).unwrap_or(0)).unwrap_or(0);
+        index.ids.reserve(events);
+        index.streams.reserve(events / 2);
+    }
     let mut head = Head::EMPTY;
     scan(log, 1, u64::MAX, |position, bytes| {
         if position != head.position + 1 {
             return Err(Corrupt { position: head.position + 1, reason: format!("the next stored position is {position}") });
         }
         let header = record::decode_header(bytes).map_err(|reason| Corrupt { position, reason })?;
-        index.add(position, header.stream, header.id, header.programme);
+        index.add(position, header.stream, header.version, header.id, header.programme);
         head = Head { position, hash: header.hash, recorded_at: Some(header.recorded_at) };
         Ok(true)
     })
@@ -487,7 +563,7 @@ impl EventLog for SledLog {
             let index = self.shared.index.read();
             let Some(s) = index.streams.get(stream) else { return Ok(Vec::new()) };
             let skip = from_version.max(1) as usize - 1;
-            s.positions.iter().skip(skip).take(limit).copied().collect()
+            s.iter().skip(skip).take(limit).copied().collect()
         };
         self.fetch_all(&positions)
     }
@@ -601,7 +677,7 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
         }
         let mut index = shared.index.write();
         for e in &staged {
-            index.add(e.position, &e.stream, e.id, &e.programme);
+            index.add(e.position, &e.stream, e.version, e.id, &e.programme);
         }
         drop(index);
         let last = staged.last().expect("not empty");

@@ -76,3 +76,14 @@ async fn an_unreadable_snapshot_is_rebuilt() {
     .await;
     assert!(reason.starts_with("the snapshot is unreadable"), "{reason}");
 }
+
+#[tokio::test]
+async fn a_snapshot_damaged_inside_its_state_is_rebuilt() {
+    let reason = reason_after_replacing_snapshot(|mut bytes| {
+        let middle = 76 + (bytes.len() - 76) / 2; // past the header, inside the state
+        bytes[middle] ^= 0x01;
+        bytes
+    })
+    .await;
+    assert_eq!(reason, "the snapshot is unreadable: its checksum does not match");
+}

@@ -6,4 +6,5 @@ mod event_codec;
 mod lifecycle;
 mod programme_rules;
 mod seeds;
+mod stored_decode;
 mod support;

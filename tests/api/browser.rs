@@ -103,7 +103,7 @@ impl Page {
     }
 
     /// Waits for an event by name (it may already have arrived).
-    async fn event(&mut self, name: &str, events: &mut Vec<Value>) {
+    async fn event(&mut self, name: &str, events: &[Value]) {
         if events.iter().any(|e| e["method"] == name) {
             return;
         }
@@ -142,7 +142,7 @@ async fn chromium_renders_the_dashboard_bars_with_the_recorded_progress() {
     let mut events = Vec::new();
     page.call("Page.enable", json!({}), &mut events).await;
     page.call("Page.navigate", json!({"url": url}), &mut events).await;
-    page.event("Page.loadEventFired", &mut events).await;
+    page.event("Page.loadEventFired", &events).await;
     let result = page.call("Runtime.evaluate", json!({"expression": READ_BARS, "returnByValue": true}), &mut events).await;
     let bars: Vec<Value> = serde_json::from_str(result["result"]["value"].as_str().expect("the bars as JSON")).unwrap();
 

@@ -395,9 +395,10 @@ impl Drop for SledLog {
 
 /// Opens sled. Holding `tracker.lock` means no other tracker process has the directory, so a busy sled lock
 /// can only be a handle of this process that is still shutting down (sled releases its lock from background
-/// threads after the last handle is dropped): wait for it, with a deadline.
+/// threads after the last handle is dropped): wait for it, with a deadline generous enough for a loaded machine
+/// (a test once failed at 5 s under load).
 fn open_sled(dir: &Path, cache_capacity: u64) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         match sled_config(dir).cache_capacity(cache_capacity).open() {
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {

@@ -1,0 +1,597 @@
+//! Benchmark of the HTTP API against its PostgreSQL peer (`cargo bench --bench http`, issue 6). It starts the
+//! real `tracker serve` binary on a fresh data directory and a free port, drives it with its own load generator
+//! (tokio tasks sharing one reqwest client, each task one client with at most one request in flight), and
+//! measures:
+//!
+//! - durable `POST /v1/programmes/connection/activities` (a staff exchange, admin token) with 1, 8, 32 and 128
+//!   clients: 201 answers per second (each is on stable storage: the server answers after `fdatasync`), p50
+//!   and p99 latency; then `GET /v1/programmes/connection/progress` with 32 clients;
+//! - the peer `../shared/bench/pg-peer.sh` (PostgreSQL, pgbench) with 32 clients in the same run, interleaved
+//!   with our own 32-client figure, and the ratio of the medians;
+//! - cost growth: the same 32-client figures with 10 000 and with N activity events already in the store
+//!   (filled in-process by `SledLog::import`, not over HTTP);
+//! - with each filled store: start-up (spawn → `/healthz` answers; the first start rebuilds the projection, a
+//!   restart restores its snapshot), the server's RSS after start-up and after the load, `tracker rebuild`
+//!   events per second, bytes on disk per event against the NDJSON export.
+//!
+//! Only 201 (appends) and 200 (reads) answers count; anything else is reported. The load generator runs on the
+//! same machine as the server, so they share its cores. The one table goes to stdout; nothing else is written.
+//!
+//! Environment: `BENCH_SECONDS` (per load run, default 10), `BENCH_HTTP_EVENTS` (N, default 1000000),
+//! `BENCH_HTTP_SMALL_EVENTS` (default 10000), `BENCH_HTTP_CLIENTS` (append concurrencies, default
+//! `1,8,32,128`), `BENCH_PEER_ROUNDS` (rounds of ours-then-peer at 32 clients, default 3),
+//! `BENCH_PEER_SCRIPT` (default `../shared/bench/pg-peer.sh`).
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use events::event::ActivityRecorded;
+use events::{ChainHash, DomainEvent, Envelope, EventData, Timestamp};
+use tracker::store::{EventLog, SledLog, SledLogOptions};
+
+const TRACKER: &str = env!("CARGO_BIN_EXE_tracker");
+const PROGRAMME: &str = "connection";
+const ACTIVITY: &str =
+    r#"{"kind":"staff_exchange","occurred_on":"2021-10-11","host":"torino","visitor":"asti","cluster":"cop1","days":5,"staff":2}"#;
+/// The concurrency of the peer comparison and of the cost-growth figures.
+const CLIENTS: usize = 32;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|s| s.trim().replace('_', "").parse().ok()).unwrap_or(default)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// Thousands separated by a thin space, as in BENCHMARKS.md.
+fn grouped(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "not met"
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The server process
+
+/// A running `tracker serve` with its data directory; killed if dropped without `stop`.
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    started_in: Duration,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Spawns the server on `data` and waits (with a deadline) until `/healthz` answers 200.
+    async fn start(data: &Path, logs: &Path, client: &reqwest::Client) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = logs.join(format!("server-{port}.log"));
+        let start = Instant::now();
+        let child = Command::new(TRACKER)
+            .args(["serve", "--data"])
+            .arg(data)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(logs.join(format!("server-{port}.err"))).unwrap())
+            .spawn()
+            .expect("spawning tracker serve");
+        let base = format!("http://127.0.0.1:{port}");
+        let mut server = Server { child, base, token: String::new(), started_in: Duration::ZERO, log };
+        let deadline = start + Duration::from_secs(900);
+        loop {
+            if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await {
+                if response.status() == 200 {
+                    break;
+                }
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("tracker serve exited with {status} before answering /healthz; {}", server.output_tail());
+            }
+            assert!(Instant::now() < deadline, "tracker serve did not answer /healthz within 900 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.started_in = start.elapsed();
+        server.token = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_owned();
+        server
+    }
+
+    /// VmRSS of the server process, in MiB.
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS in /proc/<pid>/status");
+        let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib / 1024.0
+    }
+
+    /// SIGTERM, then wait (with a deadline) for the graceful shutdown to finish.
+    fn stop(mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "tracker serve exited with {status}; {}", self.output_tail());
+                return;
+            }
+            assert!(Instant::now() < deadline, "tracker serve did not stop within 300 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn output_tail(&self) -> String {
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.push_str(&std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default());
+        let start = text.len().saturating_sub(2000);
+        format!("its output ends: {}", &text[start..])
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The load generator
+
+#[derive(Clone, Copy)]
+enum Load {
+    Append,
+    Progress,
+}
+
+/// What one load run measured: good answers per second, their latency percentiles, and other answers.
+struct Measured {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    others: u64,
+}
+
+impl Measured {
+    fn describe(&self) -> String {
+        let mut text = format!("{} /s; p50 {:.2} ms, p99 {:.2} ms", grouped(self.per_second), self.p50_ms, self.p99_ms);
+        if self.others > 0 {
+            text.push_str(&format!("; {} other answers or errors", self.others));
+        }
+        text
+    }
+}
+
+/// `clients` tasks, each sending one request after another for `duration`; a request counts when its good
+/// answer (201 for appends, 200 for reads) arrived before the end of the run.
+async fn drive(client: &reqwest::Client, server: &Server, load: Load, clients: usize, duration: Duration) -> Measured {
+    let start = Instant::now();
+    let end = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let client = client.clone();
+        let activities = format!("{}/v1/programmes/{PROGRAMME}/activities", server.base);
+        let progress = format!("{}/v1/programmes/{PROGRAMME}/progress", server.base);
+        let bearer = format!("Bearer {}", server.token);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 14);
+            let mut others = 0u64;
+            while Instant::now() < end {
+                let sent = Instant::now();
+                let (request, good) = match load {
+                    Load::Append => (
+                        client
+                            .post(&activities)
+                            .header("authorization", &bearer)
+                            .header("content-type", "application/json")
+                            .body(ACTIVITY),
+                        201,
+                    ),
+                    Load::Progress => (client.get(&progress), 200),
+                };
+                let ok = match request.send().await {
+                    Ok(response) => {
+                        let status = response.status();
+                        response.bytes().await.is_ok() && status == good
+                    }
+                    Err(_) => false,
+                };
+                let done = Instant::now();
+                if done > end {
+                    break;
+                }
+                if ok {
+                    latencies_us.push((done - sent).as_micros().min(u32::MAX as u128) as u32);
+                } else {
+                    others += 1;
+                }
+            }
+            (latencies_us, others)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut others = 0;
+    for task in tasks {
+        let (l, o) = task.await.unwrap();
+        latencies.extend(l);
+        others += o;
+    }
+    latencies.sort_unstable();
+    let percentile = |p: usize| {
+        if latencies.is_empty() {
+            f64::NAN
+        } else {
+            latencies[(latencies.len() * p / 100).min(latencies.len() - 1)] as f64 / 1000.0
+        }
+    };
+    Measured {
+        per_second: latencies.len() as f64 / duration.as_secs_f64(),
+        p50_ms: percentile(50),
+        p99_ms: percentile(99),
+        others,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The peer
+
+/// Runs the PostgreSQL peer; its appends per second, or why it could not run.
+fn peer(script: &Path, clients: usize, duration: Duration) -> Result<f64, String> {
+    let seconds = duration.as_secs_f64().ceil().max(1.0) as u64;
+    let output = Command::new("bash")
+        .arg(script)
+        .args([clients.to_string(), seconds.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("could not run {}: {e}", script.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let rate = stdout
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("appends_per_s="))
+        .and_then(|n| n.parse::<f64>().ok())
+        .filter(|n| *n > 0.0);
+    match rate {
+        Some(rate) if output.status.success() => Ok(rate),
+        _ => Err(format!(
+            "the peer did not run ({}): {}",
+            output.status,
+            stderr.lines().chain(stdout.lines()).last().unwrap_or("no output").trim()
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Filling a store without HTTP
+
+/// The seed programmes' envelopes, as the server itself would write them into an empty store.
+fn seed_envelopes(runtime: &tokio::runtime::Runtime) -> Vec<Envelope> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = SledLog::open(dir.path(), SledLogOptions::default()).unwrap();
+    runtime.block_on(async {
+        tracker::seed::load_seeds(&log, chrono::Utc::now().date_naive()).await.unwrap();
+        let envelopes = log.read_all(1, 100_000).await.unwrap();
+        log.close();
+        envelopes
+    })
+}
+
+/// Staff exchanges of CONNECTION, each in its own activity stream, spread over partners, clusters and days.
+fn activity_event(i: u64) -> (String, DomainEvent) {
+    const PARTNERS: [&str; 6] = ["torino", "paris", "zagreb", "madrid", "athens", "sofia"];
+    let mut body = serde_json::json!({
+        "kind": "staff_exchange",
+        "occurred_on": format!("2021-{:02}-{:02}", 1 + (i / 28) % 12, 1 + i % 28),
+        "host": PARTNERS[(i % 6) as usize], "visitor": PARTNERS[((i + 1) % 6) as usize],
+        "days": 1 + i % 10, "staff": 1 + i % 3
+    });
+    if i % 3 != 0 {
+        body["cluster"] = serde_json::json!("cop1");
+    }
+    let activity = events::parse_activity(&body, None).unwrap();
+    let id = uuid::Uuid::from_u128(i as u128 + 1);
+    (format!("activity-{id}"), DomainEvent::ActivityRecorded(ActivityRecorded { activity_id: id, activity }))
+}
+
+/// A data directory with the seeds and `count` activity events of CONNECTION, written by `SledLog::import`.
+fn fill(dir: &Path, seeds: &[Envelope], count: u64) {
+    let last = seeds.last().expect("the seeds wrote events");
+    let mut previous = last.hash;
+    let first_position = last.position + 1;
+    let base_micros = last.recorded_at.as_micros();
+    let activities = (0..count).map(move |i| {
+        let (stream, event) = activity_event(i);
+        let mut e = Envelope {
+            position: first_position + i,
+            stream,
+            version: 1,
+            id: uuid::Uuid::from_u128(u128::MAX - i as u128),
+            event_type: event.event_type().into(),
+            schema: event.schema(),
+            programme: PROGRAMME.into(),
+            recorded_at: Timestamp::from_micros(base_micros + i as i64),
+            actor: "bench".into(),
+            correlation_id: None,
+            causation_id: None,
+            data: EventData::from_value(&event.to_data()),
+            hash: ChainHash::GENESIS,
+        };
+        e.hash = e.expected_hash(&previous);
+        previous = e.hash;
+        Ok(e)
+    });
+    SledLog::import(dir, seeds.iter().cloned().map(Ok).chain(activities), |_| {}).unwrap();
+}
+
+/// Bytes on disk under `dir`, as `du` counts them (allocated blocks).
+fn disk_bytes(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() { disk_bytes(&entry.path()) } else { meta.blocks() * 512 };
+    }
+    total
+}
+
+/// `tracker export` of a stopped server's directory: the bytes of NDJSON it writes.
+fn export_bytes(dir: &Path) -> u64 {
+    let mut child = Command::new(TRACKER)
+        .args(["export", "--data"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = stdout.read(&mut buffer).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    assert!(child.wait().unwrap().success(), "tracker export failed");
+    total
+}
+
+/// `tracker rebuild` of a stopped server's directory: wall time of the whole command.
+fn rebuild_seconds(dir: &Path) -> f64 {
+    let start = Instant::now();
+    let output = Command::new(TRACKER).args(["rebuild", "--data"]).arg(dir).stdin(Stdio::null()).output().unwrap();
+    assert!(output.status.success(), "tracker rebuild failed: {}", String::from_utf8_lossy(&output.stderr));
+    start.elapsed().as_secs_f64()
+}
+
+async fn head_position(client: &reqwest::Client, server: &Server) -> u64 {
+    let health: serde_json::Value =
+        client.get(format!("{}/healthz", server.base)).send().await.unwrap().json().await.unwrap();
+    health["position"].as_u64().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/// The figures of one filled store.
+struct Grown {
+    events: u64,
+    append: Measured,
+    progress: Measured,
+    first_start_s: f64,
+    restart_s: f64,
+    rss_started_mib: f64,
+    rss_loaded_mib: f64,
+    rss_restarted_mib: f64,
+    rebuild_events_per_s: f64,
+    disk_bytes: u64,
+    export_bytes: u64,
+    head: u64,
+}
+
+fn grown(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, seeds: &[Envelope], events: u64, duration: Duration, logs: &Path) -> Grown {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fill(&data, seeds, events);
+    let (first_start_s, rss_started_mib, append, progress, rss_loaded_mib) = runtime.block_on(async {
+        let server = Server::start(&data, logs, client).await;
+        let rss_started = server.rss_mib();
+        let append = drive(client, &server, Load::Append, CLIENTS, duration).await;
+        let progress = drive(client, &server, Load::Progress, CLIENTS, duration).await;
+        let rss_loaded = server.rss_mib();
+        let started = server.started_in.as_secs_f64();
+        server.stop();
+        (started, rss_started, append, progress, rss_loaded)
+    });
+    let disk = disk_bytes(&data);
+    let export = export_bytes(&data);
+    let rebuild_s = rebuild_seconds(&data);
+    let (restart_s, rss_restarted_mib, head) = runtime.block_on(async {
+        let server = Server::start(&data, logs, client).await;
+        let rss = server.rss_mib();
+        let head = head_position(client, &server).await;
+        let started = server.started_in.as_secs_f64();
+        server.stop();
+        (started, rss, head)
+    });
+    Grown {
+        events,
+        append,
+        progress,
+        first_start_s,
+        restart_s,
+        rss_started_mib,
+        rss_loaded_mib,
+        rss_restarted_mib,
+        rebuild_events_per_s: head as f64 / rebuild_s,
+        disk_bytes: disk,
+        export_bytes: export,
+        head,
+    }
+}
+
+fn main() {
+    let duration = Duration::from_secs_f64(env_or("BENCH_SECONDS", 10.0));
+    let big: u64 = env_or("BENCH_HTTP_EVENTS", 1_000_000);
+    let small: u64 = env_or("BENCH_HTTP_SMALL_EVENTS", 10_000);
+    let concurrencies: Vec<usize> = std::env::var("BENCH_HTTP_CLIENTS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 32, 128]);
+    let peer_rounds: usize = env_or("BENCH_PEER_ROUNDS", 3).max(1);
+    let script = std::env::var_os("BENCH_PEER_SCRIPT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/pg-peer.sh"));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let seeds = seed_envelopes(&runtime);
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut row = |measure: String, store: String, figure: String, target: String| rows.push([measure, store, figure, target]);
+
+    // 1. A fresh store (the seeds only): appends at every concurrency, reads at 32, and the peer interleaved.
+    let fresh = tempfile::tempdir().unwrap();
+    let fresh_store = format!("fresh ({} seed events)", seeds.len());
+    let mut ours_32 = Vec::new();
+    let mut peer_32 = Vec::new();
+    let mut peer_failure = None;
+    runtime.block_on(async {
+        let server = Server::start(&fresh.path().join("data"), logs.path(), &client).await;
+        for &clients in &concurrencies {
+            let measured = drive(&client, &server, Load::Append, clients, duration).await;
+            row(format!("durable appends (201), {clients} client{}", if clients == 1 { "" } else { "s" }), fresh_store.clone(), measured.describe(), String::new());
+            if clients == CLIENTS {
+                ours_32.push(measured);
+            }
+        }
+        let progress = drive(&client, &server, Load::Progress, CLIENTS, duration).await;
+        row(
+            format!("progress reads (200), {CLIENTS} clients"),
+            fresh_store.clone(),
+            progress.describe(),
+            format!("≥ 30 000 /s — {}", verdict(progress.per_second >= 30_000.0)),
+        );
+        for round in 0..peer_rounds {
+            if round > 0 || ours_32.is_empty() {
+                ours_32.push(drive(&client, &server, Load::Append, CLIENTS, duration).await);
+            }
+            match peer(&script, CLIENTS, duration) {
+                Ok(rate) => peer_32.push(rate),
+                Err(why) => {
+                    peer_failure = Some(why);
+                    break;
+                }
+            }
+        }
+        server.stop();
+    });
+    let ours = median(ours_32.iter().map(|m| m.per_second).collect());
+    let ours_p99 = median(ours_32.iter().map(|m| m.p99_ms).collect());
+    row(
+        format!("durable appends, {CLIENTS} clients, median of {} run(s) interleaved with the peer", ours_32.len()),
+        fresh_store.clone(),
+        format!("{} /s; p99 {ours_p99:.2} ms", grouped(ours)),
+        String::new(),
+    );
+    match (&peer_failure, peer_32.is_empty()) {
+        (None, false) | (Some(_), false) => {
+            let theirs = median(peer_32.clone());
+            row(
+                format!("PostgreSQL peer (pg-peer.sh, pgbench), {CLIENTS} clients, median of {}", peer_32.len()),
+                "fresh table".into(),
+                format!("{} /s", grouped(theirs)),
+                String::new(),
+            );
+            row(
+                format!("ratio: our durable appends / the peer's, {CLIENTS} clients"),
+                String::new(),
+                format!("{:.2}×", ours / theirs),
+                format!("≥ 3× — {}", verdict(ours / theirs >= 3.0)),
+            );
+        }
+        (_, true) => {
+            let why = peer_failure.unwrap_or_default();
+            row(format!("PostgreSQL peer, {CLIENTS} clients"), String::new(), format!("could not run: {why}"), String::new());
+            row(format!("ratio to the peer, {CLIENTS} clients"), String::new(), "n/a (no peer figure)".into(), "≥ 3× — unknown".into());
+        }
+    }
+
+    // 2. Cost growth: the same figures with `small` and with `big` events already in the store.
+    let small_run = grown(&runtime, &client, &seeds, small, duration, logs.path());
+    let big_run = grown(&runtime, &client, &seeds, big, duration, logs.path());
+    for g in [&small_run, &big_run] {
+        let store = format!("{} events", grouped(g.events as f64));
+        let is_big = std::ptr::eq(g, &big_run);
+        let flat = |of_big: f64, of_small: f64| {
+            if is_big {
+                format!("p99 ≤ 1.2× of {} events: {:.2}× — {}", grouped(small as f64), of_big / of_small, verdict(of_big <= 1.2 * of_small))
+            } else {
+                String::new()
+            }
+        };
+        row(format!("durable appends (201), {CLIENTS} clients"), store.clone(), g.append.describe(), flat(g.append.p99_ms, small_run.append.p99_ms));
+        row(format!("progress reads (200), {CLIENTS} clients"), store.clone(), g.progress.describe(), flat(g.progress.p99_ms, small_run.progress.p99_ms));
+        row("start-up, first (projection rebuilt from the log)".into(), store.clone(), format!("{:.2} s", g.first_start_s), String::new());
+        row("start-up, restart (snapshot restored)".into(), format!("{} events", grouped(g.head as f64)), format!("{:.2} s", g.restart_s), String::new());
+        row("server RSS after start-up".into(), store.clone(), format!("{:.0} MiB", g.rss_started_mib), String::new());
+        let rss_target = if is_big { format!("≤ 150 MB — {}", verdict(g.rss_loaded_mib * 1.048_576 <= 150.0)) } else { String::new() };
+        row("server RSS after the load".into(), store.clone(), format!("{:.0} MiB", g.rss_loaded_mib), rss_target);
+        row("server RSS after restart".into(), format!("{} events", grouped(g.head as f64)), format!("{:.0} MiB", g.rss_restarted_mib), String::new());
+        row(
+            "`tracker rebuild` (wall time of the command)".into(),
+            format!("{} events", grouped(g.head as f64)),
+            format!("{} events/s", grouped(g.rebuild_events_per_s)),
+            String::new(),
+        );
+        let disk_target =
+            if is_big { format!("≤ 3× export — {}", verdict(g.disk_bytes <= 3 * g.export_bytes)) } else { String::new() };
+        row(
+            "disk (du of the data dir) vs `tracker export` NDJSON".into(),
+            format!("{} events", grouped(g.head as f64)),
+            format!(
+                "{:.0} vs {:.0} bytes/event ({:.2}×; {:.1} MiB vs {:.1} MiB)",
+                g.disk_bytes as f64 / g.head as f64,
+                g.export_bytes as f64 / g.head as f64,
+                g.disk_bytes as f64 / g.export_bytes as f64,
+                g.disk_bytes as f64 / 1048576.0,
+                g.export_bytes as f64 / 1048576.0
+            ),
+            disk_target,
+        );
+    }
+
+    println!(
+        "HTTP benchmark: {:?} per load run; load generator and server share this machine ({} CPUs)",
+        duration,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!("| measure | store | figure | target |");
+    println!("|---|---|---|---|");
+    for [measure, store, figure, target] in rows {
+        println!("| {measure} | {store} | {figure} | {target} |");
+    }
+}

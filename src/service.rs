@@ -52,6 +52,30 @@ pub async fn load_programme(log: &dyn EventLog, programme: &Slug) -> Result<(Pro
     Ok((ProgrammeState::from_events(&decode_all(&envelopes)?), version))
 }
 
+/// Programme states by stream version, so that a command does not re-read and re-decode its programme's whole
+/// definition on every append (profiled: half the server's time under 32 appending clients). The version is
+/// read from the log's index first; a cached state is used only for exactly that version, and the append's
+/// guard still checks that version when the events are written.
+#[derive(Debug, Default)]
+pub struct ProgrammeCache(parking_lot::Mutex<std::collections::HashMap<String, (u64, std::sync::Arc<ProgrammeState>)>>);
+
+impl ProgrammeCache {
+    pub async fn load(&self, log: &dyn EventLog, programme: &Slug) -> Result<(std::sync::Arc<ProgrammeState>, u64), CommandError> {
+        let version = log.stream_version(&programme_stream(programme)).await?.unwrap_or(0);
+        if let Some((cached, state)) = self.0.lock().get(programme.as_str()) {
+            if *cached == version {
+                return Ok((std::sync::Arc::clone(state), version));
+            }
+        }
+        let (state, version) = load_programme(log, programme).await?;
+        let state = std::sync::Arc::new(state);
+        if version > 0 {
+            self.0.lock().insert(programme.to_string(), (version, std::sync::Arc::clone(&state)));
+        }
+        Ok((state, version))
+    }
+}
+
 /// An activity of `programme`: its state, stream version and stored events. An activity of another programme
 /// is not found here.
 pub async fn load_activity(
@@ -117,6 +141,7 @@ pub struct Executed<S> {
 /// version the client decided on, if it named one.
 pub async fn on_programme(
     log: &dyn EventLog,
+    cache: &ProgrammeCache,
     programme: &Slug,
     if_match: Option<u64>,
     actor: &str,
@@ -125,7 +150,8 @@ pub async fn on_programme(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (mut state, version) = load_programme(log, programme).await?;
+        let (state, version) = cache.load(log, programme).await?;
+        let mut state = ProgrammeState::clone(&state);
         if if_match.is_some_and(|v| v != version) {
             return Err(CommandError::VersionMismatch { current: version });
         }
@@ -166,6 +192,7 @@ pub struct ActivityTarget<'a> {
 /// the command be decided again.
 pub async fn on_activity(
     log: &dyn EventLog,
+    cache: &ProgrammeCache,
     target: ActivityTarget<'_>,
     if_match: Option<u64>,
     actor: &str,
@@ -175,7 +202,7 @@ pub async fn on_activity(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (programme_state, programme_version) = load_programme(log, programme).await?;
+        let (programme_state, programme_version) = cache.load(log, programme).await?;
         if programme_state.programme().is_none() {
             return Err(CommandError::Rejected(Faults::one(
                 FaultKind::NotFound,
@@ -228,12 +255,13 @@ pub async fn on_activity(
 /// exists (a retry of the same request, with the same id), nothing is appended and its state is the answer.
 pub async fn record(
     log: &dyn EventLog,
+    cache: &ProgrammeCache,
     target: ActivityTarget<'_>,
     body: &serde_json::Value,
     ctx: &events::CommandContext,
     actor: &str,
 ) -> Result<Executed<ActivityState>, CommandError> {
-    on_activity(log, target, None, actor, |programme, activity| {
+    on_activity(log, cache, target, None, actor, |programme, activity| {
         if activity.exists() {
             return Ok(Vec::new());
         }

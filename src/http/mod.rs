@@ -53,6 +53,7 @@ struct Shared {
     tokens: Tokens,
     in_flight: idempotency::InFlight,
     metrics: metrics::Metrics,
+    programmes: crate::service::ProgrammeCache,
     /// Becomes true when the server starts shutting down; endless responses (SSE) end then.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -66,6 +67,7 @@ impl AppState {
             tokens,
             in_flight: idempotency::InFlight::default(),
             metrics: metrics::Metrics::default(),
+            programmes: crate::service::ProgrammeCache::default(),
             stopping: tokio::sync::watch::channel(false).0,
         }))
     }
@@ -80,6 +82,11 @@ impl AppState {
 
     pub fn progress(&self) -> &LiveProgress {
         &self.0.progress
+    }
+
+    /// Programme states by version, for commands.
+    pub fn programmes(&self) -> &crate::service::ProgrammeCache {
+        &self.0.programmes
     }
 
     pub fn tokens(&self) -> &Tokens {

@@ -88,7 +88,7 @@ async fn register(
         let programme = Programme::parse(&body).map_err(|f| ApiError::from_faults(f, "invalid programme"))?;
         let id = programme.id.clone();
         let ctx = context(&state, principal.role.clone());
-        let executed = on_programme(state.log(), &id, None, &principal.name, |current| {
+        let executed = on_programme(state.log(), state.programmes(), &id, None, &principal.name, |current| {
             register_programme(current, programme.clone(), &ctx)
         })
         .await
@@ -151,7 +151,7 @@ async fn change(
     let id = programme_id(id)?;
     existing(state, &id).await?;
     let ctx = context(state, principal.role.clone());
-    let executed = on_programme(state.log(), &id, if_match, &principal.name, |current| decide(current, &ctx))
+    let executed = on_programme(state.log(), state.programmes(), &id, if_match, &principal.name, |current| decide(current, &ctx))
         .await
         .map_err(|e| ApiError::from_command(e, title))?;
     Ok((executed.state, executed.version))

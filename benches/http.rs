@@ -82,35 +82,50 @@ struct Server {
 }
 
 impl Server {
-    /// Spawns the server on `data` and waits (with a deadline) until `/healthz` answers 200.
+    /// Spawns the server on `data`, waits (with a deadline) for its "listening" line, and checks that
+    /// `/healthz` answers 200. A thread copies the server's stderr to its log file for as long as it runs.
     async fn start(data: &Path, logs: &Path, client: &reqwest::Client) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = logs.join(format!("server-{port}.log"));
         let start = Instant::now();
-        let child = Command::new(TRACKER)
+        let mut child = Command::new(TRACKER)
             .args(["serve", "--data"])
             .arg(data)
             .args(["--addr", &format!("127.0.0.1:{port}")])
+            .env("TRACKER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::create(logs.join(format!("server-{port}.err"))).unwrap())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawning tracker serve");
-        let base = format!("http://127.0.0.1:{port}");
-        let mut server = Server { child, base, token: String::new(), started_in: Duration::ZERO, log };
-        let deadline = start + Duration::from_secs(900);
-        loop {
-            if let Ok(response) = client.get(format!("{}/healthz", server.base)).send().await {
-                if response.status() == 200 {
-                    break;
+        let (listening, ready) = tokio::sync::oneshot::channel::<bool>();
+        let stderr = child.stderr.take().unwrap();
+        let mut copy = std::fs::File::create(log.with_extension("err")).unwrap();
+        std::thread::spawn(move || {
+            use std::io::{BufRead as _, Write as _};
+            let mut listening = Some(listening);
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(copy, "{line}");
+                if line.contains("listening") {
+                    if let Some(tx) = listening.take() {
+                        let _ = tx.send(true);
+                    }
                 }
             }
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("tracker serve exited with {status} before answering /healthz; {}", server.output_tail());
+            // The server's stderr closed: it exited (before listening, if the signal is still unsent).
+            if let Some(tx) = listening.take() {
+                let _ = tx.send(false);
             }
-            assert!(Instant::now() < deadline, "tracker serve did not answer /healthz within 900 s");
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        });
+        let base = format!("http://127.0.0.1:{port}");
+        let mut server = Server { child, base, token: String::new(), started_in: Duration::ZERO, log };
+        match tokio::time::timeout(Duration::from_secs(900), ready).await {
+            Ok(Ok(true)) => {}
+            Ok(_) => panic!("tracker serve exited before listening; {}", server.output_tail()),
+            Err(_) => panic!("tracker serve did not listen within 900 s; {}", server.output_tail()),
         }
+        let health = client.get(format!("{}/healthz", server.base)).send().await.expect("/healthz answers");
+        assert_eq!(health.status(), 200, "/healthz; {}", server.output_tail());
         server.started_in = start.elapsed();
         server.token = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_owned();
         server
@@ -124,18 +139,31 @@ impl Server {
         kib / 1024.0
     }
 
-    /// SIGTERM, then wait (with a deadline) for the graceful shutdown to finish.
+    /// SIGTERM, then wait (with a deadline) for the graceful shutdown to finish; past the deadline the server is
+    /// killed and the benchmark fails.
     fn stop(mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "tracker serve exited with {status}; {}", self.output_tail());
-                return;
+        let (exited, waiting) = std::sync::mpsc::channel();
+        let outcome = std::thread::scope(|scope| {
+            let child = &mut self.child;
+            scope.spawn(move || {
+                let _ = exited.send(child.wait());
+            });
+            let outcome = waiting.recv_timeout(Duration::from_secs(300));
+            if outcome.is_err() {
+                // Unblocks the waiting thread, so that the scope can end.
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
             }
-            assert!(Instant::now() < deadline, "tracker serve did not stop within 300 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(10));
+            outcome
+        });
+        match outcome {
+            Ok(status) => {
+                let status = status.unwrap();
+                assert!(status.success(), "tracker serve exited with {status}; {}", self.output_tail());
+            }
+            Err(_) => panic!("tracker serve did not stop within 300 s of SIGTERM; {}", self.output_tail()),
         }
     }
 

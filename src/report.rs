@@ -157,7 +157,11 @@ pub async fn progress_report(
     };
     let moment = match request.known_at {
         Some(at) => Some(at),
-        None if position > 0 => Some(recorded_at(log, position).await?),
+        // At the head (the usual question) the time is the published head's; only a past position reads its event.
+        None if position > 0 => match log.head().await? {
+            head if head.position == position && head.recorded_at.is_some() => head.recorded_at,
+            _ => Some(recorded_at(log, position).await?),
+        },
         None => None,
     };
     let as_of = match (request.as_of, request.at_position.or(request.known_at.map(|_| 0))) {

@@ -397,11 +397,10 @@ async fn approve(
     Path(path): Path<(String, String)>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.manager_of(&path.0)?;
-    let JsonBody(body) = body?;
-    let body: NoteBody = typed(body, "invalid approval", &["note"])?;
-    let command = ApproveActivity { note: body.note };
-    lifecycle(&state, principal, path, None, "invalid approval", |p, a, ctx| approve_activity(p, a, command.clone(), ctx)).await
+    with_note(&state, caller, path, body, "invalid approval", |p, a, note, ctx| {
+        approve_activity(p, a, ApproveActivity { note }, ctx)
+    })
+    .await
 }
 
 /// Return a submitted activity to its recorder with a note saying what to fix (coordinator).
@@ -415,9 +414,23 @@ async fn send_back(
     Path(path): Path<(String, String)>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
+    with_note(&state, caller, path, body, "invalid return", |p, a, note, ctx| {
+        return_activity(p, a, ReturnActivity { note: note.unwrap_or_default() }, ctx)
+    })
+    .await
+}
+
+/// A coordinator's decision on an activity with an optional note (approval, return).
+async fn with_note(
+    state: &AppState,
+    caller: Caller,
+    path: (String, String),
+    body: Result<JsonBody, ApiError>,
+    title: &str,
+    decide: impl Fn(&ProgrammeState, &ActivityState, Option<String>, &CommandContext) -> Result<Vec<DomainEvent>, Faults>,
+) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&path.0)?;
     let JsonBody(body) = body?;
-    let body: NoteBody = typed(body, "invalid return", &["note"])?;
-    let command = ReturnActivity { note: body.note.unwrap_or_default() };
-    lifecycle(&state, principal, path, None, "invalid return", |p, a, ctx| return_activity(p, a, command.clone(), ctx)).await
+    let body: NoteBody = typed(body, title, &["note"])?;
+    lifecycle(state, principal, path, None, title, |p, a, ctx| decide(p, a, body.note.clone(), ctx)).await
 }

@@ -22,7 +22,7 @@ use super::idempotency::idempotent;
 use super::{location, wants, with_etag, AppState};
 use crate::auth::Principal;
 use crate::report::{progress_report, to_csv, ReportError, ReportRequest};
-use crate::service::{load_programme, on_programme};
+use crate::service::{on_programme, Executed};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -44,8 +44,8 @@ pub(super) fn programme_id(id: &str) -> Result<Slug, ApiError> {
 }
 
 /// The definition and the stream version, or 404.
-async fn existing(state: &AppState, id: &Slug) -> Result<(ProgrammeState, u64), ApiError> {
-    let (programme, version) = load_programme(state.log(), id).await.map_err(|e| ApiError::from_command(e, ""))?;
+async fn existing(state: &AppState, id: &Slug) -> Result<(std::sync::Arc<ProgrammeState>, u64), ApiError> {
+    let (programme, version) = state.programmes().load(state.log(), id).await.map_err(|e| ApiError::from_command(e, ""))?;
     if programme.programme().is_none() {
         return Err(ApiError::not_found(format!("unknown programme '{id}'")));
     }
@@ -139,7 +139,8 @@ async fn definition(State(state): State<AppState>, Path(id): Path<String>) -> Re
     Ok(with_etag(StatusCode::OK, version, view(&programme, version)))
 }
 
-/// Runs a programme command for the caller and answers with `status` and the programme's new version.
+/// Runs a programme command for the caller: 404 naming the programme if it does not exist, else what the
+/// command did.
 async fn change(
     state: &AppState,
     principal: Principal,
@@ -147,14 +148,13 @@ async fn change(
     if_match: Option<u64>,
     title: &str,
     decide: impl Fn(&ProgrammeState, &CommandContext) -> Result<Vec<events::DomainEvent>, events::Faults>,
-) -> Result<(ProgrammeState, u64), ApiError> {
+) -> Result<Executed<ProgrammeState>, ApiError> {
     let id = programme_id(id)?;
     existing(state, &id).await?;
     let ctx = context(state, principal.role.clone());
-    let executed = on_programme(state.log(), state.programmes(), &id, if_match, &principal.name, |current| decide(current, &ctx))
+    on_programme(state.log(), state.programmes(), &id, if_match, &principal.name, |current| decide(current, &ctx))
         .await
-        .map_err(|e| ApiError::from_command(e, title))?;
-    Ok((executed.state, executed.version))
+        .map_err(|e| ApiError::from_command(e, title))
 }
 
 fn parsed<T>(parsed: Result<T, events::Faults>, title: &str) -> Result<T, ApiError> {
@@ -217,8 +217,8 @@ async fn add_part<T: serde::Serialize + Clone>(
     let principal = caller.manager_of(id)?;
     let JsonBody(body) = body?;
     let part = parsed(parse(&body), title)?;
-    let (_, version) = change(state, principal, id, None, title, |s, ctx| decide(s, part.clone(), ctx)).await?;
-    Ok(created(id, version, serde_json::to_value(&part).unwrap_or(Value::Null)))
+    let executed = change(state, principal, id, None, title, |s, ctx| decide(s, part.clone(), ctx)).await?;
+    Ok(created(id, executed.version, serde_json::to_value(&part).unwrap_or(Value::Null)))
 }
 
 fn created(id: &str, version: u64, body: Value) -> Response {
@@ -247,18 +247,15 @@ async fn put_indicator(
     let JsonBody(body) = body?;
     let slug = Slug::parse(&indicator).map_err(|e| ApiError::invalid("invalid indicator", "id", e.to_string()))?;
     let command = parsed(SetIndicator::parse(&slug, &body), "invalid indicator")?;
-    let before = programme_id(&id).ok();
-    let existed = match &before {
-        Some(p) => existing(&state, p).await?.0.programme().is_some_and(|p| p.indicator(slug.as_str()).is_some()),
-        None => false,
-    };
-    let (programme, version) = change(&state, principal, &id, if_match, "invalid indicator", |s, ctx| {
+    let executed = change(&state, principal, &id, if_match, "invalid indicator", |s, ctx| {
         set_indicator(s, command.clone(), ctx)
     })
     .await?;
-    let current = programme.programme().and_then(|p| p.indicator(slug.as_str()));
-    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
-    Ok(with_etag(status, version, serde_json::to_value(current).unwrap_or(Value::Null)))
+    // A new indicator is `IndicatorSet` (201); a revision, or no change at all, is 200.
+    let set = executed.appended.as_ref().is_some_and(|a| a.envelopes.iter().any(|e| e.event_type == "IndicatorSet"));
+    let status = if set { StatusCode::CREATED } else { StatusCode::OK };
+    let current = executed.state.programme().and_then(|p| p.indicator(slug.as_str()));
+    Ok(with_etag(status, executed.version, serde_json::to_value(current).unwrap_or(Value::Null)))
 }
 
 /// The body of a lock or unlock.
@@ -311,7 +308,7 @@ async fn change_lock(
     let body: LockBody = typed(body, "invalid lock", &["reason"])?;
     let period = Slug::parse(&period).map_err(|_| ApiError::not_found(format!("unknown period '{period}'")))?;
     let command = ChangePeriodLock { period: period.clone(), reason: body.reason };
-    let (programme, version) = change(&state, principal, &id, None, "invalid lock", |s, ctx| {
+    let executed = change(&state, principal, &id, None, "invalid lock", |s, ctx| {
         if locking {
             lock_period(s, command.clone(), ctx)
         } else {
@@ -319,7 +316,7 @@ async fn change_lock(
         }
     })
     .await?;
-    let locked = programme.is_locked(period.as_str());
+    let (locked, version) = (executed.state.is_locked(period.as_str()), executed.version);
     Ok(with_etag(StatusCode::OK, version, json!({"programme": id, "period": period, "locked": locked, "version": version})))
 }
 

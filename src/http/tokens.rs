@@ -103,12 +103,8 @@ async fn issue(
     }
 }
 
-/// The programme and partner a token names must exist.
+/// The programme and partner a token names must exist (its shape was checked before).
 async fn check_scope(state: &AppState, request: &TokenRequest) -> Result<(), ApiError> {
-    let shape = request.check();
-    if !shape.is_empty() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(shape));
-    }
     let Some(programme) = &request.programme else { return Ok(()) };
     let head = state.log().head().await?.position;
     state.progress().wait_for(head, std::time::Duration::from_secs(2)).await;

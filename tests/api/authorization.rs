@@ -97,9 +97,12 @@ struct Fixture {
     activity: String,
 }
 
-/// Every endpoint of SPEC §6 but the dashboard, and a few states of an activity that change who may touch it.
+/// Every endpoint served (SPEC §6 and the few it does not list), and a few states of an activity that change who
+/// may touch it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Endpoint {
+    Dashboard,
+    ProgrammePage,
     Healthz,
     Metrics,
     OpenApi,
@@ -108,6 +111,8 @@ enum Endpoint {
     ListActivities,
     ReadActivity,
     Progress,
+    /// Not in the table of SPEC §6: the progress as an IATI 2.03 file.
+    Iati,
     AuditHead,
     RegisterProgramme,
     AddPartner,
@@ -120,6 +125,8 @@ enum Endpoint {
     RecordActivity,
     Correct,
     Retract,
+    /// Not in the table of SPEC §6: a returned activity submitted again.
+    Submit,
     Approve,
     Return,
     /// Corrections and retraction of an approved activity: no longer the recorder's to make.
@@ -170,7 +177,9 @@ impl Endpoint {
     /// Who may call it and the status an admitted caller gets.
     fn rule(self, fixture: &Fixture) -> (Who, u16) {
         match self {
-            Endpoint::Healthz
+            Endpoint::Dashboard
+            | Endpoint::ProgrammePage
+            | Endpoint::Healthz
             | Endpoint::Metrics
             | Endpoint::OpenApi
             | Endpoint::ListProgrammes
@@ -178,12 +187,15 @@ impl Endpoint {
             | Endpoint::ListActivities
             | Endpoint::ReadActivity
             | Endpoint::Progress
+            | Endpoint::Iati
             | Endpoint::AuditHead => (Who::Public, 200),
             Endpoint::RegisterProgramme => (Who::Admin, 201),
             Endpoint::AddPartner | Endpoint::AddCluster | Endpoint::AddPeriod | Endpoint::SetIndicator => (Who::Coordinator, 201),
             Endpoint::LockPeriod | Endpoint::UnlockPeriod => (Who::Coordinator, 200),
             Endpoint::RecordActivity => (Who::Recorder, 201),
             Endpoint::Correct | Endpoint::Retract => (Who::Recorder, 200),
+            // Only a returned activity can be submitted again, and only where approval is required.
+            Endpoint::Submit => (Who::Recorder, if fixture.requires_approval { 200 } else { 409 }),
             // Without approval an activity is never submitted: the admitted caller gets past the role check to
             // the 409 of the activity's status, where everyone else stops at 403.
             Endpoint::Approve | Endpoint::Return => (Who::Coordinator, if fixture.requires_approval { 200 } else { 409 }),
@@ -200,6 +212,8 @@ impl Endpoint {
         let p = fixture.programme;
         let base = format!("/v1/programmes/{p}");
         match self {
+            Endpoint::Dashboard => Request::get("/".into()),
+            Endpoint::ProgrammePage => Request::get(format!("/programmes/{p}")),
             Endpoint::Healthz => Request::get("/healthz".into()),
             Endpoint::Metrics => Request::get("/metrics".into()),
             Endpoint::OpenApi => Request::get("/openapi.json".into()),
@@ -208,6 +222,7 @@ impl Endpoint {
             Endpoint::ListActivities => Request::get(format!("{base}/activities?partner=torino")),
             Endpoint::ReadActivity => Request::get(format!("{base}/activities/{}", fixture.activity)),
             Endpoint::Progress => Request::get(format!("{base}/progress")),
+            Endpoint::Iati => Request::get(format!("{base}/iati")),
             Endpoint::AuditHead => Request::get("/v1/audit/head".into()),
             Endpoint::RegisterProgramme => {
                 let id = format!("pilot-{n}");
@@ -259,6 +274,14 @@ impl Endpoint {
                 let aid = torino_activity(app, p, self == Endpoint::RetractApproved).await;
                 let reason = json!({"reason": "recorded twice"});
                 Request::post(format!("{base}/activities/{aid}/retraction"), reason, Writes::Activity(aid))
+            }
+            Endpoint::Submit => {
+                let aid = torino_activity(app, p, false).await;
+                if fixture.requires_approval {
+                    let note = json!({"note": "add the list of participants"});
+                    app.post(&format!("{base}/activities/{aid}/return"), Some(&app.admin), &note).await.expect(200);
+                }
+                Request::post(format!("{base}/activities/{aid}/submission"), json!({}), Writes::Activity(aid))
             }
             Endpoint::Approve => {
                 let aid = torino_activity(app, p, false).await;
@@ -454,6 +477,8 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
     ]);
     let fixture = Fixture { programme: "connection", requires_approval: false, activity: torino_activity(&app, "connection", false).await };
     let endpoints = [
+        Endpoint::Dashboard,
+        Endpoint::ProgrammePage,
         Endpoint::Healthz,
         Endpoint::Metrics,
         Endpoint::OpenApi,
@@ -462,6 +487,7 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Endpoint::ListActivities,
         Endpoint::ReadActivity,
         Endpoint::Progress,
+        Endpoint::Iati,
         Endpoint::AuditHead,
         Endpoint::RegisterProgramme,
         Endpoint::AddPartner,
@@ -473,6 +499,7 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Endpoint::RecordActivity,
         Endpoint::Correct,
         Endpoint::Retract,
+        Endpoint::Submit,
         Endpoint::Approve,
         Endpoint::Return,
         Endpoint::History,
@@ -513,6 +540,7 @@ async fn approval_and_return_are_the_coordinators_and_an_approved_activity_is_ou
         Endpoint::RecordActivity,
         Endpoint::Correct,
         Endpoint::Retract,
+        Endpoint::Submit,
         Endpoint::Approve,
         Endpoint::Return,
         Endpoint::CorrectApproved,

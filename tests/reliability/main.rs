@@ -4,3 +4,6 @@
 
 mod crash;
 mod server;
+mod storage;
+mod secrets;
+mod single_writer;

@@ -51,10 +51,16 @@ impl Server {
     /// exits instead of listening.
     pub(crate) fn start_with(dir: &Path, env: &[(&str, &str)]) -> Result<Server, Refused> {
         let mut command = tracker(dir);
-        command.args(["serve", "--addr", "127.0.0.1:0"]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.args(["serve", "--addr", "127.0.0.1:0"]);
         for (name, value) in env {
             command.env(name, value);
         }
+        Server::spawn(command)
+    }
+
+    /// Runs `command`, which must end up running `tracker serve` with `--addr 127.0.0.1:0`.
+    pub(crate) fn spawn(mut command: Command) -> Result<Server, Refused> {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("starting tracker serve");
         let output = Arc::new(Mutex::new(Vec::new()));
         let (lines_tx, lines) = mpsc::channel();
@@ -122,6 +128,10 @@ impl std::ops::Deref for Server {
 }
 
 impl Api {
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -7,3 +7,4 @@ mod server;
 mod storage;
 mod secrets;
 mod single_writer;
+mod tamper;

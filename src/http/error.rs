@@ -1,6 +1,7 @@
 //! The one error type of the HTTP API. Every failure leaves as RFC 9457 `application/problem+json`
 //! `{type, title, status, detail, errors?}`; client mistakes are 4xx and logged at debug level, internal failures
-//! are 500 (or 503 while the log is unavailable) with a generic body and the cause logged as an error.
+//! are 500 (or 503 while the log is unavailable) with a generic body and the cause logged as an error; once the
+//! log refuses writes after a failed write or sync, the answer names that cause (507 when the storage is full).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

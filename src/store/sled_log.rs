@@ -10,7 +10,7 @@
 //! sled batch, then `flush`es sled and `fdatasync`s sled's data file — sled 0.34's flush ends in
 //! `sync_file_range`, which does not empty the drive's volatile cache. Only then are the indexes and the head
 //! updated and the appenders answered. Readers never look past the head, so they never see an event that a
-//! crash could still take away. After a failed write or sync the log refuses further appends until it is
+//! crash could still take away. After a failed write or sync the log refuses further writes until it is
 //! reopened: after a failed fsync the kernel may already have dropped the dirty pages, so retrying could
 //! acknowledge data that is not on disk.
 //!

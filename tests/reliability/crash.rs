@@ -106,7 +106,11 @@ async fn every_acknowledged_activity_survives_sigkill_of_the_server() {
 async fn check_after_restart(server: &Server, admin: &str, ledger: &Mutex<Ledger>, cycle: usize) -> (usize, usize) {
     let when = format!("after kill {cycle}");
     let events = assert_log_whole(server, admin, &when).await;
-    let ledger = ledger.lock();
+    // The recorders have all stopped: a copy of the ledger, so that no lock is held across the requests below.
+    let ledger = {
+        let ledger = ledger.lock();
+        Ledger { acknowledged: ledger.acknowledged.clone(), in_flight: ledger.in_flight.clone() }
+    };
     // Every stored activity is one that was sent, whole: acknowledged, or in flight at a kill.
     let mut stored = HashMap::new();
     for event in events.iter().filter(|e| e["type"] == "ActivityRecorded") {

@@ -17,6 +17,8 @@ const START_DEADLINE: Duration = Duration::from_secs(60);
 pub(crate) struct Server {
     child: Child,
     output: Arc<Mutex<Vec<String>>>,
+    /// The threads draining stdout and stderr; joined once the process has exited, so `output` is complete.
+    readers: Vec<std::thread::JoinHandle<()>>,
     pub(crate) api: Api,
 }
 
@@ -65,16 +67,17 @@ impl Server {
         let output = Arc::new(Mutex::new(Vec::new()));
         let (lines_tx, lines) = mpsc::channel();
         // Both pipes are drained for the server's whole life, so a chatty log can never block it.
+        let mut readers = Vec::new();
         for pipe in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
             let output = Arc::clone(&output);
             let lines_tx = lines_tx.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines() {
                     let Ok(line) = line else { break };
                     output.lock().unwrap().push(line.clone());
                     let _ = lines_tx.send(line);
                 }
-            });
+            }));
         }
         drop(lines_tx);
         let deadline = std::time::Instant::now() + START_DEADLINE;
@@ -85,11 +88,12 @@ impl Server {
                     let addr = line.split("addr=").nth(1).and_then(|rest| rest.split(' ').next()).expect("the address");
                     let addr = addr.parse().unwrap_or_else(|e| panic!("'{addr}': {e}"));
                     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-                    return Ok(Server { child, output, api: Api { addr, client } });
+                    return Ok(Server { child, output, readers, api: Api { addr, client } });
                 }
                 Ok(_) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().unwrap();
+                    readers.into_iter().for_each(|reader| reader.join().unwrap());
                     let output = output.lock().unwrap().join("\n");
                     return Err(Refused { status, output });
                 }
@@ -105,6 +109,16 @@ impl Server {
     pub(crate) fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reaping the server");
+        self.readers.drain(..).for_each(|reader| reader.join().unwrap());
+    }
+
+    /// Asks the server to stop (SIGTERM: graceful shutdown) and waits for it to exit.
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill -TERM");
+        assert!(sent.success());
+        let status = self.child.wait().expect("reaping the server");
+        self.readers.drain(..).for_each(|reader| reader.join().unwrap());
+        status
     }
 
     /// True while the process runs.

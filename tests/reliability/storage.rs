@@ -134,8 +134,13 @@ async fn a_full_disk_is_answered_with_a_clear_problem_and_loses_nothing_acknowle
     assert!(output.contains("writing to the data directory failed"), "the cause is logged: {output}");
     assert!(!output.contains("panicked"), "{output}");
 
+    // A graceful stop does not hang on the failed store, and exits non-zero so that a supervisor notices.
+    let stopped = server.terminate();
+    assert_eq!(stopped.code(), Some(1), "{}", server.output());
+    assert!(server.output().contains("error: stopped after refusing writes"), "{}", server.output());
+    assert!(!server.output().contains("panicked"), "{}", server.output());
+
     // Freed space, restart: everything acknowledged is there, the chain verifies, writes work again.
-    server.kill();
     let server = match &mount {
         Ok(mount) => {
             mount.remount("size=64m");

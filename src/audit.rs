@@ -92,11 +92,35 @@ pub async fn export_log(
     Ok(head)
 }
 
+/// A head the server published (`GET /v1/audit/head`, `tracker verify`) and an auditor kept: position and
+/// chain hash, written `POS:HASH`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishedHead {
+    pub position: u64,
+    pub hash: ChainHash,
+}
+
+impl std::str::FromStr for PublishedHead {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<PublishedHead, String> {
+        let (position, hash) = text.split_once(':').ok_or("expected POSITION:HASH, e.g. 42:9f86d0…")?;
+        let position = position.parse().map_err(|_| format!("'{position}' is not a position"))?;
+        let hash = ChainHash::parse_hex(hash).map_err(|e| format!("'{hash}' is not a chain hash: {e}"))?;
+        Ok(PublishedHead { position, hash })
+    }
+}
+
 /// Reads an NDJSON export and checks all of it — canonical form of each line and the whole chain — writing the
 /// lines to `spool` as it goes. Nothing reaches the store unless this returns `Ok`.
+///
+/// The chain alone cannot show that events were cut off the end: a prefix of a log is a valid log. With a
+/// `published` head the export must also reach that position and carry that hash there; an export made later
+/// may go on beyond it.
 pub fn check_export(
     input: impl BufRead,
     spool: &mut impl Write,
+    published: Option<PublishedHead>,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<(u64, ChainHash)> {
     let mut verifier = ChainVerifier::new();
@@ -106,6 +130,14 @@ pub fn check_export(
         let envelope = Envelope::from_json_line(&line)
             .map_err(|e| anyhow::anyhow!("position {position} (line {}): {e}", number + 1))?;
         verifier.check(&envelope).map_err(|e| anyhow::anyhow!("{e} (line {})", number + 1))?;
+        if let Some(head) = published.filter(|head| head.position == position && head.hash != envelope.hash) {
+            anyhow::bail!(
+                "position {position} (line {}): hash {} differs from the published head's {}; the log was rewritten",
+                number + 1,
+                envelope.hash,
+                head.hash
+            );
+        }
         spool.write_all(line.as_bytes())?;
         spool.write_all(b"\n")?;
         if position % 4096 == 0 {
@@ -114,5 +146,12 @@ pub fn check_export(
     }
     spool.flush()?;
     progress(verifier.checked());
+    if let Some(head) = published.filter(|head| head.position > verifier.checked()) {
+        anyhow::bail!(
+            "the export ends at position {} but the published head is position {}: it is truncated",
+            verifier.checked(),
+            head.position
+        );
+    }
     Ok(verifier.head())
 }

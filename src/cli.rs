@@ -39,7 +39,18 @@ pub enum Command {
     /// Write the whole log to stdout as NDJSON, one envelope per line.
     Export,
     /// Read an NDJSON export from stdin into an empty data directory, after verifying all of it.
-    Import,
+    Import {
+        /// A head published earlier (`GET /v1/audit/head`) as POSITION:HASH: the export must reach it.
+        #[arg(long)]
+        head: Option<audit::PublishedHead>,
+    },
+    /// Check an NDJSON export on stdin without importing it: canonical lines, the whole chain, and with `--head`
+    /// that it reaches a head published earlier (so a truncated or rewritten export is refused).
+    CheckExport {
+        /// A head published earlier (`GET /v1/audit/head`) as POSITION:HASH.
+        #[arg(long)]
+        head: Option<audit::PublishedHead>,
+    },
     /// Print a programme's progress against its targets, read offline from the data directory.
     Report {
         /// The programme's id, e.g. `connection`.
@@ -119,7 +130,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Verify => runtime.block_on(verify(&cli.data)),
         Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
-        Command::Import => import(&runtime, &cli.data).map(|()| ExitCode::SUCCESS),
+        Command::Import { head } => import(&runtime, &cli.data, head).map(|()| ExitCode::SUCCESS),
+        Command::CheckExport { head } => check_export(head).map(|()| ExitCode::SUCCESS),
         Command::Report { programme, as_of, known_at, at_position, format } => {
             let known_at = known_at
                 .map(|text| events::Timestamp::parse_rfc3339(&text))
@@ -225,7 +237,15 @@ async fn export(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import(runtime: &tokio::runtime::Runtime, dir: &Path) -> anyhow::Result<()> {
+fn check_export(head: Option<audit::PublishedHead>) -> anyhow::Result<()> {
+    let input = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+    let (count, hash) = audit::check_export(input, &mut std::io::sink(), head, |_| ())
+        .context("the export was refused")?;
+    println!("ok: {count} events checked; head position {count} hash {hash}");
+    Ok(())
+}
+
+fn import(runtime: &tokio::runtime::Runtime, dir: &Path, published: Option<audit::PublishedHead>) -> anyhow::Result<()> {
     // Refuse a non-empty store before reading a possibly large input.
     if dir.join("sled").exists() {
         let log = open_existing(dir)?;
@@ -242,7 +262,7 @@ fn import(runtime: &tokio::runtime::Runtime, dir: &Path) -> anyhow::Result<()> {
             std::fs::File::create(&spool_path).with_context(|| format!("creating {}", spool_path.display()))?,
         );
         let input = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
-        audit::check_export(input, &mut spool, |done| bar.set_position(done))
+        audit::check_export(input, &mut spool, published, |done| bar.set_position(done))
     };
     bar.finish_and_clear();
     let (count, hash) = match checked {

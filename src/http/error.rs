@@ -1,6 +1,7 @@
 //! The one error type of the HTTP API. Every failure leaves as RFC 9457 `application/problem+json`
 //! `{type, title, status, detail, errors?}`; client mistakes are 4xx and logged at debug level, internal failures
-//! are 500 (or 503 while the log is unavailable) with a generic body and the cause logged as an error.
+//! are 500 (or 503 while the log is unavailable) with a generic body and the cause logged as an error; once the
+//! log refuses writes after a failed write or sync, the answer names that cause (507 when the storage is full).
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -8,7 +9,7 @@ use events::{Fault, FaultKind, Faults};
 use serde::Serialize;
 
 use crate::service::CommandError;
-use crate::store::{AppendError, ReadError};
+use crate::store::{AppendError, ReadError, WriteFailure};
 
 /// A problem to report to the client.
 #[derive(Debug)]
@@ -113,6 +114,23 @@ impl ApiError {
             .detail("the server failed to answer; the cause is in its log")
     }
 
+    /// The store refuses writes since one failed: 507 when its storage is full, else 503. Unlike other internal
+    /// failures the client is told what happened (the operating system's words, no path), because retrying will
+    /// not help until an operator has fixed the storage and restarted the server.
+    pub fn writes_refused(failure: &WriteFailure) -> ApiError {
+        tracing::error!(cause = %failure.cause, "refusing a write: the data directory failed earlier");
+        let (status, title) = if failure.storage_full {
+            (StatusCode::INSUFFICIENT_STORAGE, "the server's storage is full")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "the server's storage failed")
+        };
+        ApiError::new(status, "storage_failed", title).detail(format!(
+            "writing to the event log failed ({}); nothing more is written until the server is restarted on working \
+             storage. Everything acknowledged before is kept; this request changed nothing",
+            failure.cause
+        ))
+    }
+
     /// Faults of a command, with the title for their kind of request (e.g. "invalid activity").
     pub fn from_faults(faults: Faults, title: &str) -> ApiError {
         let (status, kind, title) = match faults.kind() {
@@ -151,6 +169,7 @@ impl From<ReadError> for ApiError {
                     .detail("the server cannot read or write its event log; retry later")
             }
             corrupt @ ReadError::Corrupt { .. } => ApiError::internal(corrupt),
+            ReadError::WritesRefused(failure) => ApiError::writes_refused(&failure),
         }
     }
 }
@@ -165,6 +184,7 @@ impl From<AppendError> for ApiError {
             AppendError::Invalid(reason) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid event")
                 .detail(reason),
             AppendError::Unavailable(cause) => ApiError::from(ReadError::Unavailable(cause)),
+            AppendError::WritesRefused(failure) => ApiError::writes_refused(&failure),
         }
     }
 }

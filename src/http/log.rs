@@ -386,9 +386,14 @@ pub(super) struct Health {
     pub position: u64,
 }
 
-/// `{"status":"ok","position":N}`.
-#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Health)))]
+/// `{"status":"ok","position":N}`; the storage problem (503 or 507) once the log refuses writes, so that a
+/// monitor notices a server that can only read.
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, body = Health),
+    (status = 503, body = super::Problem), (status = 507, body = super::Problem)))]
 async fn healthz(State(state): State<AppState>) -> Result<axum::Json<Health>, ApiError> {
+    if let Some(failure) = state.log().write_failure() {
+        return Err(ApiError::writes_refused(&failure));
+    }
     let head = state.log().head().await?;
     Ok(axum::Json(Health { status: "ok".into(), position: head.position }))
 }

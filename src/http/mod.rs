@@ -288,6 +288,10 @@ impl Application {
         drop(state);
         log.close();
         tracing::info!("stopped");
+        // A server that had to refuse writes did not do its job: say so to whatever supervises it.
+        if let Some(failure) = log.write_failure() {
+            anyhow::bail!("stopped after refusing writes: {failure}");
+        }
         Ok(())
     }
 }

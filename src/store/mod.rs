@@ -106,6 +106,43 @@ pub enum AppendError {
     Invalid(String),
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
+    #[error("{0}")]
+    WritesRefused(WriteFailure),
+}
+
+/// A write or sync of the store failed, so the store refuses every later write until it is reopened: after a
+/// failed `fsync` the kernel may have dropped the unwritten pages, and a later sync that succeeds would not bring
+/// them back (PostgreSQL's "fsyncgate"). What was acknowledged before the failure is safe.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the event log refuses writes since writing to its storage failed ({cause}); restart once the storage is fixed")]
+pub struct WriteFailure {
+    /// The storage is full (`ENOSPC`, or a quota).
+    pub storage_full: bool,
+    /// The operating system's words, without the path: "No space left on device (os error 28)".
+    pub cause: String,
+}
+
+impl WriteFailure {
+    pub fn from_io(error: &std::io::Error) -> WriteFailure {
+        use std::io::ErrorKind;
+        let storage_full = matches!(error.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded);
+        WriteFailure { storage_full, cause: os_words(error) }
+    }
+}
+
+/// The error's text as the operating system words it. sled passes some IO errors on as the `Debug` text of the
+/// original (`Os { code: 28, kind: StorageFull, message: "No space left on device" }`); those are put back into
+/// the usual form, "No space left on device (os error 28)".
+fn os_words(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let field = |name: &str, end: char| {
+        let start = text.find(name)? + name.len();
+        text[start..].split(end).next().map(str::to_owned)
+    };
+    match (text.starts_with("Os {"), field("message: \"", '"'), field("code: ", ',')) {
+        (true, Some(message), Some(code)) => format!("{message} (os error {code})"),
+        _ => text,
+    }
 }
 
 /// Why a read failed. Reads of positions beyond the head are not errors; they return nothing.
@@ -115,6 +152,9 @@ pub enum ReadError {
     Corrupt { position: u64, reason: String },
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
+    /// A write of a record (a token, an idempotency key) was refused: see [`WriteFailure`].
+    #[error("{0}")]
+    WritesRefused(WriteFailure),
 }
 
 /// The latest acknowledged event: publish it so that an auditor can later detect a truncated or rewritten log.
@@ -230,5 +270,10 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// What the writer has done since the log was opened.
     fn stats(&self) -> LogStats {
         LogStats::default()
+    }
+
+    /// Why the log refuses writes, once a write or sync of its storage has failed; `None` while it accepts them.
+    fn write_failure(&self) -> Option<WriteFailure> {
+        None
     }
 }

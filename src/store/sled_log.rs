@@ -10,7 +10,7 @@
 //! sled batch, then `flush`es sled and `fdatasync`s sled's data file — sled 0.34's flush ends in
 //! `sync_file_range`, which does not empty the drive's volatile cache. Only then are the indexes and the head
 //! updated and the appenders answered. Readers never look past the head, so they never see an event that a
-//! crash could still take away. After a failed write or sync the log refuses further appends until it is
+//! crash could still take away. After a failed write or sync the log refuses further writes until it is
 //! reopened: after a failed fsync the kernel may already have dropped the dirty pages, so retrying could
 //! acknowledge data that is not on disk.
 //!
@@ -35,7 +35,8 @@ use uuid::Uuid;
 use super::record;
 use crate::projection_store::SnapshotStore;
 use super::{
-    AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, LogStats, ReadError, RecordStore, Table, MAX_EVENTS_PER_APPEND,
+    AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, LogStats, ReadError, RecordStore, Table, WriteFailure,
+    MAX_EVENTS_PER_APPEND,
     MAX_EVENT_DATA_BYTES,
 };
 
@@ -170,7 +171,8 @@ struct Shared {
     index: RwLock<Index>,
     head: RwLock<Head>,
     head_tx: watch::Sender<u64>,
-    failure: Mutex<Option<String>>,
+    /// Set by the first failed write or sync; from then on every write is refused (see the module's comment).
+    failure: Mutex<Option<WriteFailure>>,
     stats: Mutex<LogStats>,
 }
 
@@ -328,23 +330,28 @@ impl RecordStore for SledLog {
     }
 
     fn insert_new(&self, table: Table, key: &str, value: &[u8]) -> Result<bool, ReadError> {
-        let swapped = self.tree(table)?.compare_and_swap(key, None::<&[u8]>, Some(value)).map_err(unavailable)?;
-        if swapped.is_err() {
-            return Ok(false);
-        }
-        durable_flush(&self.shared).map_err(unavailable)?;
-        Ok(true)
+        self.write_record(table, |tree| Ok(tree.compare_and_swap(key, None::<&[u8]>, Some(value))?.is_ok()))
     }
 
     fn put(&self, table: Table, key: &str, value: &[u8]) -> Result<(), ReadError> {
-        self.tree(table)?.insert(key, value).map_err(unavailable)?;
-        durable_flush(&self.shared).map_err(unavailable)
+        self.write_record(table, |tree| tree.insert(key, value).map(|_| ()))
     }
 
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError> {
-        let removed = self.tree(table)?.remove(key).map_err(unavailable)?.is_some();
-        durable_flush(&self.shared).map_err(unavailable)?;
-        Ok(removed)
+        self.write_record(table, |tree| Ok(tree.remove(key)?.is_some()))
+    }
+}
+
+impl SledLog {
+    /// Runs one change of a record table and makes it durable, under the same rule as appends: nothing is written
+    /// once a write has failed, and a failure here stops appends too (both share sled's one data file).
+    fn write_record<T>(&self, table: Table, change: impl FnOnce(&sled::Tree) -> sled::Result<T>) -> Result<T, ReadError> {
+        if let Some(failure) = self.shared.failure.lock().clone() {
+            return Err(ReadError::WritesRefused(failure));
+        }
+        let tree = self.tree(table)?;
+        let written = change(&tree).map_err(sled_io).and_then(|changed| durable_flush(&self.shared).map(|()| changed));
+        written.map_err(|error| ReadError::WritesRefused(writes_failed(&self.shared, &error)))
     }
 }
 
@@ -410,8 +417,28 @@ fn open_sled(dir: &Path, cache_capacity: u64) -> sled::Result<sled::Db> {
 }
 
 fn durable_flush(shared: &Shared) -> std::io::Result<()> {
-    shared.db.flush().map_err(std::io::Error::other)?;
+    shared.db.flush().map_err(sled_io)?;
     shared.data_file.sync_data()
+}
+
+/// sled's error as the operating system's, so that a full disk stays recognisable.
+fn sled_io(error: sled::Error) -> std::io::Error {
+    match error {
+        sled::Error::Io(error) => error,
+        other => std::io::Error::other(other),
+    }
+}
+
+/// Records the first failure of a write or sync, after which every write is refused, and returns it.
+fn writes_failed(shared: &Shared, error: &std::io::Error) -> WriteFailure {
+    let mut failure = shared.failure.lock();
+    if let Some(first) = failure.as_ref() {
+        return first.clone();
+    }
+    let first = WriteFailure::from_io(error);
+    tracing::error!(dir = %shared.dir.display(), %error, "writing to the data directory failed; refusing every write until restart");
+    *failure = Some(first.clone());
+    first
 }
 
 /// A record that could not be read, or sled failing.
@@ -600,6 +627,10 @@ impl EventLog for SledLog {
     fn stats(&self) -> LogStats {
         *self.shared.stats.lock()
     }
+
+    fn write_failure(&self) -> Option<WriteFailure> {
+        self.shared.failure.lock().clone()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -646,7 +677,7 @@ fn run_writer(shared: &Shared, inbox: &mpsc::Receiver<(AppendRequest, Reply)>, m
 fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
     if let Some(failure) = shared.failure.lock().clone() {
         for (_, reply) in batch {
-            let _ = reply.send(Err(AppendError::Unavailable(failure.clone())));
+            let _ = reply.send(Err(AppendError::WritesRefused(failure.clone())));
         }
         return;
     }
@@ -668,11 +699,9 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
 
     if !staged.is_empty() {
         if let Err(error) = write_durably(shared, &staged) {
-            let message = format!("writing to {} failed: {error}; restart to recover", shared.dir.display());
-            tracing::error!(%message, "event log write failed; refusing further appends");
-            *shared.failure.lock() = Some(message.clone());
+            let failure = writes_failed(shared, &error);
             for (_, reply) in batch {
-                let _ = reply.send(Err(AppendError::Unavailable(message.clone())));
+                let _ = reply.send(Err(AppendError::WritesRefused(failure.clone())));
             }
             return;
         }
@@ -696,10 +725,10 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
     }
 }
 
-fn write_durably(shared: &Shared, staged: &[Envelope]) -> Result<(), String> {
-    write_chunks(&shared.log, staged).map_err(|e| e.to_string())?;
+fn write_durably(shared: &Shared, staged: &[Envelope]) -> std::io::Result<()> {
+    write_chunks(&shared.log, staged).map_err(sled_io)?;
     let started = std::time::Instant::now();
-    durable_flush(shared).map_err(|e| e.to_string())?;
+    durable_flush(shared)?;
     let mut stats = shared.stats.lock();
     stats.commits += 1;
     stats.events += staged.len() as u64;

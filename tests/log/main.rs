@@ -9,3 +9,4 @@ mod projection_store;
 mod properties;
 mod report;
 mod seeds;
+mod tamper;

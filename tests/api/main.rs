@@ -12,6 +12,7 @@ mod log;
 mod progress;
 mod readme;
 mod review;
+mod schemathesis;
 mod service;
 mod tokens;
 mod programmes;

@@ -339,7 +339,8 @@ impl Application {
 
 /// Serves HTTP/1 and HTTP/2 connections until `shutdown` completes, then waits for the connections to finish
 /// what they were doing. Unlike `axum::serve`, a client that opens a connection and does not send its headers
-/// within `request_timeout` is disconnected (hyper's header read timeout, which needs a timer).
+/// within `request_timeout` is disconnected (hyper's header read timeout, which needs a timer), and so is one
+/// that sends nothing at all.
 async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -369,10 +370,14 @@ async fn serve(
         let service = hyper_util::service::TowerToHyperService::new(
             router.clone().map_request(|request: Request<hyper::body::Incoming>| request.map(axum::body::Body::new)),
         );
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let connection = connections.watch(connection);
+        let (builder, watcher) = (builder.clone(), connections.watcher());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            // hyper's header timer starts with the first byte: a connection that sends nothing is closed here.
+            if !matches!(tokio::time::timeout(request_timeout, stream.peek(&mut [0; 1])).await, Ok(Ok(1..))) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });

@@ -4,6 +4,7 @@ mod helpers;
 
 mod activities;
 mod authorization;
+mod bad_input;
 mod browser;
 mod concurrency;
 mod dashboard;

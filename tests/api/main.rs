@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod concurrency;
 mod dashboard;
+mod decode_robustness;
 mod exports;
 mod log;
 mod progress;

@@ -337,7 +337,7 @@ impl Application {
     }
 }
 
-/// Serves HTTP/1 and HTTP/2 connections until `shutdown` completes, then waits for the connections to finish
+/// Serves HTTP/1.1 connections until `shutdown` completes, then waits for the connections to finish
 /// what they were doing. Unlike `axum::serve`, a client that opens a connection and does not send its headers
 /// within `request_timeout` is disconnected (hyper's header read timeout, which needs a timer), and so is one
 /// that sends nothing at all.
@@ -347,11 +347,10 @@ async fn serve(
     request_timeout: Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt as _;
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(request_timeout);
-    builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(request_timeout);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -376,7 +375,7 @@ async fn serve(
             if !matches!(tokio::time::timeout(request_timeout, stream.peek(&mut [0; 1])).await, Ok(Ok(1..))) {
                 return;
             }
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended with an error");
             }

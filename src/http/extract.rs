@@ -1,6 +1,8 @@
 //! What handlers take from a request, with every rejection as a problem: the JSON body (400 malformed, 413 too
 //! large, 415 not JSON, 422 unknown or mistyped fields), the caller's token (401 unknown), `If-Match` and
 //! `Idempotency-Key`.
+//! Handlers take the body and these headers as `Result`s and look at them only after checking the caller, so
+//! that a request without a token gets 401 whatever else is wrong with it.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;

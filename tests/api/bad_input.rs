@@ -214,6 +214,23 @@ async fn very_long_strings_and_header_values_are_refused_or_cut_not_5xx() {
     app.get("/healthz", None).await.expect(200);
 }
 
+#[tokio::test]
+async fn a_request_without_a_token_is_401_whatever_else_is_wrong_with_it() {
+    let app = spawn_app().await;
+    let body = exchange("torino", "asti", "2021-10-11");
+    let activity = "/v1/programmes/connection/activities/0190a0b0-0000-7000-8000-000000000001";
+    for (method, path, header) in [
+        (reqwest::Method::POST, ACTIVITIES.to_owned(), ("idempotency-key", "")),
+        (reqwest::Method::POST, format!("{activity}/corrections"), ("if-match", "null")),
+        (reqwest::Method::POST, format!("{activity}/retraction"), ("if-match", "@")),
+        (reqwest::Method::PUT, "/v1/programmes/connection/indicators/x".to_owned(), ("if-match", "'")),
+    ] {
+        app.send(method.clone(), &path, None, Some(&body), &[header]).await.problem(401);
+        // With a token, the header is what is wrong.
+        app.send(method, &path, Some(&app.admin), Some(&body), &[header]).await.problem(400);
+    }
+}
+
 /// The server with a one-second request timeout.
 /// Its client opens a new connection per request: the server closes idle kept-alive connections after the
 /// timeout, and a request sent on one just as it closes would fail.

@@ -30,6 +30,10 @@ pub enum Command {
         /// The address to listen on.
         #[arg(long, env = "TRACKER_ADDR", default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
+        /// Seconds a request may take, headers and body included, before it is answered 408 (a client that
+        /// sends its headers too slowly is disconnected); streams (SSE, NDJSON) are exempt once they started.
+        #[arg(long, env = "TRACKER_REQUEST_TIMEOUT", default_value_t = 30.0, value_parser = parse_timeout)]
+        request_timeout: f64,
     },
     /// Manage API tokens offline (while no server holds the data directory; use `POST /v1/tokens` otherwise).
     #[command(subcommand)]
@@ -124,7 +128,8 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     match cli.command {
-        Command::Serve { addr } => runtime.block_on(serve(cli.data, addr)).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, request_timeout } => runtime
+            .block_on(serve(cli.data, addr, std::time::Duration::from_secs_f64(request_timeout))).map(|()| ExitCode::SUCCESS),
         Command::Token(TokenCommand::Create { name, role, programme, partner }) => {
             runtime.block_on(create_token(&cli.data, name, &role, programme, partner)).map(|()| ExitCode::SUCCESS)
         }
@@ -145,8 +150,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(data: PathBuf, addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let config = crate::http::ServeConfig { data, addr };
+/// A request timeout in seconds: positive and at most a day.
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
+        _ => Err(format!("'{text}' is not a number of seconds between 0 and 86400 (e.g. 30 or 0.5)")),
+    }
+}
+
+async fn serve(data: PathBuf, addr: std::net::SocketAddr, request_timeout: std::time::Duration) -> anyhow::Result<()> {
+    let config = crate::http::ServeConfig { data, addr, request_timeout };
     let application = crate::http::Application::build(&config).await?;
     application.run_until(crate::http::shutdown_signal()).await
 }

@@ -108,11 +108,12 @@ fn activity_id(id: &str) -> Result<Uuid, ApiError> {
 async fn record_one(
     State(state): State<AppState>,
     caller: Caller,
-    IdempotencyKey(key): IdempotencyKey,
+    key: Result<IdempotencyKey, ApiError>,
     Path(id): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&id)?;
+    let IdempotencyKey(key) = key?;
     let JsonBody(body) = body?;
     let programme = programme_id(&id)?;
     let scope = format!("activities\n{}\n{programme}", principal.name);
@@ -321,11 +322,12 @@ pub(super) struct CorrectionBody {
 async fn correct(
     State(state): State<AppState>,
     caller: Caller,
-    IfMatch(if_match): IfMatch,
+    if_match: Result<IfMatch, ApiError>,
     Path(path): Path<(String, String)>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&path.0)?;
+    let IfMatch(if_match) = if_match?;
     let JsonBody(body) = body?;
     let body: CorrectionBody = typed(body, "invalid correction", &["reason", "changes"])?;
     let command = CorrectActivity { reason: body.reason, changes: body.changes };
@@ -354,11 +356,12 @@ pub(super) struct RetractionBody {
 async fn retract(
     State(state): State<AppState>,
     caller: Caller,
-    IfMatch(if_match): IfMatch,
+    if_match: Result<IfMatch, ApiError>,
     Path(path): Path<(String, String)>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&path.0)?;
+    let IfMatch(if_match) = if_match?;
     let JsonBody(body) = body?;
     let body: RetractionBody = typed(body, "invalid retraction", &["reason"])?;
     let command = RetractActivity { reason: body.reason };

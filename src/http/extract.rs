@@ -1,6 +1,8 @@
 //! What handlers take from a request, with every rejection as a problem: the JSON body (400 malformed, 413 too
 //! large, 415 not JSON, 422 unknown or mistyped fields), the caller's token (401 unknown), `If-Match` and
 //! `Idempotency-Key`.
+//! Handlers take the body and these headers as `Result`s and look at them only after checking the caller, so
+//! that a request without a token gets 401 whatever else is wrong with it.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -25,10 +27,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     /// approval without a note) need no body.
     async fn from_request(request: Request, state: &S) -> Result<JsonBody, ApiError> {
         let content_type = request.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("").to_owned());
+        // A body announced as too large is refused at once, without waiting for it.
+        let announced = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if announced.is_some_and(|length| length > super::MAX_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
         let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is too large")
-                    .detail("request bodies may be at most 64 KiB")
+                too_large()
             } else {
                 ApiError::bad_request(rejection.body_text())
             }
@@ -49,6 +55,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is too large")
+        .detail("request bodies may be at most 64 KiB")
 }
 
 fn is_json(content_type: &str) -> bool {

@@ -38,7 +38,8 @@ use crate::store::{EventLog, RecordStore, SledLog, SledLogOptions};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// How long a request may take before it is answered 408 (streams of events are exempt once they started).
+/// How long a request may take by default before it is answered 408 (streams of events are exempt once they
+/// started); a client that has not sent its headers by then is disconnected. `--request-timeout` changes it.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler shares.
@@ -138,6 +139,42 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Every error is `application/problem+json`, and a few can come from any operation: 400 (a malformed header,
+/// path or body), 401 (a token is checked on every route, public ones too), 408 (too slow), and for operations
+/// with a body 413 (over 64 KiB) and 415 (not JSON). Added here once rather than on every handler.
+#[derive(Debug)]
+struct ProblemResponses;
+
+impl utoipa::Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+        let problem = || Content::new(Some(Ref::from_schema_name("Problem")));
+        let response = |description: &str| ResponseBuilder::new().description(description).content(error::PROBLEM_JSON, problem()).build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for operation in operations.into_iter().flatten() {
+                let has_body = operation.request_body.is_some();
+                let responses = &mut operation.responses.responses;
+                for (status, answer) in responses.iter_mut() {
+                    let is_error = status.starts_with('4') || status.starts_with('5');
+                    if let (true, utoipa::openapi::RefOr::T(answer)) = (is_error, answer) {
+                        if let Some(content) = answer.content.shift_remove("application/json") {
+                            answer.content.insert(error::PROBLEM_JSON.to_owned(), content);
+                        }
+                    }
+                }
+                let mut common = vec![("400", "malformed request"), ("401", "the token is unknown or revoked"), ("408", "the request took too long")];
+                if has_body {
+                    common.extend([("413", "the body is over 64 KiB"), ("415", "the body is not JSON")]);
+                }
+                for (status, description) in common {
+                    responses.entry(status.to_owned()).or_insert_with(|| response(description).into());
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI description as served, made once from the router.
 static OPENAPI_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -151,7 +188,7 @@ async fn openapi_json() -> Response {
 
 /// The router with every endpoint and the OpenAPI description built from the same handlers.
 fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(dashboard::routes())
         .merge(programmes::routes())
         .merge(activities::routes())
@@ -159,7 +196,10 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::routes())
         .merge(metrics::routes())
         .routes(utoipa_axum::routes!(openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: the paths come from the routers, not from `ApiDoc`.
+    utoipa::Modify::modify(&ProblemResponses, &mut openapi);
+    (router, openapi)
 }
 
 /// The OpenAPI description of every endpoint.
@@ -167,17 +207,22 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     routes().1
 }
 
-/// The application's router over `state`.
+/// The application's router over `state`, with the default request timeout.
 pub fn app(state: AppState) -> Router {
+    app_with_timeout(state, REQUEST_TIMEOUT)
+}
+
+/// The application's router over `state`; a request not answered within `request_timeout` is answered 408.
+pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let (router, openapi) = routes();
     let _ = OPENAPI_JSON.set(openapi.to_json().expect("the OpenAPI description serialises"));
     router
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), extract::authenticate))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -219,6 +264,8 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
 pub struct ServeConfig {
     pub data: PathBuf,
     pub addr: SocketAddr,
+    /// See [`REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
 }
 
 /// The server, bound and ready to serve.
@@ -228,6 +275,7 @@ pub struct Application {
     state: AppState,
     log: Arc<SledLog>,
     follower: tokio::task::JoinHandle<()>,
+    request_timeout: Duration,
 }
 
 impl Application {
@@ -256,7 +304,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", config.addr))?;
         let state = AppState::new(log.clone(), records, progress, tokens);
-        Ok(Application { listener, state, log, follower })
+        Ok(Application { listener, state, log, follower, request_timeout: config.request_timeout })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -270,17 +318,14 @@ impl Application {
     /// Serves until `shutdown` completes, lets in-flight requests finish, saves the projection and closes the
     /// log.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, log, follower } = self;
+        let Application { listener, state, log, follower, request_timeout } = self;
         tracing::info!(addr = %listener.local_addr()?, data = %log.dir().display(), "listening");
         let stopping = state.clone();
         let shutdown = async move {
             shutdown.await;
             stopping.0.stopping.send_replace(true);
         };
-        axum::serve(listener, app(state.clone()).into_make_service())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("serving")?;
+        serve(listener, app_with_timeout(state.clone(), request_timeout), request_timeout, shutdown).await;
         follower.abort();
         if let Err(error) = state.progress().save(log.as_ref(), log.as_ref()).await {
             tracing::warn!(%error, "could not save the progress snapshot; the next start catches up from the log");
@@ -294,6 +339,54 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Serves HTTP/1.1 connections until `shutdown` completes, then waits for the connections to finish
+/// what they were doing. Unlike `axum::serve`, a client that opens a connection and does not send its headers
+/// within `request_timeout` is disconnected (hyper's header read timeout, which needs a timer), and so is one
+/// that sends nothing at all.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    request_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(request_timeout);
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off instead of spinning on the error.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(
+            router.clone().map_request(|request: Request<hyper::body::Incoming>| request.map(axum::body::Body::new)),
+        );
+        let (builder, watcher) = (builder.clone(), connections.watcher());
+        tokio::spawn(async move {
+            // hyper's header timer starts with the first byte: a connection that sends nothing is closed here.
+            if !matches!(tokio::time::timeout(request_timeout, stream.peek(&mut [0; 1])).await, Ok(Ok(1..))) {
+                return;
+            }
+            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection).await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
 }
 
 /// Issues the first admin token and writes its secret to `<data>/admin.token`, readable only by its owner.

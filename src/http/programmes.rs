@@ -77,10 +77,11 @@ fn view(state: &ProgrammeState, version: u64) -> Value {
 async fn register(
     State(state): State<AppState>,
     caller: Caller,
-    IdempotencyKey(key): IdempotencyKey,
+    key: Result<IdempotencyKey, ApiError>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.admin()?;
+    let IdempotencyKey(key) = key?;
     let JsonBody(body) = body?;
     let scope = format!("programmes\n{}", principal.name);
     let (shared, request) = (state.clone(), body.clone());
@@ -239,11 +240,12 @@ fn created(id: &str, version: u64, body: Value) -> Response {
 async fn put_indicator(
     State(state): State<AppState>,
     caller: Caller,
-    IfMatch(if_match): IfMatch,
+    if_match: Result<IfMatch, ApiError>,
     Path((id, indicator)): Path<(String, String)>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(&id)?;
+    let IfMatch(if_match) = if_match?;
     let JsonBody(body) = body?;
     let slug = Slug::parse(&indicator).map_err(|e| ApiError::invalid("invalid indicator", "id", e.to_string()))?;
     let command = parsed(SetIndicator::parse(&slug, &body), "invalid indicator")?;

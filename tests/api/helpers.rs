@@ -61,7 +61,12 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 /// Starts the server over an existing data directory (fresh or left by an earlier server).
 pub(crate) async fn spawn_in(dir: tempfile::TempDir) -> TestApp {
-    let config = ServeConfig { data: dir.path().to_owned(), addr: "127.0.0.1:0".parse().unwrap() };
+    spawn_with(dir, tracker::http::REQUEST_TIMEOUT).await
+}
+
+/// Starts the server over `dir` with this request timeout.
+pub(crate) async fn spawn_with(dir: tempfile::TempDir, request_timeout: std::time::Duration) -> TestApp {
+    let config = ServeConfig { data: dir.path().to_owned(), addr: "127.0.0.1:0".parse().unwrap(), request_timeout };
     let application = Application::build(&config).await.expect("the server starts");
     let addr = application.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -4,14 +4,17 @@ mod helpers;
 
 mod activities;
 mod authorization;
+mod bad_input;
 mod browser;
 mod concurrency;
 mod dashboard;
+mod decode_robustness;
 mod exports;
 mod log;
 mod progress;
 mod readme;
 mod review;
+mod schemathesis;
 mod service;
 mod tokens;
 mod programmes;

@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod helpers;
+mod import_robustness;
 mod projection_store;
 mod properties;
 mod report;

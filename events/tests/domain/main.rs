@@ -2,6 +2,7 @@
 //! faults. One test binary with a module per area; `support` holds the scenario helper and the test programme.
 
 mod activities;
+mod arbitrary_input;
 mod event_codec;
 mod lifecycle;
 mod programme_rules;

@@ -1,6 +1,7 @@
 //! Benchmark of the HTTP API against its PostgreSQL peer (`cargo bench --bench http`, issue 6). It starts the
 //! real `tracker serve` binary on a fresh data directory and a free port, drives it with its own load generator
-//! (tokio tasks sharing one reqwest client, each task one client with at most one request in flight), and
+//! (tokio tasks, each one client with its own keep-alive connection and at most one request in flight, sending
+//! request bytes prepared once and reading each whole answer), and
 //! measures:
 //!
 //! - durable `POST /v1/programmes/connection/activities` (a staff exchange, admin token) with 1, 8, 32 and 128
@@ -211,48 +212,116 @@ impl Measured {
     }
 }
 
-/// `clients` tasks, each sending one request after another for `duration`; a request counts when its good
-/// answer (201 for appends, 200 for reads) arrived before the end of the run.
-async fn drive(client: &reqwest::Client, server: &Server, load: Load, clients: usize, duration: Duration) -> Measured {
+/// One keep-alive HTTP/1.1 connection of the load generator. It sends a request prepared once (the bytes of
+/// its line, headers and body) and reads the whole answer: status line, headers, and the body its
+/// `Content-Length` announces. A lean client, so that the generator takes as little as it can of the cores it
+/// shares with the server; it checks what it counts (the status of a complete answer) all the same.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(address: &str) -> std::io::Result<Connection> {
+        let stream = tokio::net::TcpStream::connect(address).await?;
+        stream.set_nodelay(true)?;
+        Ok(Connection { stream, buffer: Vec::with_capacity(8192) })
+    }
+
+    /// Sends `request` and returns the answer's status once its body has been read.
+    async fn exchange(&mut self, request: &[u8]) -> std::io::Result<u16> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        self.stream.write_all(request).await?;
+        loop {
+            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buffer[..end]).map_err(|_| invalid("answer head is not UTF-8"))?;
+                let mut lines = head.split("\r\n");
+                let status = lines
+                    .next()
+                    .and_then(|line| line.strip_prefix("HTTP/1.1 "))
+                    .and_then(|rest| rest.get(..3))
+                    .and_then(|code| code.parse::<u16>().ok())
+                    .ok_or_else(|| invalid("no HTTP/1.1 status line"))?;
+                let length = lines
+                    .filter_map(|line| line.split_once(':'))
+                    .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+                    .ok_or_else(|| invalid("an answer without Content-Length"))?;
+                let total = end + 4 + length;
+                while self.buffer.len() < total {
+                    if self.stream.read_buf(&mut self.buffer).await? == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                self.buffer.drain(..total);
+                return Ok(status);
+            }
+            if self.stream.read_buf(&mut self.buffer).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
+/// The bytes of one request of `load`, the same for every request of a run: each append records a new
+/// activity all the same (the server gives every one its own id).
+fn request_bytes(server: &Server, load: Load) -> Vec<u8> {
+    let host = server.base.trim_start_matches("http://");
+    match load {
+        Load::Append => format!(
+            "POST /v1/programmes/{PROGRAMME}/activities HTTP/1.1\r\nhost: {host}\r\nauthorization: Bearer {}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\r\n{ACTIVITY}",
+            server.token,
+            ACTIVITY.len()
+        ),
+        Load::Progress => format!("GET /v1/programmes/{PROGRAMME}/progress HTTP/1.1\r\nhost: {host}\r\n\r\n"),
+    }
+    .into_bytes()
+}
+
+/// `clients` tasks, each with its own connection sending one request after another for `duration`; a request
+/// counts when its good answer (201 for appends, 200 for reads) arrived complete before the end of the run. A
+/// connection that fails is counted as one other answer and opened again.
+async fn drive(server: &Server, load: Load, clients: usize, duration: Duration) -> Measured {
     let start = Instant::now();
     let end = start + duration;
+    let good = match load {
+        Load::Append => 201,
+        Load::Progress => 200,
+    };
+    let request = std::sync::Arc::new(request_bytes(server, load));
+    let address = server.base.trim_start_matches("http://").to_owned();
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let client = client.clone();
-        let activities = format!("{}/v1/programmes/{PROGRAMME}/activities", server.base);
-        let progress = format!("{}/v1/programmes/{PROGRAMME}/progress", server.base);
-        let bearer = format!("Bearer {}", server.token);
+        let request = std::sync::Arc::clone(&request);
+        let address = address.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 14);
             let mut others = 0u64;
+            let mut connection = None;
             while Instant::now() < end {
                 let sent = Instant::now();
-                let (request, good) = match load {
-                    Load::Append => (
-                        client
-                            .post(&activities)
-                            .header("authorization", &bearer)
-                            .header("content-type", "application/json")
-                            .body(ACTIVITY),
-                        201,
-                    ),
-                    Load::Progress => (client.get(&progress), 200),
-                };
-                let ok = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status();
-                        response.bytes().await.is_ok() && status == good
-                    }
-                    Err(_) => false,
+                let status = match connection.as_mut() {
+                    Some(open) => Connection::exchange(open, &request).await,
+                    None => match Connection::open(&address).await {
+                        Ok(open) => Connection::exchange(connection.insert(open), &request).await,
+                        Err(error) => Err(error),
+                    },
                 };
                 let done = Instant::now();
                 if done > end {
                     break;
                 }
-                if ok {
-                    latencies_us.push((done - sent).as_micros().min(u32::MAX as u128) as u32);
-                } else {
-                    others += 1;
+                match status {
+                    Ok(status) if status == good => {
+                        latencies_us.push((done - sent).as_micros().min(u32::MAX as u128) as u32);
+                    }
+                    Ok(_) => others += 1,
+                    Err(_) => {
+                        others += 1;
+                        connection = None;
+                    }
                 }
             }
             (latencies_us, others)
@@ -447,8 +516,8 @@ fn grown(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, seeds: &[E
     let (first_start_s, rss_started_mib, append, progress, rss_loaded_mib) = runtime.block_on(async {
         let server = Server::start(&data, logs, client).await;
         let rss_started = server.rss_mib();
-        let append = drive(client, &server, Load::Append, CLIENTS, duration).await;
-        let progress = drive(client, &server, Load::Progress, CLIENTS, duration).await;
+        let append = drive(&server, Load::Append, CLIENTS, duration).await;
+        let progress = drive(&server, Load::Progress, CLIENTS, duration).await;
         let rss_loaded = server.rss_mib();
         let started = server.started_in.as_secs_f64();
         server.stop();
@@ -510,13 +579,13 @@ fn main() {
     runtime.block_on(async {
         let server = Server::start(&fresh.path().join("data"), logs.path(), &client).await;
         for &clients in &concurrencies {
-            let measured = drive(&client, &server, Load::Append, clients, duration).await;
+            let measured = drive(&server, Load::Append, clients, duration).await;
             row(format!("durable appends (201), {clients} client{}", if clients == 1 { "" } else { "s" }), fresh_store.clone(), measured.describe(), String::new());
             if clients == CLIENTS {
                 ours_32.push(measured);
             }
         }
-        let progress = drive(&client, &server, Load::Progress, CLIENTS, duration).await;
+        let progress = drive(&server, Load::Progress, CLIENTS, duration).await;
         row(
             format!("progress reads (200), {CLIENTS} clients"),
             fresh_store.clone(),
@@ -525,7 +594,7 @@ fn main() {
         );
         for round in 0..peer_rounds {
             if round > 0 || ours_32.is_empty() {
-                ours_32.push(drive(&client, &server, Load::Append, CLIENTS, duration).await);
+                ours_32.push(drive(&server, Load::Append, CLIENTS, duration).await);
             }
             match peer(&script, CLIENTS, duration) {
                 Ok(rate) => peer_32.push(rate),

@@ -265,8 +265,7 @@ pub async fn record(
         if activity.exists() {
             return Ok(Vec::new());
         }
-        let command = events::RecordActivity { activity_id: target.activity, body: body.clone() };
-        events::record_activity(programme, command, ctx)
+        events::record_activity_body(programme, target.activity, body, ctx)
     })
     .await
 }

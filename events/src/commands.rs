@@ -352,15 +352,26 @@ pub fn record_activity(
     cmd: RecordActivity,
     ctx: &CommandContext,
 ) -> Result<Vec<DomainEvent>, Faults> {
+    record_activity_body(state, cmd.activity_id, &cmd.body, ctx)
+}
+
+/// [`record_activity`] reading the body where it lies, for a caller that keeps it (a command decided again
+/// after losing a race reads the same body).
+pub fn record_activity_body(
+    state: &ProgrammeState,
+    activity_id: Uuid,
+    body: &Value,
+    ctx: &CommandContext,
+) -> Result<Vec<DomainEvent>, Faults> {
     let programme = registered(state)?;
     let recorder = recording_partner(programme, ctx)?;
     let rules = ActivityRules { programme, today: ctx.today, recorder };
-    let activity = parse_activity(&cmd.body, Some(&rules))?;
+    let activity = parse_activity(body, Some(&rules))?;
     ensure_own_partner(ctx, &activity, "record")?;
     locked_at(state, activity.occurred_on)?;
-    let mut events = vec![DomainEvent::ActivityRecorded(ActivityRecorded { activity_id: cmd.activity_id, activity })];
+    let mut events = vec![DomainEvent::ActivityRecorded(ActivityRecorded { activity_id, activity })];
     if programme.require_approval {
-        events.push(DomainEvent::ActivitySubmitted(ActivitySubmitted { activity_id: cmd.activity_id }));
+        events.push(DomainEvent::ActivitySubmitted(ActivitySubmitted { activity_id }));
     }
     Ok(events)
 }

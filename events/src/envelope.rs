@@ -118,16 +118,19 @@ impl fmt::Debug for EventData {
 fn write_canonical(value: &Value, out: &mut String) {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_unstable();
+            // serde_json's map keeps its keys sorted unless a dependency turns on `preserve_order`; sort only then.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            }
             out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
+            for (i, (key, value)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 write_json_string(key, out);
                 out.push(':');
-                write_canonical(&map[key.as_str()], out);
+                write_canonical(value, out);
             }
             out.push('}');
         }
@@ -142,15 +145,33 @@ fn write_canonical(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::String(s) => write_json_string(s, out),
-        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::Number(n) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{n}");
+        }
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Null => out.push_str("null"),
     }
 }
 
 fn write_json_string(s: &str, out: &mut String) {
-    // serde_json's string escaping is deterministic; writing into a String cannot fail.
+    // A string with nothing to escape (names, slugs, ids: nearly all of them) is copied between quotes; any
+    // other goes through serde_json, whose escaping is the canonical one.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
+}
+
+/// `value` in `width` decimal digits, zero-padded (`value` has no more digits than that).
+fn push_digits(text: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        text.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+    }
 }
 
 /// A point on the server clock, held to the microsecond so that its text form is exact.
@@ -176,7 +197,22 @@ impl Timestamp {
 
     /// RFC 3339, UTC, exactly six fractional digits: `2026-11-23T18:00:00.000000Z`.
     pub fn to_rfc3339(&self) -> String {
-        self.to_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+        use chrono::{Datelike as _, Timelike as _};
+        let t = self.to_datetime();
+        if !(0..=9999).contains(&t.year()) {
+            return t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        }
+        // The same text as the format above, without interpreting a format string for every event written.
+        let mut text = String::with_capacity(27);
+        push_digits(&mut text, t.year() as u32, 4);
+        for (separator, value) in [('-', t.month()), ('-', t.day()), ('T', t.hour()), (':', t.minute()), (':', t.second())] {
+            text.push(separator);
+            push_digits(&mut text, value, 2);
+        }
+        text.push('.');
+        push_digits(&mut text, t.timestamp_subsec_micros(), 6);
+        text.push('Z');
+        text
     }
 
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, EnvelopeError> {
@@ -466,6 +502,19 @@ mod tests {
         let parsed = Envelope::from_json_line(&line).unwrap();
         assert_eq!(parsed, envelope);
         assert_eq!(parsed.to_json_line(), line);
+    }
+
+    #[test]
+    fn timestamps_and_strings_are_written_as_chrono_and_serde_json_write_them() {
+        for micros in [0, 1, 999_999, 1_700_000_000_000_001, 253_402_300_799_999_999, -1, -62_135_596_800_000_000] {
+            let t = Timestamp::from_micros(micros);
+            assert_eq!(t.to_rfc3339(), t.to_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(), "{micros}");
+        }
+        for text in ["", "plain", "é ü", "quote\"", "back\\slash", "tab\t", "\u{1}", "\u{7f}"] {
+            let mut written = String::new();
+            write_json_string(text, &mut written);
+            assert_eq!(written, serde_json::to_string(text).unwrap());
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@ pub use envelope::{ChainError, ChainHash, ChainVerifier, Envelope, EnvelopeError
 pub use activity::{parse_activity, Activity, ActivityDetails, ActivityKind, ActivityRules, FieldValue, Participants};
 pub use commands::{
     add_cluster, add_partner, add_period, approve_activity, correct_activity, lock_period, record_activity,
-    register_programme, retract_activity, return_activity, set_indicator, submit_activity, unlock_period,
+    record_activity_body, register_programme, retract_activity, return_activity, set_indicator, submit_activity,
+    unlock_period,
     ApproveActivity, ChangePeriodLock, CommandContext, CorrectActivity, RecordActivity, RetractActivity,
     ReturnActivity, Role, SetIndicator,
 };

@@ -117,7 +117,8 @@ async fn record_one(
     let JsonBody(body) = body?;
     let programme = programme_id(&id)?;
     let scope = format!("activities\n{}\n{programme}", principal.name);
-    let (shared, request) = (state.clone(), body.clone());
+    // The body is kept for the key's request hash only when there is a key.
+    let (shared, request) = (state.clone(), if key.is_some() { body.clone() } else { Value::Null });
     idempotent(&shared, &scope, key, &request, 3, |attempt| async move {
         let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
         let target = ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]) };

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
@@ -21,10 +21,46 @@ use crate::store::LogStats;
 /// Upper bounds of the latency histogram, in seconds.
 const LATENCY_BOUNDS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
 
+/// Requests by route template; one lock, taken once per request, and no allocation once a route and status
+/// have been seen.
 #[derive(Debug, Default)]
-pub(super) struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+pub(super) struct Metrics(Mutex<BTreeMap<String, RouteMetrics>>);
+
+#[derive(Debug, Default)]
+struct RouteMetrics {
+    /// By method and status.
+    requests: BTreeMap<(&'static str, u16), u64>,
+    /// By method.
+    latency: BTreeMap<&'static str, Histogram>,
+}
+
+impl Metrics {
+    /// The requests' counters and histograms in the text format.
+    fn render(&self, out: &mut String) {
+        let routes = self.0.lock();
+        for (route, metrics) in routes.iter() {
+            for ((method, status), count) in &metrics.requests {
+                let _ = writeln!(
+                    out,
+                    "tracker_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
+                    escape(route)
+                );
+            }
+        }
+        out.push_str("# HELP tracker_http_request_duration_seconds Time to answer, by method and route.\n");
+        out.push_str("# TYPE tracker_http_request_duration_seconds histogram\n");
+        for (route, metrics) in routes.iter() {
+            for (method, histogram) in &metrics.latency {
+                let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
+                for (bound, count) in LATENCY_BOUNDS.iter().zip(histogram.buckets) {
+                    let _ = writeln!(out, "tracker_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
+                }
+                let _ = writeln!(out, "tracker_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.count);
+                let _ = writeln!(out, "tracker_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
+                let _ = writeln!(out, "tracker_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -46,20 +82,37 @@ impl Histogram {
     }
 }
 
+/// A method's name as a label; methods the API does not know share one.
+fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [(Method, &str); 7] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+    ];
+    KNOWN.iter().find(|(known, _)| known == method).map_or("OTHER", |(_, label)| label)
+}
+
 /// Middleware: counts each request under its route template (not its concrete path, so ids do not make new
 /// series) and status.
 pub(super) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let seconds = started.elapsed().as_secs_f64();
-    let metrics = state.metrics();
-    *metrics.requests.lock().entry((route.clone(), method.clone(), response.status().as_u16())).or_default() += 1;
-    metrics.latency.lock().entry(format!("{method} {route}")).or_default().observe(seconds);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let mut routes = state.metrics().0.lock();
+    if !routes.contains_key(route) {
+        routes.insert(route.to_owned(), RouteMetrics::default());
+    }
+    let metrics = routes.get_mut(route).expect("inserted above");
+    *metrics.requests.entry((method, response.status().as_u16())).or_default() += 1;
+    metrics.latency.entry(method).or_default().observe(seconds);
+    drop(routes);
     response
 }
 
@@ -78,25 +131,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
     out.push_str("# HELP tracker_http_requests_total HTTP requests by route, method and status.\n");
     out.push_str("# TYPE tracker_http_requests_total counter\n");
-    for ((route, method, status), count) in state.metrics().requests.lock().iter() {
-        let _ = writeln!(
-            out,
-            "tracker_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
-            escape(route)
-        );
-    }
-    out.push_str("# HELP tracker_http_request_duration_seconds Time to answer, by method and route.\n");
-    out.push_str("# TYPE tracker_http_request_duration_seconds histogram\n");
-    for (key, histogram) in state.metrics().latency.lock().iter() {
-        let (method, route) = key.split_once(' ').unwrap_or(("", key));
-        let labels = format!("route=\"{}\",method=\"{method}\"", escape(route));
-        for (bound, count) in LATENCY_BOUNDS.iter().zip(histogram.buckets) {
-            let _ = writeln!(out, "tracker_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}");
-        }
-        let _ = writeln!(out, "tracker_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", histogram.count);
-        let _ = writeln!(out, "tracker_http_request_duration_seconds_sum{{{labels}}} {}", histogram.sum);
-        let _ = writeln!(out, "tracker_http_request_duration_seconds_count{{{labels}}} {}", histogram.count);
-    }
+    state.metrics().render(&mut out);
     let stats = state.log().stats();
     let head = state.log().head().await?;
     out.push_str("# HELP tracker_log_head_position Position of the latest acknowledged event.\n");

@@ -715,9 +715,13 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
         shared.head_tx.send_replace(last.position);
     }
 
+    // The staged envelopes are moved into the answers, not copied: the ranges follow each other in request order.
+    let mut staged = staged.into_iter();
     for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
         let answer = match outcome {
-            Outcome::Staged(range) => Ok(Appended { envelopes: staged[range].to_vec(), already_stored: false }),
+            Outcome::Staged(range) => {
+                Ok(Appended { envelopes: staged.by_ref().take(range.len()).collect(), already_stored: false })
+            }
             Outcome::AlreadyStored(envelopes) => Ok(Appended { envelopes, already_stored: true }),
             Outcome::Refused(error) => Err(error),
         };

@@ -63,6 +63,18 @@ fn every_event_type_reads_back_what_it_wrote() {
 }
 
 #[test]
+fn every_payload_is_what_serde_makes_of_the_event() {
+    // `to_data` builds some payloads by hand (ActivityRecorded); they must not differ from the derived form.
+    for event in one_of_each() {
+        let derived = match &event {
+            DomainEvent::ActivityRecorded(e) => serde_json::to_value(e).unwrap(),
+            other => other.to_data(),
+        };
+        assert_eq!(event.to_data(), derived, "{}", event.event_type());
+    }
+}
+
+#[test]
 fn activity_recorded_is_at_schema_2() {
     let events = one_of_each();
     let schemas: Vec<(&str, u32)> = events.iter().map(|e| (e.event_type(), e.schema())).collect();

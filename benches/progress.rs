@@ -3,7 +3,8 @@
 //! with 10 k and with N events, a report at a past position, and start-up (restoring the snapshot and catching
 //! up). Query times are per report, the median of `ROUNDS` rounds of 200 reports.
 //!
-//! Environment: `BENCH_PROGRESS_EVENTS` (default 1000000).
+//! Environment: `BENCH_PROGRESS_EVENTS` (default 1000000). `BENCH_PROGRESS_FILL=DIR` only fills the empty
+//! directory DIR with that many events (for measuring `tracker serve` on it) and exits.
 
 use std::time::Instant;
 
@@ -103,6 +104,11 @@ fn query_ms(projection: &ProgressProjection, at_position: Option<u64>) -> f64 {
 
 fn main() {
     let count: u64 = std::env::var("BENCH_PROGRESS_EVENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    if let Some(dir) = std::env::var_os("BENCH_PROGRESS_FILL") {
+        fill(std::path::Path::new(&dir), count);
+        println!("filled {} with {count} activity events across {PROGRAMMES} programmes", std::path::Path::new(&dir).display());
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     println!("progress benchmark: {count} activity events across {PROGRAMMES} programmes; medians of {ROUNDS}");
     println!("| measure | figure |\n|---|---:|");

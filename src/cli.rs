@@ -159,6 +159,11 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
 }
 
 async fn serve(data: PathBuf, addr: std::net::SocketAddr, request_timeout: std::time::Duration) -> anyhow::Result<()> {
+    // jemalloc's background thread returns freed memory to the system within seconds even while the server is
+    // idle; start-up alone frees hundreds of MB at 1 M events. Without it the server only uses more memory.
+    if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(%error, "jemalloc's background thread could not be started");
+    }
     let config = crate::http::ServeConfig { data, addr, request_timeout };
     let application = crate::http::Application::build(&config).await?;
     application.run_until(crate::http::shutdown_signal()).await

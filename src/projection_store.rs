@@ -19,6 +19,8 @@ pub trait SnapshotStore: Send + Sync {
 }
 
 const PROGRESS: &str = "progress";
+/// A catch-up over at least this many events at start-up opens the log again, to empty sled's cache.
+const REOPEN_AFTER_EVENTS: u64 = 100_000;
 const HEADER: usize = 4 + 8 + 32 + 32;
 
 /// How the projection was brought up to date.
@@ -46,10 +48,28 @@ pub async fn open_with_progress(
     dir: &std::path::Path,
     options: SledLogOptions,
 ) -> Result<(SledLog, ProgressProjection, Restored), StartError> {
+    open_with_progress_reopening(dir, options, REOPEN_AFTER_EVENTS).await
+}
+
+/// [`open_with_progress`], opening the log again when the catch-up applied at least `reopen_after` events.
+/// Catching up over much of the log pages it into sled's cache, which keeps it (see `SledLog::open_with`):
+/// opening the log again empties the cache, so a server that rebuilt its projection does not hold the log.
+pub async fn open_with_progress_reopening(
+    dir: &std::path::Path,
+    options: SledLogOptions,
+    reopen_after: u64,
+) -> Result<(SledLog, ProgressProjection, Restored), StartError> {
     // One core rebuilds the log's indexes; the snapshot is decoded on the others.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1);
-    let (log, prepared) = SledLog::open_with(dir, options, |snapshots| prepare_progress_on(snapshots, threads))?;
+    let (mut log, prepared) = SledLog::open_with(dir, options.clone(), |snapshots| prepare_progress_on(snapshots, threads))?;
     let (projection, restored) = load_prepared_progress(&log, &log, prepared?).await?;
+    let applied = match &restored {
+        Restored::FromSnapshot { applied, .. } | Restored::Rebuilt { applied, .. } => *applied,
+    };
+    if applied >= reopen_after {
+        drop(log);
+        log = SledLog::open(dir, options)?;
+    }
     Ok((log, projection, restored))
 }
 

@@ -40,6 +40,9 @@ use super::{
     MAX_EVENT_DATA_BYTES,
 };
 
+/// A log at least this long is opened a second time after its indexes are rebuilt, to empty sled's cache.
+const REOPEN_AFTER_EVENTS: u64 = 100_000;
+
 const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
 const MAX_NAME_BYTES: usize = 255;
 const IMPORT_MARKER: &[u8] = b"import_in_progress";
@@ -90,28 +93,30 @@ pub fn open_raw(dir: &Path) -> sled::Result<sled::Db> {
 }
 
 /// Positions of one stream's events; the event at version `v` is the `v`-th. Most streams (one activity
-/// each) hold a few events, so the first is kept inline and a stream costs no allocation of its own.
+/// each) hold a few events, so the first is kept inline and the rest behind one pointer: 16 bytes a stream.
 #[derive(Debug)]
 struct StreamPositions {
     first: u64,
-    rest: Vec<u64>,
+    // Boxed on purpose: 8 bytes in every stream's entry instead of 24, for the few streams with more events.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<Vec<u64>>>,
 }
 
 impl StreamPositions {
     fn new(first: u64) -> StreamPositions {
-        StreamPositions { first, rest: Vec::new() }
+        StreamPositions { first, rest: None }
     }
 
     fn push(&mut self, position: u64) {
-        self.rest.push(position);
+        self.rest.get_or_insert_with(Box::default).push(position);
     }
 
     fn len(&self) -> usize {
-        1 + self.rest.len()
+        1 + self.rest.as_ref().map_or(0, |rest| rest.len())
     }
 
     fn iter(&self) -> impl Iterator<Item = &u64> {
-        std::iter::once(&self.first).chain(&self.rest)
+        std::iter::once(&self.first).chain(self.rest.iter().flat_map(|rest| rest.iter()))
     }
 }
 
@@ -119,32 +124,76 @@ impl StreamPositions {
 /// Keys come from clients (stream and programme names), so the hasher is randomised (ahash), and it is fast.
 type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
+/// The id of an activity stream's name, when it is one: `activity-` and the hyphenated lower-case UUID (the
+/// only spelling that names an activity's stream). Such names are nearly every stream of a log, and are kept
+/// by their 16-byte id instead of a copy of the name.
+fn activity_stream_id(stream: &str) -> Option<u128> {
+    let id = stream.strip_prefix("activity-")?;
+    if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Uuid::try_parse(id).ok().map(|uuid| uuid.as_u128())
+}
+
+/// Stream name → positions: activity streams by their id, any other name as it is.
+#[derive(Debug, Default)]
+struct Streams {
+    activities: FastMap<u128, StreamPositions>,
+    named: FastMap<Box<str>, StreamPositions>,
+}
+
+impl Streams {
+    fn get(&self, stream: &str) -> Option<&StreamPositions> {
+        match activity_stream_id(stream) {
+            Some(id) => self.activities.get(&id),
+            None => self.named.get(stream),
+        }
+    }
+
+    /// Adds the event at `position` to its stream. `version` 1 starts a stream, so the map is not searched
+    /// first (at open, where a million streams may each be new).
+    fn add(&mut self, position: u64, stream: &str, version: u64) {
+        let positions = match activity_stream_id(stream) {
+            Some(id) if version == 1 => {
+                self.activities.insert(id, StreamPositions::new(position));
+                return;
+            }
+            Some(id) => self.activities.entry(id),
+            None if version == 1 => {
+                self.named.insert(stream.into(), StreamPositions::new(position));
+                return;
+            }
+            None => match self.named.get_mut(stream) {
+                Some(positions) => {
+                    positions.push(position);
+                    return;
+                }
+                None => {
+                    self.named.insert(stream.into(), StreamPositions::new(position));
+                    return;
+                }
+            },
+        };
+        match positions {
+            std::collections::hash_map::Entry::Occupied(mut entry) => entry.get_mut().push(position),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(StreamPositions::new(position));
+            }
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Index {
-    streams: FastMap<String, StreamPositions>,
+    streams: Streams,
     ids: FastMap<Uuid, u64>,
     programmes: FastMap<String, Vec<u64>>,
 }
 
 impl Index {
     fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
-        self.add_stream(position, stream, version);
+        self.streams.add(position, stream, version);
         self.add_id(position, id, programme);
-    }
-
-    /// Adds the event at `position` to its stream. `version` 1 starts a stream, so the map is not searched
-    /// first (at open, where a million streams may each be new).
-    fn add_stream(&mut self, position: u64, stream: &str, version: u64) {
-        if version == 1 {
-            self.streams.insert(stream.to_owned(), StreamPositions::new(position));
-            return;
-        }
-        match self.streams.get_mut(stream) {
-            Some(s) => s.push(position),
-            None => {
-                self.streams.insert(stream.to_owned(), StreamPositions::new(position));
-            }
-        }
     }
 
     fn add_id(&mut self, position: u64, id: Uuid, programme: &str) {
@@ -224,7 +273,6 @@ impl SledLog {
             return Err(OpenError::UnfinishedImport(dir.to_owned()));
         }
         let log = db.open_tree("log").map_err(sled_error)?;
-        let data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
 
         let snapshots = SledSnapshots { db: db.clone() };
         let (index, meanwhile) = std::thread::scope(|scope| {
@@ -233,6 +281,21 @@ impl SledLog {
             (index, meanwhile.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         let (index, head) = index?;
+        // The rebuild paged every leaf of the log into sled's cache, and sled 0.34 evicts from a shard of its
+        // cache only after 64 accesses to that shard: the few hundred large leaves of a scan never get there,
+        // so the whole log would stay in memory. Reopening sled starts with an empty cache. Only worth it for a
+        // big log: every open of sled starts new segments in its data file (an empty store's file grows from
+        // about 6 to 16 MiB when opened twice), which a small store on a small disk feels.
+        let (db, log) = if head.position >= REOPEN_AFTER_EVENTS {
+            drop((log, meta, snapshots));
+            drop(db);
+            let db = open_sled(dir, options.cache_capacity).map_err(sled_error)?;
+            let log = db.open_tree("log").map_err(sled_error)?;
+            (db, log)
+        } else {
+            (db, log)
+        };
+        let data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
         let (head_tx, _) = watch::channel(head.position);
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
@@ -532,7 +595,7 @@ fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenErro
     if let Ok(Some((key, _))) = log.last() {
         let events = usize::try_from(record::position_of(&key).unwrap_or(0)).unwrap_or(0);
         index.ids.reserve(events);
-        index.streams.reserve(events / 2);
+        index.streams.activities.reserve(events / 2);
     }
     let mut head = Head::EMPTY;
     scan(log, 1, u64::MAX, |position, bytes| {
@@ -873,4 +936,43 @@ fn check_shape(request: &AppendRequest) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_canonical_spelling_of_an_activity_stream_is_kept_by_id() {
+        let id = "0190c6a2-7c4e-7a1b-9f00-123456789abc";
+        assert_eq!(activity_stream_id(&format!("activity-{id}")), Some(Uuid::parse_str(id).unwrap().as_u128()));
+        for other in [
+            format!("activity-{}", id.to_uppercase()),
+            format!("activity-{}", id.replace('-', "")),
+            format!("activity-{{{id}}}"),
+            "activity-1".to_owned(),
+            format!("programme-{id}"),
+        ] {
+            assert_eq!(activity_stream_id(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn streams_by_id_and_by_name_keep_their_own_positions() {
+        let canonical = "activity-0190c6a2-7c4e-7a1b-9f00-123456789abc";
+        let upper = "activity-0190C6A2-7C4E-7A1B-9F00-123456789ABC";
+        let mut streams = Streams::default();
+        streams.add(1, canonical, 1);
+        streams.add(2, upper, 1);
+        streams.add(3, "programme-connection", 1);
+        streams.add(4, canonical, 2);
+        streams.add(5, "programme-connection", 2);
+        streams.add(6, canonical, 3);
+        let positions = |s: &str| streams.get(s).map(|p| p.iter().copied().collect::<Vec<_>>());
+        assert_eq!(positions(canonical), Some(vec![1, 4, 6]));
+        assert_eq!(positions(upper), Some(vec![2]));
+        assert_eq!(positions("programme-connection"), Some(vec![3, 5]));
+        assert_eq!(positions("activity-0190c6a2-7c4e-7a1b-9f00-000000000000"), None);
+        assert_eq!(streams.get(canonical).map(StreamPositions::len), Some(3));
+    }
 }

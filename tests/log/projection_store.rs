@@ -87,3 +87,26 @@ async fn a_snapshot_damaged_inside_its_state_is_rebuilt() {
     .await;
     assert_eq!(reason, "the snapshot is unreadable: its checksum does not match");
 }
+
+#[tokio::test]
+async fn the_log_opened_again_after_the_catch_up_takes_appends_and_restores_the_same_state() {
+    use tracker::projection_store::open_with_progress_reopening;
+    use tracker::store::{EventLog, SledLogOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    load_seeds(&log, today()).await.unwrap();
+    append(&log, "a-1", ExpectedVersion::Any, 3).await.unwrap();
+    drop(log);
+    let options = SledLogOptions { create: false, ..SledLogOptions::default() };
+    // Reopening after any catch-up (0): the path a server takes after rebuilding its projection at 1 M events.
+    let (log, projection, how) = open_with_progress_reopening(dir.path(), options.clone(), 0).await.unwrap();
+    assert_eq!(how, Restored::Rebuilt { reason: "no snapshot".into(), applied: 5 });
+    assert_eq!(projection.position(), 5);
+    let appended = append(&log, "a-1", ExpectedVersion::Exact(3), 1).await.unwrap();
+    assert_eq!(appended.envelopes[0].position, 6);
+    assert_eq!(log.read_stream("a-1", 1, 10).await.unwrap().len(), 4);
+    drop(log);
+    let (log, restored, how) = open_with_progress_reopening(dir.path(), options, 0).await.unwrap();
+    assert_eq!(how, Restored::FromSnapshot { position: 5, applied: 1 });
+    assert_eq!(restored, replay(&log).await.unwrap());
+}

@@ -55,6 +55,7 @@ struct Shared {
     in_flight: idempotency::InFlight,
     metrics: metrics::Metrics,
     programmes: crate::service::ProgrammeCache,
+    reports: programmes::ReportCache,
     /// Becomes true when the server starts shutting down; endless responses (SSE) end then.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -69,6 +70,7 @@ impl AppState {
             in_flight: idempotency::InFlight::default(),
             metrics: metrics::Metrics::default(),
             programmes: crate::service::ProgrammeCache::default(),
+            reports: programmes::ReportCache::default(),
             stopping: tokio::sync::watch::channel(false).0,
         }))
     }
@@ -88,6 +90,11 @@ impl AppState {
     /// Programme states by version, for commands.
     pub fn programmes(&self) -> &crate::service::ProgrammeCache {
         &self.0.programmes
+    }
+
+    /// The last progress report served for each programme, as JSON.
+    fn reports(&self) -> &programmes::ReportCache {
+        &self.0.reports
     }
 
     pub fn tokens(&self) -> &Tokens {

@@ -442,9 +442,16 @@ pub async fn shutdown_signal() {
 
 /// A JSON response with an `ETag` of a stream version.
 fn with_etag(status: StatusCode, version: u64, body: impl serde::Serialize) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::ETAG, error::etag(version));
-    response
+    match serde_json::to_vec(&body) {
+        Ok(body) => json_with_etag(status, version, body),
+        Err(error) => ApiError::internal(error).into_response(),
+    }
+}
+
+/// A response of JSON already serialised, with an `ETag` of a stream version.
+fn json_with_etag(status: StatusCode, version: u64, body: Vec<u8>) -> Response {
+    let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::ETAG, error::etag(version))];
+    (status, headers, body).into_response()
 }
 
 /// Whether the request's `Accept` names `media_type`.

@@ -330,7 +330,7 @@ async fn read_one(
 /// Runs a lifecycle command on an activity and answers with its new state.
 async fn lifecycle(
     state: &AppState,
-    principal: Principal,
+    principal: std::sync::Arc<Principal>,
     (id, activity): (String, String),
     if_match: Option<u64>,
     title: &str,

@@ -144,7 +144,7 @@ async fn definition(State(state): State<AppState>, Path(id): Path<String>) -> Re
 /// command did.
 async fn change(
     state: &AppState,
-    principal: Principal,
+    principal: std::sync::Arc<Principal>,
     id: &str,
     if_match: Option<u64>,
     title: &str,

@@ -220,23 +220,30 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The application's router over `state`; a request not answered within `request_timeout` is answered 408.
+///
+/// Only the layers that need the matched route (metrics) or must sit inside it (the timeout, so that metrics
+/// count a 408, and authentication, so that they count a 401) are applied to the routes: axum clones a route's
+/// whole stack of boxed layers for every request. The others wrap the router once.
 pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let (router, openapi) = routes();
     let _ = OPENAPI_JSON.set(openapi.to_json().expect("the OpenAPI description serialises"));
-    router
+    let routed = router
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), extract::authenticate))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
-        .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .with_state(state);
+    let around = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(NewRequestId))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::x_request_id(NewRequestId))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .service(routed);
+    Router::new().fallback_service(around)
 }
 
 /// A random UUID as the id of a request that came without one, written on the stack rather than through a

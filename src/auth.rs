@@ -130,11 +130,36 @@ impl TokenRequest {
     }
 }
 
-/// The tokens, looked up by the hash of their secret.
+/// The tokens, looked up by the SHA-256 of their secret. Each is kept as the principal it stands for, made
+/// once when it is loaded or issued; a stored token whose programme or partner is not a valid slug stands for no
+/// one (it is kept, so that the name stays taken, but never authenticates).
 #[derive(Debug)]
 pub struct Tokens {
     store: Arc<dyn RecordStore>,
-    by_hash: RwLock<HashMap<String, StoredToken>>,
+    by_hash: RwLock<HashMap<[u8; 32], Live>>,
+}
+
+/// A token in memory: its name, and the principal it stands for if its role is complete.
+#[derive(Debug)]
+struct Live {
+    name: String,
+    principal: Option<Arc<Principal>>,
+}
+
+impl Live {
+    fn of(token: &StoredToken) -> Live {
+        let slug = |s: &Option<String>| s.as_deref().and_then(|s| Slug::parse(s).ok());
+        let role = match token.role {
+            RoleName::Admin => Some(Role::Admin),
+            RoleName::Auditor => Some(Role::Auditor),
+            RoleName::Coordinator => slug(&token.programme).map(|programme| Role::Coordinator { programme }),
+            RoleName::Recorder => slug(&token.programme)
+                .zip(slug(&token.partner))
+                .map(|(programme, partner)| Role::Recorder { programme, partner }),
+        };
+        let principal = role.map(|role| Arc::new(Principal { name: token.name.clone(), role }));
+        Live { name: token.name.clone(), principal }
+    }
 }
 
 impl Tokens {
@@ -142,9 +167,11 @@ impl Tokens {
     pub fn load(store: Arc<dyn RecordStore>) -> Result<Tokens, ReadError> {
         let mut by_hash = HashMap::new();
         for (name, bytes) in store.list(Table::Tokens)? {
-            let token: StoredToken = serde_json::from_slice(&bytes)
-                .map_err(|e| ReadError::Unavailable(format!("stored token '{name}' is unreadable: {e}")))?;
-            by_hash.insert(token.hash.clone(), token);
+            let unreadable = |e: &dyn std::fmt::Display| ReadError::Unavailable(format!("stored token '{name}' is unreadable: {e}"));
+            let token: StoredToken = serde_json::from_slice(&bytes).map_err(|e| unreadable(&e))?;
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(&token.hash, &mut digest).map_err(|e| unreadable(&e))?;
+            by_hash.insert(digest, Live::of(&token));
         }
         Ok(Tokens { store, by_hash: RwLock::new(by_hash) })
     }
@@ -154,16 +181,9 @@ impl Tokens {
     }
 
     /// The principal a secret stands for, if it is a live token.
-    pub fn authenticate(&self, secret: &str) -> Option<Principal> {
-        let token = self.by_hash.read().get(&hash(secret)).cloned()?;
-        let slug = |s: &Option<String>| s.as_deref().and_then(|s| Slug::parse(s).ok());
-        let role = match token.role {
-            RoleName::Admin => Role::Admin,
-            RoleName::Auditor => Role::Auditor,
-            RoleName::Coordinator => Role::Coordinator { programme: slug(&token.programme)? },
-            RoleName::Recorder => Role::Recorder { programme: slug(&token.programme)?, partner: slug(&token.partner)? },
-        };
-        Some(Principal { name: token.name, role })
+    pub fn authenticate(&self, secret: &str) -> Option<Arc<Principal>> {
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        self.by_hash.read().get(&digest)?.principal.clone()
     }
 
     /// Issues a token and returns its secret, which is not kept. Blocks on the store's durable write.
@@ -173,12 +193,13 @@ impl Tokens {
             return Err(IssueError::Invalid(faults));
         }
         let secret = new_secret();
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let token = StoredToken {
             name: request.name.clone(),
             role: request.role,
             programme: request.programme.clone(),
             partner: request.partner.clone(),
-            hash: hash(&secret),
+            hash: hex::encode(digest),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let bytes = serde_json::to_vec(&token).expect("a token always serialises");
@@ -188,7 +209,7 @@ impl Tokens {
         if !self.store.insert_new(Table::Tokens, &token.name, &bytes)? {
             return Err(IssueError::NameTaken(token.name));
         }
-        by_hash.insert(token.hash.clone(), token);
+        by_hash.insert(digest, Live::of(&token));
         Ok(secret)
     }
 
@@ -207,8 +228,4 @@ fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     format!("{PREFIX}{}", hex::encode(bytes))
-}
-
-fn hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
 }

@@ -4,6 +4,8 @@
 //! Handlers take the body and these headers as `Result`s and look at them only after checking the caller, so
 //! that a request without a token gets 401 whatever else is wrong with it.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -117,16 +119,16 @@ pub(super) fn query_rejection(rejection: axum::extract::rejection::QueryRejectio
 /// The caller, from `Authorization: Bearer <token>`; `None` without the header. An unknown, revoked or malformed
 /// token is refused with 401 even where no token is needed, so that a client learns its token is wrong.
 #[derive(Debug)]
-pub(super) struct Caller(pub Option<Principal>);
+pub(super) struct Caller(pub Option<Arc<Principal>>);
 
 impl Caller {
     /// The principal, or 401.
-    pub(super) fn required(self) -> Result<Principal, ApiError> {
+    pub(super) fn required(self) -> Result<Arc<Principal>, ApiError> {
         self.0.ok_or_else(|| ApiError::unauthorized("send a token: Authorization: Bearer <token>"))
     }
 
     /// An auditor or admin, else 401 / 403.
-    pub(super) fn auditor(self) -> Result<Principal, ApiError> {
+    pub(super) fn auditor(self) -> Result<Arc<Principal>, ApiError> {
         let principal = self.required()?;
         if !principal.is_auditor() {
             return Err(ApiError::forbidden("only auditors and admins may read this"));
@@ -136,7 +138,7 @@ impl Caller {
 
     /// The programme's coordinator or an admin, else 401 / 403 — checked before the body is read, so that a
     /// caller who may not write learns nothing about its body.
-    pub(super) fn manager_of(self, programme: &str) -> Result<Principal, ApiError> {
+    pub(super) fn manager_of(self, programme: &str) -> Result<Arc<Principal>, ApiError> {
         let principal = self.required()?;
         match &principal.role {
             Role::Admin => Ok(principal),
@@ -147,7 +149,7 @@ impl Caller {
 
     /// Someone who may record in the programme: one of its recorders, its coordinator or an admin, else 401 / 403.
     /// Which activities a recorder may touch is the domain's decision.
-    pub(super) fn recorder_in(self, programme: &str) -> Result<Principal, ApiError> {
+    pub(super) fn recorder_in(self, programme: &str) -> Result<Arc<Principal>, ApiError> {
         let principal = self.required()?;
         match &principal.role {
             Role::Admin => Ok(principal),
@@ -161,7 +163,7 @@ impl Caller {
     }
 
     /// An admin, else 401 / 403.
-    pub(super) fn admin(self) -> Result<Principal, ApiError> {
+    pub(super) fn admin(self) -> Result<Arc<Principal>, ApiError> {
         let principal = self.required()?;
         if !principal.is_admin() {
             return Err(ApiError::forbidden("only an admin may do this"));
@@ -174,7 +176,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Caller, ApiError> {
-        Ok(Caller(parts.extensions.get::<Principal>().cloned()))
+        Ok(Caller(parts.extensions.get::<Arc<Principal>>().cloned()))
     }
 }
 

@@ -24,7 +24,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -55,6 +55,7 @@ struct Shared {
     in_flight: idempotency::InFlight,
     metrics: metrics::Metrics,
     programmes: crate::service::ProgrammeCache,
+    reports: programmes::ReportCache,
     /// Becomes true when the server starts shutting down; endless responses (SSE) end then.
     stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -69,6 +70,7 @@ impl AppState {
             in_flight: idempotency::InFlight::default(),
             metrics: metrics::Metrics::default(),
             programmes: crate::service::ProgrammeCache::default(),
+            reports: programmes::ReportCache::default(),
             stopping: tokio::sync::watch::channel(false).0,
         }))
     }
@@ -88,6 +90,11 @@ impl AppState {
     /// Programme states by version, for commands.
     pub fn programmes(&self) -> &crate::service::ProgrammeCache {
         &self.0.programmes
+    }
+
+    /// The last progress report served for each programme, as JSON.
+    fn reports(&self) -> &programmes::ReportCache {
+        &self.0.reports
     }
 
     pub fn tokens(&self) -> &Tokens {
@@ -213,23 +220,43 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The application's router over `state`; a request not answered within `request_timeout` is answered 408.
+///
+/// Only the layers that need the matched route (metrics) or must sit inside it (the timeout, so that metrics
+/// count a 408, and authentication, so that they count a 401) are applied to the routes: axum clones a route's
+/// whole stack of boxed layers for every request. The others wrap the router once.
 pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let (router, openapi) = routes();
     let _ = OPENAPI_JSON.set(openapi.to_json().expect("the OpenAPI description serialises"));
-    router
+    let routed = router
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), extract::authenticate))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
-        .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(PropagateRequestIdLayer::x_request_id())
+        .with_state(state);
+    let around = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(NewRequestId))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id = %id)
         }))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(problem_for_bare_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .service(routed);
+    Router::new().fallback_service(around)
+}
+
+/// A random UUID as the id of a request that came without one, written on the stack rather than through a
+/// `String` (tower-http's `MakeRequestUuid` gives the same text).
+#[derive(Clone, Copy, Debug)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(id).ok().map(RequestId::new)
+    }
 }
 
 /// Errors made by layers and by axum itself (405, 408, 413 …) come without a body: give them a problem.
@@ -435,9 +462,16 @@ pub async fn shutdown_signal() {
 
 /// A JSON response with an `ETag` of a stream version.
 fn with_etag(status: StatusCode, version: u64, body: impl serde::Serialize) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::ETAG, error::etag(version));
-    response
+    match serde_json::to_vec(&body) {
+        Ok(body) => json_with_etag(status, version, body),
+        Err(error) => ApiError::internal(error).into_response(),
+    }
+}
+
+/// A response of JSON already serialised, with an `ETag` of a stream version.
+fn json_with_etag(status: StatusCode, version: u64, body: Vec<u8>) -> Response {
+    let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::ETAG, error::etag(version))];
+    (status, headers, body).into_response()
 }
 
 /// Whether the request's `Accept` names `media_type`.

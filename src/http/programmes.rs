@@ -144,7 +144,7 @@ async fn definition(State(state): State<AppState>, Path(id): Path<String>) -> Re
 /// command did.
 async fn change(
     state: &AppState,
-    principal: Principal,
+    principal: std::sync::Arc<Principal>,
     id: &str,
     if_match: Option<u64>,
     title: &str,
@@ -354,6 +354,10 @@ async fn progress(
 ) -> Result<Response, ApiError> {
     let Query(params) = query.map_err(query_rejection)?;
     let id = programme_id(&id)?;
+    if !wants(&headers, XLSX) && !wants(&headers, "text/csv") {
+        let body = report_json_for(&state, &id, &params).await?;
+        return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
     let report = report_for(&state, &id, &params).await?;
     if wants(&headers, XLSX) {
         let projection = state.progress().read().await;
@@ -363,15 +367,68 @@ async fn progress(
         let disposition = format!("attachment; filename=\"{id}-progress-{}.xlsx\"", report.as_of);
         return Ok(([(header::CONTENT_TYPE, XLSX.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response());
     }
-    if wants(&headers, "text/csv") {
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&report)).into_response());
-    }
-    Ok(axum::Json(report).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&report)).into_response())
 }
 
 /// The report a progress query asks for: it reflects every event acknowledged before the request; a past position
 /// or moment must be one that has happened, or the same query would give other bytes later.
 async fn report_for(state: &AppState, id: &Slug, params: &ProgressParams) -> Result<projections::ProgressReport, ApiError> {
+    let request = report_request(state, params).await?;
+    let projection = state.progress().read().await;
+    progress_report(state.log(), &projection, id.as_str(), &request, state.today()).await.map_err(report_error)
+}
+
+/// The report of [`report_for`] as JSON. A report is the same for the same query, projection position and day,
+/// so the last one made for each programme is kept serialised and served again while nothing changed.
+async fn report_json_for(state: &AppState, id: &Slug, params: &ProgressParams) -> Result<axum::body::Bytes, ApiError> {
+    let request = report_request(state, params).await?;
+    let projection = state.progress().read().await;
+    let key = ReportKey { request, position: projection.position(), today: state.today() };
+    if let Some(body) = state.reports().get(id.as_str(), &key) {
+        return Ok(body);
+    }
+    let report = progress_report(state.log(), &projection, id.as_str(), &key.request, key.today).await.map_err(report_error)?;
+    drop(projection);
+    let body = axum::body::Bytes::from(serde_json::to_vec(&report).map_err(ApiError::internal)?);
+    state.reports().put(id.as_str(), key, body.clone());
+    Ok(body)
+}
+
+fn report_error(error: ReportError) -> ApiError {
+    match error {
+        ReportError::UnknownProgramme(_) => ApiError::not_found(error.to_string()),
+        ReportError::NotYetRegistered { .. } => ApiError::not_found(error.to_string()),
+        ReportError::BothTimes => ApiError::invalid("invalid query", "at_position", error.to_string()),
+        ReportError::Read(e) => ApiError::from(e),
+    }
+}
+
+/// What a progress report depends on besides the programme: the query, the position the projection stands at
+/// and the day (the default `as_of`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct ReportKey {
+    request: ReportRequest,
+    position: u64,
+    today: chrono::NaiveDate,
+}
+
+/// The last JSON progress report served for each programme, with what it was made from.
+#[derive(Debug, Default)]
+pub(super) struct ReportCache(parking_lot::Mutex<std::collections::HashMap<String, (ReportKey, axum::body::Bytes)>>);
+
+impl ReportCache {
+    fn get(&self, programme: &str, key: &ReportKey) -> Option<axum::body::Bytes> {
+        let reports = self.0.lock();
+        reports.get(programme).filter(|(made_for, _)| made_for == key).map(|(_, body)| body.clone())
+    }
+
+    fn put(&self, programme: &str, key: ReportKey, body: axum::body::Bytes) {
+        self.0.lock().insert(programme.to_owned(), (key, body));
+    }
+}
+
+/// The checked query of a progress report, once the projection has reached every event acknowledged before it.
+async fn report_request(state: &AppState, params: &ProgressParams) -> Result<ReportRequest, ApiError> {
     let mut request = ReportRequest::default();
     if let Some(text) = &params.as_of {
         let day = text.parse().map_err(|_| ApiError::invalid("invalid query", "as_of", format!("'{text}' is not a date YYYY-MM-DD")))?;
@@ -396,13 +453,7 @@ async fn report_for(state: &AppState, id: &Slug, params: &ProgressParams) -> Res
         return Err(ApiError::invalid("invalid query", "known_at", format!("{} is in the future", at.to_rfc3339())));
     }
     state.progress().wait_for(request.at_position.unwrap_or(head), Duration::from_secs(2)).await;
-    let projection = state.progress().read().await;
-    progress_report(state.log(), &projection, id.as_str(), &request, state.today()).await.map_err(|error| match error {
-        ReportError::UnknownProgramme(_) => ApiError::not_found(error.to_string()),
-        ReportError::NotYetRegistered { .. } => ApiError::not_found(error.to_string()),
-        ReportError::BothTimes => ApiError::invalid("invalid query", "at_position", error.to_string()),
-        ReportError::Read(e) => ApiError::from(e),
-    })
+    Ok(request)
 }
 
 /// The programme and its progress as an IATI 2.03 `iati-activities` document: one `iati-activity` with a

@@ -58,6 +58,29 @@ async fn a_report_at_a_position_is_byte_identical_after_later_events() {
     assert_eq!(indicator(&current, "staff-exchanges")["actual"], "1");
 }
 
+/// The server keeps the last JSON report of each programme and serves it again while the query, the log and the
+/// day are the same: the same bytes, and never a report older than an acknowledged event.
+#[tokio::test]
+async fn a_repeated_report_is_the_same_until_the_log_moves() {
+    let app = spawn_app().await;
+    app.record_exchange(&app.admin, "torino", "paris", "2021-10-11").await;
+    let path = "/v1/programmes/connection/progress?as_of=2022-12-31";
+    let first = app.get(path, None).await.expect(200);
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    let again = app.get(path, None).await.expect(200);
+    assert_eq!(first.text, again.text);
+    let earlier = app.get("/v1/programmes/connection/progress?as_of=2021-09-30", None).await.expect(200).json();
+    assert_eq!(indicator(&earlier, "staff-exchanges")["actual"], "0");
+    assert_eq!(app.get(path, None).await.expect(200).text, first.text);
+
+    let second = app.record_exchange(&app.admin, "paris", "zagreb", "2022-03-01").await;
+    let after = app.get(path, None).await.expect(200).json();
+    assert_eq!(after["position"], second["position"]);
+    assert_eq!(indicator(&after, "staff-exchanges")["actual"], "2");
+    let unchanged = app.get(&format!("{path}&at_position={}", first.json()["position"]), None).await.expect(200).json();
+    assert_eq!(indicator(&unchanged, "staff-exchanges")["actual"], "1");
+}
+
 #[tokio::test]
 async fn known_at_reports_what_was_known_at_that_moment() {
     let app = spawn_app().await;

@@ -133,25 +133,60 @@ impl RevisionState {
 }
 
 /// Every state an activity went through, in log order.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Eq)]
 pub struct ActivityHistory {
-    pub(crate) revisions: Vec<ActivityRevision>,
+    revisions: Revisions,
+}
+
+/// Most activities have one state: it is kept inline, without a list (an allocation) of its own.
+#[derive(Clone, Debug, Eq, PartialEq)]
+enum Revisions {
+    One(ActivityRevision),
+    Many(Vec<ActivityRevision>),
+}
+
+impl Default for Revisions {
+    fn default() -> Revisions {
+        Revisions::Many(Vec::new())
+    }
+}
+
+impl PartialEq for ActivityHistory {
+    fn eq(&self, other: &ActivityHistory) -> bool {
+        self.revisions() == other.revisions()
+    }
 }
 
 impl ActivityHistory {
     pub fn revisions(&self) -> &[ActivityRevision] {
-        &self.revisions
+        match &self.revisions {
+            Revisions::One(revision) => std::slice::from_ref(revision),
+            Revisions::Many(revisions) => revisions,
+        }
+    }
+
+    /// Adds the state after the next event.
+    pub(crate) fn push(&mut self, revision: ActivityRevision) {
+        match &mut self.revisions {
+            Revisions::Many(revisions) if revisions.is_empty() => self.revisions = Revisions::One(revision),
+            Revisions::Many(revisions) => revisions.push(revision),
+            Revisions::One(_) => {
+                let Revisions::One(first) = std::mem::take(&mut self.revisions) else { unreachable!() };
+                self.revisions = Revisions::Many(vec![first, revision]);
+            }
+        }
     }
 
     /// The latest state.
     pub fn current(&self) -> Option<&ActivityRevision> {
-        self.revisions.last()
+        self.revisions().last()
     }
 
     /// The state as known at `position` (after every event at or before it).
     pub fn at(&self, position: u64) -> Option<&ActivityRevision> {
-        let applied = self.revisions.partition_point(|r| r.position <= position);
-        applied.checked_sub(1).map(|i| &self.revisions[i])
+        let revisions = self.revisions();
+        let applied = revisions.partition_point(|r| r.position <= position);
+        applied.checked_sub(1).map(|i| &revisions[i])
     }
 }
 
@@ -285,12 +320,7 @@ impl ProgressProjection {
                         history.by_kind.entry(kind).or_default().insert(id);
                     }
                 }
-                if activity.revisions.capacity() == 0 {
-                    // Most activities keep one or a few states: the first allocation holds exactly one (a plain
-                    // `push` would make room for four, 264 bytes more per activity at a million of them).
-                    activity.revisions.reserve_exact(1);
-                }
-                activity.revisions.push(ActivityRevision::new(envelope.position, envelope.recorded_at, event_type, state));
+                activity.push(ActivityRevision::new(envelope.position, envelope.recorded_at, event_type, state));
             }
             None => {
                 let mut state = history.definitions.last().map(|(_, s)| s.clone()).unwrap_or_default();

@@ -463,7 +463,7 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
     for _ in 0..count {
         let id = r.uuid()?;
         let revisions = r.count()?;
-        let mut history = ActivityHistory { revisions: Vec::with_capacity(revisions) };
+        let mut history = ActivityHistory::default();
         let mut shared: Option<Arc<Activity>> = None;
         for _ in 0..revisions {
             let position = r.varint()?;
@@ -490,7 +490,7 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
             };
             let note = if flags & HAS_NOTE != 0 { Some(r.string()?) } else { None };
             let state = RevisionState::from_parts(recorded, activity, status, note);
-            history.revisions.push(ActivityRevision { position, recorded_at: Timestamp::from_micros(recorded_at), state, event });
+            history.push(ActivityRevision { position, recorded_at: Timestamp::from_micros(recorded_at), state, event });
         }
         if let Some(activity) = history.current().and_then(|r| r.state.activity()) {
             by_kind.entry(activity.kind()).or_default().push(id);

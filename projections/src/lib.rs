@@ -7,6 +7,6 @@ mod snapshot;
 
 pub use progress::{
     ActivityFilter, ActivityHistory, ActivityRevision, BudgetReport, IndicatorReport, IndicatorStatus, ProgressProjection,
-    ProgressQuery, ProgressReport,
+    ProgressQuery, ProgressReport, RevisionState,
 };
 pub use snapshot::SnapshotError;

@@ -28,12 +28,12 @@ use events::activity::{
 use events::event::EVENT_TYPES;
 use events::values::LanguageCode;
 use events::{
-    Activity, ActivityDetails, ActivityKind, ActivityState, ActivityStatus, Money, Participants, ProgrammeState, Quantity,
+    Activity, ActivityDetails, ActivityKind, ActivityStatus, Money, Participants, ProgrammeState, Quantity,
     Slug, Timestamp,
 };
 use uuid::Uuid;
 
-use crate::progress::{ActivityHistory, ActivityRevision, ProgrammeHistory, ProgressProjection};
+use crate::progress::{ActivityHistory, ActivityRevision, ProgrammeHistory, ProgressProjection, RevisionState};
 
 /// Why a snapshot could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -412,13 +412,12 @@ fn write_programme(w: &mut Writer, history: &ProgrammeHistory) {
             w.varint(revision.position);
             w.zigzag(revision.recorded_at.as_micros().wrapping_sub(recorded_at));
             recorded_at = revision.recorded_at.as_micros();
-            let event_type = EVENT_TYPES.iter().position(|(name, _)| *name == revision.event_type);
-            w.u8(event_type.expect("revisions come from known events") as u8);
+            w.u8(revision.event);
             let state = &revision.state;
             w.u8(STATUSES.iter().position(|s| *s == state.status()).expect("every status is listed") as u8);
             let current = state.shared_activity();
             let same = matches!((current, shared), (Some(a), Some(b)) if Arc::ptr_eq(a, b) || a == b);
-            let flags = state.id().map_or(0, |state_id| if state_id == *id { ID_IS_KEY } else { HAS_ID })
+            let flags = if state.recorded() { ID_IS_KEY } else { 0 }
                 | state.return_note().map_or(0, |_| HAS_NOTE)
                 | match (current, same) {
                     (None, _) => 0,
@@ -426,9 +425,6 @@ fn write_programme(w: &mut Writer, history: &ProgrammeHistory) {
                     (Some(_), false) => NEW_ACTIVITY,
                 };
             w.u8(flags);
-            if let Some(state_id) = state.id().filter(|state_id| state_id != id) {
-                w.bytes(state_id.as_bytes());
-            }
             if let (Some(activity), false) = (current, same) {
                 write_activity(w, activity);
             }
@@ -467,21 +463,22 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
     for _ in 0..count {
         let id = r.uuid()?;
         let revisions = r.count()?;
-        let mut history = ActivityHistory { revisions: Vec::with_capacity(revisions) };
+        let mut history = ActivityHistory::default();
         let mut shared: Option<Arc<Activity>> = None;
         for _ in 0..revisions {
             let position = r.varint()?;
             recorded_at = recorded_at.wrapping_add(r.zigzag()?);
-            let event_type = EVENT_TYPES.get(usize::from(r.u8()?)).map_or_else(|| error("unknown event type"), |(n, _)| Ok(*n))?;
+            let event = r.u8()?;
+            if usize::from(event) >= EVENT_TYPES.len() {
+                return error("unknown event type");
+            }
             let status = *STATUSES.get(usize::from(r.u8()?)).map_or_else(|| error("unknown status"), Ok)?;
             let flags = r.u8()?;
-            let state_id = if flags & HAS_ID != 0 {
-                Some(r.uuid()?)
-            } else if flags & ID_IS_KEY != 0 {
-                Some(id)
-            } else {
-                None
-            };
+            // Revisions keep no id of their own: the one they are kept under is the only one applying gives.
+            if flags & HAS_ID != 0 {
+                return error("a revision's id is not its activity's");
+            }
+            let recorded = flags & ID_IS_KEY != 0;
             let activity = if flags & NEW_ACTIVITY != 0 {
                 let activity = Arc::new(read_activity(&mut r)?);
                 shared = Some(Arc::clone(&activity));
@@ -492,12 +489,8 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
                 None
             };
             let note = if flags & HAS_NOTE != 0 { Some(r.string()?) } else { None };
-            history.revisions.push(ActivityRevision {
-                position,
-                recorded_at: Timestamp::from_micros(recorded_at),
-                event_type,
-                state: ActivityState::from_parts(state_id, activity, status, note),
-            });
+            let state = RevisionState::from_parts(recorded, activity, status, note);
+            history.push(ActivityRevision { position, recorded_at: Timestamp::from_micros(recorded_at), state, event });
         }
         if let Some(activity) = history.current().and_then(|r| r.state.activity()) {
             by_kind.entry(activity.kind()).or_default().push(id);

@@ -298,7 +298,7 @@ async fn list(
             let version = projection
                 .activity(programme.as_str(), id)
                 .map_or(0, |h| h.revisions().len() as u64);
-            view(programme.as_str(), &revision.state, version, revision.position)
+            view(programme.as_str(), &revision.state.to_state(*id), version, revision.position)
         })
         .collect();
     let next_cursor = more.then(|| page[limit - 1].0.to_string());

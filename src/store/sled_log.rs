@@ -3,7 +3,7 @@
 //! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open) and `sled/`,
 //! the sled database. Tree `log` holds the events in chunks (see `record.rs`): one entry per group of
 //! consecutive events, keyed by its first position; tree `meta` holds markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
-//! indexes are derived from it and rebuilt in memory at open by reading record headers.
+//! indexes (`index.rs`) are derived from it and rebuilt in memory at open by reading record headers.
 //!
 //! Writes: one writer thread orders every append. It takes whatever requests are queued (group commit), checks
 //! each against the indexes plus what the same batch already staged, writes all accepted events in one atomic

@@ -1,7 +1,8 @@
 //! Benchmark of the event log (`cargo bench --bench log`): durable appends per second with 1, 8 and 64
 //! concurrent appenders, the same machine's raw ceiling measured in the same run (plain sled inserts of
-//! records of the same size with one flush per 64), start-up (opening a log of N events) and full replay
-//! (scan + decode of every envelope). Every figure is the median of `ROUNDS` runs; the table goes to stdout.
+//! records of the same size with one flush per 64), start-up (opening a log of N events), full replay (scan +
+//! decode of every envelope), and reads of single streams and of their versions in that log. Every figure is
+//! the median of `ROUNDS` runs; the table goes to stdout.
 //!
 //! Environment: `BENCH_SECONDS` (per run, default 3), `BENCH_REPLAY_EVENTS` (default 1000000).
 
@@ -121,6 +122,31 @@ fn durable_appends(runtime: &tokio::runtime::Runtime, appenders: usize, duration
     (appended / elapsed, appended)
 }
 
+/// Reads of single activity streams and their versions in a log of `events` events (each event its own
+/// stream), at positions spread over the log, for `duration` each: per second, reads and version lookups.
+fn stream_lookups(runtime: &tokio::runtime::Runtime, log: &SledLog, events: u64, duration: Duration) -> (f64, f64) {
+    let stream = |n: u64| format!("activity-{}", uuid::Uuid::from_u128(u128::from(n * 7_919 % events + 1)));
+    runtime.block_on(async {
+        let start = Instant::now();
+        let mut reads = 0u64;
+        while start.elapsed() < duration {
+            let read = log.read_stream(&stream(reads), 1, 10).await.unwrap();
+            assert_eq!(read.len(), 1);
+            reads += 1;
+        }
+        let read_rate = reads as f64 / start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut lookups = 0u64;
+        while start.elapsed() < duration {
+            for n in lookups..lookups + 256 {
+                assert_eq!(log.stream_version(&stream(n)).await.unwrap(), Some(1));
+            }
+            lookups += 256;
+        }
+        (read_rate, lookups as f64 / start.elapsed().as_secs_f64())
+    })
+}
+
 fn fill_for_replay(dir: &std::path::Path, events: u64) {
     let mut previous = ChainHash::GENESIS;
     let envelopes = (1..=events).map(move |position| {
@@ -153,6 +179,8 @@ fn main() {
     let fill = start.elapsed();
     let mut opens = Vec::new();
     let mut replays = Vec::new();
+    let mut stream_reads = Vec::new();
+    let mut version_reads = Vec::new();
     for _ in 0..ROUNDS {
         let start = Instant::now();
         let log = SledLog::open(dir.path(), SledLogOptions { create: false, ..SledLogOptions::default() }).unwrap();
@@ -172,8 +200,13 @@ fn main() {
         });
         assert_eq!(replayed, replay_events);
         replays.push(replayed as f64 / start.elapsed().as_secs_f64());
+        let (streams, versions) = stream_lookups(&runtime, &log, replay_events, duration);
+        stream_reads.push(streams);
+        version_reads.push(versions);
     }
     println!("| full replay (scan + decode), {replay_events} events | {:.0} | |", median(replays));
+    println!("| stream reads (`read_stream` of one activity), {replay_events} events | {:.0} | |", median(stream_reads));
+    println!("| stream versions (`stream_version`), {replay_events} events | {:.0} | |", median(version_reads));
     println!();
     println!(
         "open of a {replay_events}-event log (index rebuild): median {:.3} s; filling it by import took {:.1} s",

@@ -2,6 +2,7 @@
 //! answers. Nothing above this trait knows which engine stores the log or whether its writer runs in this
 //! process; `sled_log` is the embedded engine that ships today.
 
+mod index;
 mod record;
 mod sled_log;
 

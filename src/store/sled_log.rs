@@ -3,7 +3,7 @@
 //! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open) and `sled/`,
 //! the sled database. Tree `log` holds the events in chunks (see `record.rs`): one entry per group of
 //! consecutive events, keyed by its first position; tree `meta` holds markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
-//! indexes are derived from it and rebuilt in memory at open by reading record headers.
+//! indexes (`index.rs`) are derived from it and rebuilt in memory at open by reading record headers.
 //!
 //! Writes: one writer thread orders every append. It takes whatever requests are queued (group commit), checks
 //! each against the indexes plus what the same batch already staged, writes all accepted events in one atomic
@@ -32,6 +32,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use super::index::Index;
 use super::record;
 use crate::projection_store::SnapshotStore;
 use super::{
@@ -90,125 +91,6 @@ fn sled_config(dir: &Path) -> sled::Config {
 /// Waits, like [`SledLog::open`], for a handle of this process that is still closing.
 pub fn open_raw(dir: &Path) -> sled::Result<sled::Db> {
     open_sled(dir, SledLogOptions::default().cache_capacity)
-}
-
-/// Positions of one stream's events; the event at version `v` is the `v`-th. Most streams (one activity
-/// each) hold a few events, so the first is kept inline and the rest behind one pointer: 16 bytes a stream.
-#[derive(Debug)]
-struct StreamPositions {
-    first: u64,
-    // Boxed on purpose: 8 bytes in every stream's entry instead of 24, for the few streams with more events.
-    #[allow(clippy::box_collection)]
-    rest: Option<Box<Vec<u64>>>,
-}
-
-impl StreamPositions {
-    fn new(first: u64) -> StreamPositions {
-        StreamPositions { first, rest: None }
-    }
-
-    fn push(&mut self, position: u64) {
-        self.rest.get_or_insert_with(Box::default).push(position);
-    }
-
-    fn len(&self) -> usize {
-        1 + self.rest.as_ref().map_or(0, |rest| rest.len())
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &u64> {
-        std::iter::once(&self.first).chain(self.rest.iter().flat_map(|rest| rest.iter()))
-    }
-}
-
-/// What the log derives from itself and keeps in memory.
-/// Keys come from clients (stream and programme names), so the hasher is randomised (ahash), and it is fast.
-type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
-
-/// The id of an activity stream's name, when it is one: `activity-` and the hyphenated lower-case UUID (the
-/// only spelling that names an activity's stream). Such names are nearly every stream of a log, and are kept
-/// by their 16-byte id instead of a copy of the name.
-fn activity_stream_id(stream: &str) -> Option<u128> {
-    let id = stream.strip_prefix("activity-")?;
-    if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    Uuid::try_parse(id).ok().map(|uuid| uuid.as_u128())
-}
-
-/// Stream name → positions: activity streams by their id, any other name as it is.
-#[derive(Debug, Default)]
-struct Streams {
-    activities: FastMap<u128, StreamPositions>,
-    named: FastMap<Box<str>, StreamPositions>,
-}
-
-impl Streams {
-    fn get(&self, stream: &str) -> Option<&StreamPositions> {
-        match activity_stream_id(stream) {
-            Some(id) => self.activities.get(&id),
-            None => self.named.get(stream),
-        }
-    }
-
-    /// Adds the event at `position` to its stream. `version` 1 starts a stream, so the map is not searched
-    /// first (at open, where a million streams may each be new).
-    fn add(&mut self, position: u64, stream: &str, version: u64) {
-        let positions = match activity_stream_id(stream) {
-            Some(id) if version == 1 => {
-                self.activities.insert(id, StreamPositions::new(position));
-                return;
-            }
-            Some(id) => self.activities.entry(id),
-            None if version == 1 => {
-                self.named.insert(stream.into(), StreamPositions::new(position));
-                return;
-            }
-            None => match self.named.get_mut(stream) {
-                Some(positions) => {
-                    positions.push(position);
-                    return;
-                }
-                None => {
-                    self.named.insert(stream.into(), StreamPositions::new(position));
-                    return;
-                }
-            },
-        };
-        match positions {
-            std::collections::hash_map::Entry::Occupied(mut entry) => entry.get_mut().push(position),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(StreamPositions::new(position));
-            }
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Index {
-    streams: Streams,
-    ids: FastMap<Uuid, u64>,
-    programmes: FastMap<String, Vec<u64>>,
-}
-
-impl Index {
-    fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
-        self.streams.add(position, stream, version);
-        self.add_id(position, id, programme);
-    }
-
-    fn add_id(&mut self, position: u64, id: Uuid, programme: &str) {
-        self.ids.insert(id, position);
-        match self.programmes.get_mut(programme) {
-            Some(p) => p.push(position),
-            None => {
-                self.programmes.insert(programme.to_owned(), vec![position]);
-            }
-        }
-    }
-
-    fn stream_version(&self, stream: &str) -> u64 {
-        self.streams.get(stream).map_or(0, |s| s.len() as u64)
-    }
 }
 
 #[derive(Debug)]
@@ -588,15 +470,12 @@ fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Er
 /// Reads every record header and rebuilds the in-memory indexes. (Two scans side by side, one per index,
 /// measured slower than one: sled's reads contend.)
 fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenError> {
-    let mut index = Index::default();
-    // The first position of the last chunk is nearly the number of events: size the id index once for it.
-    // Streams are sized for half as many: an activity's stream holds a few events, and a map sized for every
-    // event would touch most of its pages while holding a third of that.
-    if let Ok(Some((key, _))) = log.last() {
-        let events = usize::try_from(record::position_of(&key).unwrap_or(0)).unwrap_or(0);
-        index.ids.reserve(events);
-        index.streams.activities.reserve(events / 2);
-    }
+    // The first position of the last chunk is nearly the number of events: size the arrays once for it.
+    let events = match log.last() {
+        Ok(Some((key, _))) => usize::try_from(record::position_of(&key).unwrap_or(0)).unwrap_or(0),
+        _ => 0,
+    };
+    let mut index = Index::builder(events);
     let mut head = Head::EMPTY;
     scan(log, 1, u64::MAX, |position, bytes| {
         if position != head.position + 1 {
@@ -611,7 +490,7 @@ fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenErro
         Corrupt { position, reason } => OpenError::Corrupt { dir: dir.to_owned(), position, reason },
         ScanError::Sled(error) => OpenError::Sled { dir: dir.to_owned(), error },
     })?;
-    Ok((index, head))
+    Ok((index.finish(), head))
 }
 
 #[async_trait]
@@ -650,22 +529,12 @@ impl EventLog for SledLog {
     }
 
     async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
-        let positions: Vec<u64> = {
-            let index = self.shared.index.read();
-            let Some(s) = index.streams.get(stream) else { return Ok(Vec::new()) };
-            let skip = from_version.max(1) as usize - 1;
-            s.iter().skip(skip).take(limit).copied().collect()
-        };
+        let positions = self.shared.index.read().stream_positions(stream, from_version, limit);
         self.fetch_all(&positions)
     }
 
     async fn read_programme(&self, programme: &str, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
-        let positions: Vec<u64> = {
-            let index = self.shared.index.read();
-            let Some(all) = index.programmes.get(programme) else { return Ok(Vec::new()) };
-            let start = all.partition_point(|&p| p < from);
-            all[start..].iter().take(limit).copied().collect()
-        };
+        let positions = self.shared.index.read().programme_positions(programme, from, limit);
         self.fetch_all(&positions)
     }
 
@@ -885,7 +754,7 @@ impl BatchBuilder<'_> {
         for proposed in &request.events {
             let existing = if let Some(&i) = self.staged_ids.get(&proposed.id) {
                 Some(self.staged[i].clone())
-            } else if let Some(&position) = self.index.ids.get(&proposed.id) {
+            } else if let Some(position) = self.index.position_of(proposed.id) {
                 Some(fetch(&self.shared.log, position).map_err(|e| AppendError::Unavailable(e.to_string()))?)
             } else {
                 None
@@ -936,43 +805,4 @@ fn check_shape(request: &AppendRequest) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_canonical_spelling_of_an_activity_stream_is_kept_by_id() {
-        let id = "0190c6a2-7c4e-7a1b-9f00-123456789abc";
-        assert_eq!(activity_stream_id(&format!("activity-{id}")), Some(Uuid::parse_str(id).unwrap().as_u128()));
-        for other in [
-            format!("activity-{}", id.to_uppercase()),
-            format!("activity-{}", id.replace('-', "")),
-            format!("activity-{{{id}}}"),
-            "activity-1".to_owned(),
-            format!("programme-{id}"),
-        ] {
-            assert_eq!(activity_stream_id(&other), None, "{other}");
-        }
-    }
-
-    #[test]
-    fn streams_by_id_and_by_name_keep_their_own_positions() {
-        let canonical = "activity-0190c6a2-7c4e-7a1b-9f00-123456789abc";
-        let upper = "activity-0190C6A2-7C4E-7A1B-9F00-123456789ABC";
-        let mut streams = Streams::default();
-        streams.add(1, canonical, 1);
-        streams.add(2, upper, 1);
-        streams.add(3, "programme-connection", 1);
-        streams.add(4, canonical, 2);
-        streams.add(5, "programme-connection", 2);
-        streams.add(6, canonical, 3);
-        let positions = |s: &str| streams.get(s).map(|p| p.iter().copied().collect::<Vec<_>>());
-        assert_eq!(positions(canonical), Some(vec![1, 4, 6]));
-        assert_eq!(positions(upper), Some(vec![2]));
-        assert_eq!(positions("programme-connection"), Some(vec![3, 5]));
-        assert_eq!(positions("activity-0190c6a2-7c4e-7a1b-9f00-000000000000"), None);
-        assert_eq!(streams.get(canonical).map(StreamPositions::len), Some(3));
-    }
 }

@@ -1,0 +1,511 @@
+//! The log's in-memory indexes: event id → position, stream → positions (one per version), programme →
+//! positions. They are derived from the log at open and never the only copy of anything.
+//!
+//! Memory is what shapes them (BENCHMARKS.md, issue 6): a million events in hash maps cost about 120 MB, most
+//! of it empty buckets. What the open reads goes into sorted arrays instead — 20 bytes an event for the ids
+//! and 20 for the activity streams, no buckets — and what is appended afterwards into small hash maps that
+//! every lookup also consults. When those grow past an eighth of the arrays they are merged into them (a
+//! linear merge on the writer thread), so a long-running server keeps the compact form too.
+//!
+//! Positions in the arrays are `u32`; an event past position `u32::MAX` stays in the maps, which hold `u64`.
+//! Activity streams (`activity-{uuid}`, nearly every stream) are kept by their 16-byte id; any other stream,
+//! a handful per programme, by its name in a map.
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+/// Keys come from clients (stream and programme names), so the hasher is randomised (ahash), and it is fast.
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
+/// Fewest appended entries worth a merge into the arrays.
+const MIN_MERGE: usize = 4096;
+
+/// A 16-byte id as four big-endian-ordered words: the arrays' entries then need 4-byte alignment only, so an
+/// entry with a `u32` position is 20 bytes (a `u128` would pad it to 32).
+type Key = [u32; 4];
+
+fn key(id: u128) -> Key {
+    [(id >> 96) as u32, (id >> 64) as u32, (id >> 32) as u32, id as u32]
+}
+
+/// One entry of a sorted array: an id (of an event, or of an activity's stream) and a position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    key: Key,
+    position: u32,
+}
+
+/// Entries between two fences.
+const FENCE: usize = 32;
+
+/// A sorted array of entries, with every `FENCE`-th key copied into a small array of its own (half a MB at a
+/// million entries): a search goes through that one, which stays in the processor's cache, and then through
+/// one stretch of `FENCE` entries, instead of taking twenty steps across the whole array.
+#[derive(Debug, Default)]
+struct Sorted {
+    entries: Vec<Entry>,
+    fences: Vec<Key>,
+}
+
+impl Sorted {
+    fn new(mut entries: Vec<Entry>) -> Sorted {
+        entries.shrink_to_fit();
+        let fences = entries.iter().step_by(FENCE).map(|e| e.key).collect();
+        Sorted { entries, fences }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The index of the first entry whose key is not below `key`.
+    fn lower_bound(&self, key: &Key) -> usize {
+        let fence = self.fences.partition_point(|k| k < key);
+        let low = if fence == 0 { 0 } else { (fence - 1) * FENCE + 1 };
+        let high = (fence * FENCE).min(self.entries.len());
+        low + self.entries[low..high].partition_point(|e| &e.key < key)
+    }
+
+    /// The entries with this key, in position order.
+    fn run(&self, key: &Key) -> &[Entry] {
+        let start = self.lower_bound(key);
+        let rest = &self.entries[start..];
+        if rest.first().is_none_or(|e| e.key != *key) {
+            return &[];
+        }
+        // Runs are short (the events of one activity): double the stretch known to match until it does not,
+        // then search the last step.
+        let mut known = 1;
+        loop {
+            let probe = (known * 2).min(rest.len());
+            if probe == known || rest[probe - 1].key != *key {
+                return &rest[..known + rest[known..probe].partition_point(|e| e.key == *key)];
+            }
+            known = probe;
+        }
+    }
+}
+
+/// The id of an activity stream's name, when it is one: `activity-` and the hyphenated lower-case UUID (the
+/// only spelling that names an activity's stream). Such names are nearly every stream of a log, and are kept
+/// by their 16-byte id instead of a copy of the name.
+pub(super) fn activity_stream_id(stream: &str) -> Option<u128> {
+    let id = stream.strip_prefix("activity-")?;
+    if id.len() != 36 || id.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Uuid::try_parse(id).ok().map(|uuid| uuid.as_u128())
+}
+
+/// Positions of one stream's events in order; the first is kept inline, the rest behind one pointer: 16
+/// bytes a stream in a map, where most streams hold one or two events.
+#[derive(Debug)]
+struct StreamPositions {
+    first: u64,
+    // Boxed on purpose: 8 bytes in every stream's entry instead of 24, for the few streams with more events.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<Vec<u64>>>,
+}
+
+impl StreamPositions {
+    fn new(first: u64) -> StreamPositions {
+        StreamPositions { first, rest: None }
+    }
+
+    fn push(&mut self, position: u64) {
+        self.rest.get_or_insert_with(Box::default).push(position);
+    }
+
+    fn len(&self) -> usize {
+        1 + self.rest.as_ref().map_or(0, |rest| rest.len())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        std::iter::once(self.first).chain(self.rest.iter().flat_map(|rest| rest.iter().copied()))
+    }
+}
+
+/// Increasing positions, 4 bytes each while they fit in a `u32`.
+#[derive(Debug, Default)]
+struct Positions {
+    small: Vec<u32>,
+    large: Vec<u64>,
+}
+
+impl Positions {
+    fn push(&mut self, position: u64) {
+        match u32::try_from(position) {
+            Ok(small) if self.large.is_empty() => self.small.push(small),
+            _ => self.large.push(position),
+        }
+    }
+
+    /// Up to `limit` positions at or after `from`.
+    fn at_or_after(&self, from: u64, limit: usize) -> Vec<u64> {
+        let small_start = self.small.partition_point(|&p| u64::from(p) < from);
+        let large_start = self.large.partition_point(|&p| p < from);
+        let small = self.small[small_start..].iter().map(|&p| u64::from(p));
+        small.chain(self.large[large_start..].iter().copied()).take(limit).collect()
+    }
+}
+
+/// The indexes of one log.
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    /// Event ids of the arrays.
+    ids: Sorted,
+    /// Activity streams of the arrays, by stream id then position: a stream's events are one run, in version
+    /// order.
+    activities: Sorted,
+    /// Event ids appended since the arrays were built.
+    new_ids: FastMap<Uuid, u64>,
+    /// Activity streams' events appended since the arrays were built; they follow the stream's run in
+    /// `activities`, if it has one.
+    new_activities: FastMap<u128, StreamPositions>,
+    /// Every other stream, by name.
+    named: FastMap<Box<str>, StreamPositions>,
+    programmes: FastMap<Box<str>, Positions>,
+    /// Set once a position past `u32::MAX` is in the maps: they are not merged any more.
+    past_u32: bool,
+}
+
+impl Index {
+    /// Builds the indexes of events read in log order, which `add` is called with.
+    pub(super) fn builder(expected_events: usize) -> IndexBuilder {
+        IndexBuilder {
+            index: Index::default(),
+            ids: Vec::with_capacity(expected_events),
+            activities: Vec::with_capacity(expected_events),
+        }
+    }
+
+    /// Adds an event appended after the positions already indexed.
+    pub(super) fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
+        match activity_stream_id(stream) {
+            Some(stream) => match self.new_activities.get_mut(&stream) {
+                Some(positions) => positions.push(position),
+                None => {
+                    self.new_activities.insert(stream, StreamPositions::new(position));
+                }
+            },
+            None => add_named(&mut self.named, position, stream, version),
+        }
+        self.new_ids.insert(id, position);
+        add_programme(&mut self.programmes, position, programme);
+        self.past_u32 |= u32::try_from(position).is_err();
+        if !self.past_u32 && self.new_ids.len() >= MIN_MERGE.max(self.ids.len() / 8) {
+            self.merge();
+        }
+    }
+
+    /// The position of the event with this id, if the log holds it.
+    pub(super) fn position_of(&self, id: Uuid) -> Option<u64> {
+        if let Some(&position) = self.new_ids.get(&id) {
+            return Some(position);
+        }
+        let key = key(id.as_u128());
+        self.ids.run(&key).first().map(|e| u64::from(e.position))
+    }
+
+    /// The stream's last version; 0 when it has no event.
+    pub(super) fn stream_version(&self, stream: &str) -> u64 {
+        match activity_stream_id(stream) {
+            Some(id) => {
+                let old = self.activity_run(id).len();
+                let new = self.new_activities.get(&id).map_or(0, StreamPositions::len);
+                (old + new) as u64
+            }
+            None => self.named.get(stream).map_or(0, |s| s.len() as u64),
+        }
+    }
+
+    /// Positions of up to `limit` of the stream's events from version `from_version` (1 is the first).
+    pub(super) fn stream_positions(&self, stream: &str, from_version: u64, limit: usize) -> Vec<u64> {
+        let skip = usize::try_from(from_version.max(1) - 1).unwrap_or(usize::MAX);
+        match activity_stream_id(stream) {
+            Some(id) => {
+                let old = self.activity_run(id).iter().map(|e| u64::from(e.position));
+                let new = self.new_activities.get(&id).into_iter().flat_map(StreamPositions::iter);
+                old.chain(new).skip(skip).take(limit).collect()
+            }
+            None => match self.named.get(stream) {
+                Some(positions) => positions.iter().skip(skip).take(limit).collect(),
+                None => Vec::new(),
+            },
+        }
+    }
+
+    /// Positions of up to `limit` of the programme's events at or after position `from`.
+    pub(super) fn programme_positions(&self, programme: &str, from: u64, limit: usize) -> Vec<u64> {
+        self.programmes.get(programme).map_or_else(Vec::new, |positions| positions.at_or_after(from, limit))
+    }
+
+    /// The arrays' run of one activity stream.
+    fn activity_run(&self, id: u128) -> &[Entry] {
+        self.activities.run(&key(id))
+    }
+
+    /// Moves what was appended since the arrays were built into them; every position fits in a `u32`.
+    fn merge(&mut self) {
+        let mut ids: Vec<Entry> = self
+            .new_ids
+            .drain()
+            .map(|(id, position)| Entry { key: key(id.as_u128()), position: position as u32 })
+            .collect();
+        ids.sort_unstable();
+        self.ids = Sorted::new(merge_sorted(&self.ids.entries, &ids));
+        let mut activities: Vec<Entry> = self
+            .new_activities
+            .drain()
+            .flat_map(|(id, positions)| {
+                let key = key(id);
+                positions.iter().map(move |position| Entry { key, position: position as u32 }).collect::<Vec<_>>()
+            })
+            .collect();
+        activities.sort_unstable();
+        self.activities = Sorted::new(merge_sorted(&self.activities.entries, &activities));
+        self.new_ids.shrink_to_fit();
+        self.new_activities.shrink_to_fit();
+    }
+}
+
+/// Two sorted arrays as one.
+fn merge_sorted(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() && j < new.len() {
+        if old[i] <= new[j] {
+            out.push(old[i]);
+            i += 1;
+        } else {
+            out.push(new[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&old[i..]);
+    out.extend_from_slice(&new[j..]);
+    out
+}
+
+/// Adds the event at `position` to a named stream. `version` 1 starts a stream, so the map is not searched
+/// first.
+fn add_named(named: &mut FastMap<Box<str>, StreamPositions>, position: u64, stream: &str, version: u64) {
+    if version != 1 {
+        if let Some(positions) = named.get_mut(stream) {
+            positions.push(position);
+            return;
+        }
+    }
+    named.insert(stream.into(), StreamPositions::new(position));
+}
+
+fn add_programme(programmes: &mut FastMap<Box<str>, Positions>, position: u64, programme: &str) {
+    match programmes.get_mut(programme) {
+        Some(positions) => positions.push(position),
+        None => programmes.entry(programme.into()).or_default().push(position),
+    }
+}
+
+/// The indexes being built from events read in log order.
+#[derive(Debug)]
+pub(super) struct IndexBuilder {
+    index: Index,
+    ids: Vec<Entry>,
+    activities: Vec<Entry>,
+}
+
+impl IndexBuilder {
+    /// Adds the event at `position`, which follows the positions added before.
+    pub(super) fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
+        let Ok(small) = u32::try_from(position) else {
+            self.index.add(position, stream, version, id, programme);
+            return;
+        };
+        match activity_stream_id(stream) {
+            Some(stream) => self.activities.push(Entry { key: key(stream), position: small }),
+            None => add_named(&mut self.index.named, position, stream, version),
+        }
+        self.ids.push(Entry { key: key(id.as_u128()), position: small });
+        add_programme(&mut self.index.programmes, position, programme);
+    }
+
+    /// Sorts the arrays (big ones on two threads) and returns the indexes.
+    pub(super) fn finish(self) -> Index {
+        let IndexBuilder { mut index, mut ids, mut activities } = self;
+        if ids.len() < 65_536 {
+            ids.sort_unstable();
+            activities.sort_unstable();
+        } else {
+            std::thread::scope(|scope| {
+                let sorting = scope.spawn(|| activities.sort_unstable());
+                ids.sort_unstable();
+                sorting.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            });
+        }
+        index.ids = Sorted::new(ids);
+        index.activities = Sorted::new(activities);
+        for positions in index.programmes.values_mut() {
+            positions.small.shrink_to_fit();
+        }
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "activity-0190c6a2-7c4e-7a1b-9f00-123456789abc";
+    const B: &str = "activity-0190c6a2-7c4e-7a1b-9f00-000000000001";
+
+    fn id(n: u128) -> Uuid {
+        // Spread over the whole range, so that sorted order is not insertion order.
+        Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
+    }
+
+    /// Events 1..=6 read at open: A, B, programme stream, A, programme stream, A.
+    fn opened() -> Index {
+        let mut builder = Index::builder(6);
+        builder.add(1, A, 1, id(1), "connection");
+        builder.add(2, B, 1, id(2), "unites");
+        builder.add(3, "programme-connection", 1, id(3), "connection");
+        builder.add(4, A, 2, id(4), "connection");
+        builder.add(5, "programme-connection", 2, id(5), "connection");
+        builder.add(6, A, 3, id(6), "connection");
+        builder.finish()
+    }
+
+    #[test]
+    fn only_the_canonical_spelling_of_an_activity_stream_is_kept_by_id() {
+        let id = "0190c6a2-7c4e-7a1b-9f00-123456789abc";
+        assert_eq!(activity_stream_id(&format!("activity-{id}")), Some(Uuid::parse_str(id).unwrap().as_u128()));
+        for other in [
+            format!("activity-{}", id.to_uppercase()),
+            format!("activity-{}", id.replace('-', "")),
+            format!("activity-{{{id}}}"),
+            "activity-1".to_owned(),
+            format!("programme-{id}"),
+        ] {
+            assert_eq!(activity_stream_id(&other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn events_read_at_open_are_found_by_id_stream_and_programme() {
+        let index = opened();
+        for n in 1..=6 {
+            assert_eq!(index.position_of(id(n)), Some(n as u64), "event {n}");
+        }
+        assert_eq!(index.position_of(id(7)), None);
+        assert_eq!(index.stream_version(A), 3);
+        assert_eq!(index.stream_version(B), 1);
+        assert_eq!(index.stream_version("programme-connection"), 2);
+        assert_eq!(index.stream_version("activity-0190c6a2-7c4e-7a1b-9f00-999999999999"), 0);
+        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
+        assert_eq!(index.stream_positions(A, 2, 1), vec![4]);
+        assert_eq!(index.stream_positions("programme-connection", 1, 10), vec![3, 5]);
+        assert_eq!(index.programme_positions("connection", 4, 10), vec![4, 5, 6]);
+        assert_eq!(index.programme_positions("unites", 1, 10), vec![2]);
+        assert_eq!(index.programme_positions("other", 1, 10), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn an_activity_stream_spelt_otherwise_is_a_stream_of_its_own() {
+        let upper = "activity-0190C6A2-7C4E-7A1B-9F00-123456789ABC";
+        let mut index = opened();
+        index.add(7, upper, 1, id(7), "connection");
+        assert_eq!(index.stream_positions(upper, 1, 10), vec![7]);
+        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
+    }
+
+    #[test]
+    fn appended_events_follow_the_ones_read_at_open() {
+        let mut index = opened();
+        index.add(7, A, 4, id(7), "connection");
+        index.add(8, "programme-connection", 3, id(8), "connection");
+        index.add(9, "activity-0190c6a2-7c4e-7a1b-9f00-000000000009", 1, id(9), "unites");
+        assert_eq!(index.position_of(id(7)), Some(7));
+        assert_eq!(index.position_of(id(2)), Some(2), "an id read at open is still found");
+        assert_eq!(index.stream_version(A), 4);
+        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6, 7]);
+        assert_eq!(index.stream_positions(A, 3, 10), vec![6, 7]);
+        assert_eq!(index.stream_positions(A, 4, 10), vec![7]);
+        assert_eq!(index.stream_positions("programme-connection", 1, 10), vec![3, 5, 8]);
+        assert_eq!(index.programme_positions("unites", 1, 10), vec![2, 9]);
+        assert_eq!(index.programme_positions("connection", 5, 2), vec![5, 6]);
+    }
+
+    #[test]
+    fn appends_merged_into_the_arrays_are_found_as_before() {
+        let mut index = opened();
+        let streams: Vec<String> =
+            (0..100).map(|s| format!("activity-{}", Uuid::from_u128(0x7000_0000_0000_0000_0000 + s))).collect();
+        let mut versions = vec![0u64; streams.len()];
+        let mut expected: Vec<Vec<u64>> = vec![Vec::new(); streams.len()];
+        let appended = 3 * MIN_MERGE as u64;
+        for position in 7..7 + appended {
+            let s = (position * 31 % streams.len() as u64) as usize;
+            versions[s] += 1;
+            expected[s].push(position);
+            index.add(position, &streams[s], versions[s], id(u128::from(position)), "connection");
+        }
+        assert!(index.new_ids.len() < MIN_MERGE, "the appends were merged");
+        assert!(index.ids.len() > 2 * MIN_MERGE);
+        for position in 1..7 + appended {
+            assert_eq!(index.position_of(id(u128::from(position))), Some(position), "event {position}");
+        }
+        for (s, stream) in streams.iter().enumerate() {
+            assert_eq!(index.stream_version(stream), versions[s], "{stream}");
+            assert_eq!(index.stream_positions(stream, 1, usize::MAX), expected[s], "{stream}");
+        }
+        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
+        assert!(index.ids.entries.windows(2).all(|w| w[0] < w[1]));
+        assert!(index.activities.entries.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn positions_past_u32_stay_in_the_maps() {
+        let big = u64::from(u32::MAX) + 1;
+        let mut builder = Index::builder(2);
+        builder.add(big - 1, A, 1, id(1), "connection");
+        builder.add(big, A, 2, id(2), "connection");
+        let mut index = builder.finish();
+        index.add(big + 1, A, 3, id(3), "connection");
+        assert_eq!(index.position_of(id(1)), Some(big - 1));
+        assert_eq!(index.position_of(id(2)), Some(big));
+        assert_eq!(index.position_of(id(3)), Some(big + 1));
+        assert_eq!(index.stream_positions(A, 1, 10), vec![big - 1, big, big + 1]);
+        assert_eq!(index.programme_positions("connection", big, 10), vec![big, big + 1]);
+        for n in 4..4 + MIN_MERGE as u64 {
+            index.add(big + n, B, n - 3, id(u128::from(n)), "unites");
+        }
+        assert_eq!(index.position_of(id(3)), Some(big + 1), "nothing past u32 is merged");
+        assert_eq!(index.stream_version(B), MIN_MERGE as u64);
+    }
+
+    #[test]
+    fn a_search_through_the_fences_finds_every_run_and_nothing_else() {
+        // Runs of 1 to 70 entries (longer than a fence's stretch) on even keys; odd keys are absent.
+        let mut entries = Vec::new();
+        for k in 0..200u32 {
+            for p in 0..(k * 7 % 70 + 1) {
+                entries.push(Entry { key: [0, 1, 0, 2 * k], position: 1000 * k + p });
+            }
+        }
+        let sorted = Sorted::new(entries.clone());
+        for k in 0..200u32 {
+            let expected: Vec<Entry> = entries.iter().filter(|e| e.key[3] == 2 * k).copied().collect();
+            assert_eq!(sorted.run(&[0, 1, 0, 2 * k]), expected.as_slice(), "key {}", 2 * k);
+            assert!(sorted.run(&[0, 1, 0, 2 * k + 1]).is_empty(), "key {}", 2 * k + 1);
+        }
+        assert!(sorted.run(&[0, 0, 0, 0]).is_empty());
+        assert!(sorted.run(&[u32::MAX; 4]).is_empty());
+        assert!(Sorted::default().run(&[0; 4]).is_empty());
+    }
+
+    #[test]
+    fn an_entry_is_twenty_bytes() {
+        assert_eq!(std::mem::size_of::<Entry>(), 20);
+    }
+}

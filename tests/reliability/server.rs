@@ -216,7 +216,7 @@ pub(crate) async fn all_events(server: &Server, token: &str) -> Vec<Value> {
 /// a gap, and the published head is where the chain ends. Returns the events.
 pub(crate) async fn assert_log_whole(server: &Server, token: &str, when: &str) -> Vec<Value> {
     let (status, verified) = server.get("/v1/audit/verify", token).await;
-    assert_eq!(status, 200, "{when}: {verified}");
+    assert_eq!(status, 200, "{when}: {verified}\n{}", server.output());
     assert_eq!(verified["ok"], true, "{when}: {verified}");
     let (_, head) = server.get("/v1/audit/head", token).await;
     assert_eq!(verified["head"]["position"], head["position"], "{when}");

@@ -1,18 +1,28 @@
 //! The embedded event log on sled 0.34.
 //!
-//! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open) and `sled/`,
-//! the sled database. Tree `log` holds the events in chunks (see `record.rs`): one entry per group of
-//! consecutive events, keyed by its first position; tree `meta` holds markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
+//! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open), `sled/`, the
+//! sled database, and `wal`, the write-ahead file (`wal.rs`). Tree `log` holds the events in chunks (see
+//! `record.rs`): one entry per group of consecutive events, keyed by its first position; tree `meta` holds
+//! markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
 //! indexes are derived from it and rebuilt in memory at open by reading record headers.
 //!
 //! Writes: one writer thread orders every append. It takes whatever requests are queued (group commit), checks
-//! each against the indexes plus what the same batch already staged, writes all accepted events in one atomic
-//! sled batch, then `flush`es sled and `fdatasync`s sled's data file — sled 0.34's flush ends in
-//! `sync_file_range`, which does not empty the drive's volatile cache. Only then are the indexes and the head
-//! updated and the appenders answered. Readers never look past the head, so they never see an event that a
-//! crash could still take away. After a failed write or sync the log refuses further writes until it is
-//! reopened: after a failed fsync the kernel may already have dropped the dirty pages, so retrying could
-//! acknowledge data that is not on disk.
+//! each against the indexes plus what the same batch already staged, writes the accepted events as one frame
+//! of the write-ahead file with one `pwrite` and one `fdatasync`, then puts the same records into sled without
+//! flushing it (see `write_body`). Only then are the indexes and the head updated and the appenders
+//! answered. Readers never look past the head, so they never see an event that a crash could still take away.
+//! A *checkpoint* — every [`SledLogOptions::checkpoint_bytes`] of frames, [`SledLogOptions::checkpoint_every`]
+//! after the first frame since the last one, and at close — `flush`es sled and `fdatasync`s sled's data file
+//! (sled 0.34's flush ends in `sync_file_range`, which does not empty the drive's volatile cache); after it
+//! the write-ahead file starts over under a new epoch. At open, before the indexes are rebuilt, the frames
+//! holding positions beyond sled's last stored one are replayed into sled (each record checked to continue
+//! the hash chain) and flushed: a torn last frame was never acknowledged and is left out; a damaged frame
+//! followed by whole ones is an error naming the first position it would lose. A batch too big for the file
+//! goes to sled directly and is flushed and synced before it is answered.
+//!
+//! After a failed write or sync (of the write-ahead file, of sled at a checkpoint, or of a record) the log
+//! refuses further writes until it is reopened: after a failed fsync the kernel may already have dropped the
+//! dirty pages, so retrying could acknowledge data that is not on disk.
 //!
 //! sled writes any log item bigger than a quarter of a segment to a separate "blob" file that it never syncs.
 //! A leaf node holds up to 17 chunks of at most 64 KiB (or one record, whose payload is capped at
@@ -552,14 +562,16 @@ fn fetch(log: &sled::Tree, position: u64) -> Result<Envelope, ReadError> {
     found.ok_or_else(|| ReadError::Corrupt { position, reason: "the record is missing".into() })
 }
 
-/// Inserts a frame's records into sled as chunks, in one atomic batch, without flushing.
+/// Inserts a frame's records into sled as chunks, one insert each, without flushing. Not one `apply_batch`:
+/// sled 0.34 writes its buffer out (`pwrite` and `sync_file_range`, on its own threads) at every batch, which
+/// competes with the frame's `fdatasync` for the disk; single inserts stay in its buffer until a checkpoint or its
+/// background flush. The inserts come from this one thread, so what sled keeps after a crash is a prefix of them,
+/// and replaying the write-ahead file completes a frame sled holds part of.
 fn write_body(log: &sled::Tree, first: u64, body: &[u8]) -> std::io::Result<()> {
-    let chunks = record::split_into_chunks(first, body).map_err(std::io::Error::other)?;
-    let mut batch = sled::Batch::default();
-    for (first, value) in chunks {
-        batch.insert(&record::key(first), value);
+    for (first, value) in record::split_into_chunks(first, body).map_err(std::io::Error::other)? {
+        log.insert(record::key(first), value).map_err(sled_io)?;
     }
-    log.apply_batch(batch).map_err(sled_io)
+    Ok(())
 }
 
 /// What opening took from the write-ahead file.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use events::EventData;
-use tracker::store::{AppendRequest, EventLog, ExpectedVersion, ProposedEvent, SledLog, SledLogOptions};
+use tracker::store::{AppendRequest, EventLog, ExpectedVersion, OpenError, ProposedEvent, SledLog, SledLogOptions};
 
 #[tokio::main]
 async fn main() {
@@ -35,7 +35,15 @@ async fn main() {
         },
         Some(other) => panic!("unknown checkpoint mode {other}"),
     };
-    let log = Arc::new(SledLog::open(&dir, options).expect("opening the log"));
+    // The test that starts this child has just closed the directory; a process that another test forked at that
+    // moment may still hold a copy of its lock until it execs. Wait for that, with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        match SledLog::open(&dir, options.clone()) {
+            Err(OpenError::InUse(_)) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            opened => break Arc::new(opened.expect("opening the log")),
+        }
+    };
     let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     println!("ready");
     let mut tasks = Vec::new();

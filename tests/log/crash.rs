@@ -3,7 +3,9 @@
 //! there, in place, with the chain verifying and positions gapless. Several kill cycles on one directory, in
 //! each of the child's checkpoint modes: as shipped; with no checkpoint and no sled flush while it runs, so
 //! everything acknowledged comes back from the write-ahead file; with a checkpoint every few milliseconds, so
-//! kills land inside checkpoints.
+//! kills land inside checkpoints. Then the write-ahead file a killed child left, cut short (a torn tail: the
+//! whole frames before the cut come back) and with one byte changed in its first frame (refused, naming
+//! position 1).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -101,4 +103,57 @@ async fn kill_cycles(mode: &str, cycles: usize) -> Vec<(u64, u64)> {
         );
     }
     replayed
+}
+
+/// Runs the child in checkpoint mode `wal-only` on `dir` until it has acknowledged `acks` events, kills it, and
+/// returns how many it acknowledged (the pipe may hold a few more).
+fn append_then_kill(dir: &std::path::Path, acks: usize) -> usize {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tracker-crash-child"))
+        .arg(dir)
+        .arg("8")
+        .arg("wal-only")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the child");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let acknowledged = lines.map(|l| l.unwrap()).filter(|l| l.starts_with("ack ")).take(acks).count();
+    child.kill().expect("SIGKILL");
+    child.wait().unwrap();
+    acknowledged
+}
+
+#[tokio::test]
+async fn a_write_ahead_file_cut_inside_its_frames_gives_back_the_whole_frames_before_the_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(append_then_kill(dir.path(), 400), 400);
+    let wal = dir.path().join("wal");
+    let bytes = std::fs::read(&wal).unwrap();
+    // The frames start after a 4 KiB header and are followed by zeros: cut in the middle of what is not zero.
+    let used = bytes.iter().rposition(|&b| b != 0).unwrap();
+    assert!(used > 4096 + 2000, "frames of 400 events hold more than {used} bytes");
+    std::fs::write(&wal, &bytes[..4096 + (used - 4096) / 2]).unwrap();
+    let log = tracker::store::SledLog::open(dir.path(), Default::default()).expect("a torn tail is no damage");
+    let head = log.head().await.unwrap().position;
+    assert!(head > 0 && head < 400, "the whole frames before the cut, not those after it: head {head}");
+    assert_eq!(log.replayed_at_open(), head, "sled held none of them");
+    assert!(verify_log(&log, |_, _| {}).await.unwrap().ok());
+}
+
+#[tokio::test]
+async fn a_write_ahead_file_damaged_before_its_last_frame_is_refused_naming_the_first_position_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(append_then_kill(dir.path(), 400), 400);
+    let wal = dir.path().join("wal");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    bytes[4096 + 60] ^= 0x04; // inside the first frame's first record
+    std::fs::write(&wal, &bytes).unwrap();
+    match tracker::store::SledLog::open(dir.path(), Default::default()) {
+        Err(tracker::store::OpenError::WalDamaged { position, reason, .. }) => {
+            assert_eq!(position, 1, "{reason}");
+            assert!(reason.contains("a frame is damaged") && reason.contains("follows at byte"), "{reason}");
+        }
+        other => panic!("opened or failed otherwise: {other:?}"),
+    }
+    // The damaged file is kept as it is: opening again refuses again.
+    assert!(tracker::store::SledLog::open(dir.path(), Default::default()).is_err());
 }

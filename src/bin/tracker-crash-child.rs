@@ -1,20 +1,49 @@
 //! The child process of the crash tests (`tests/log/crash.rs`): appends to the log in `--data` from many
 //! concurrent tasks, printing one line per acknowledged append, until it is killed. Not part of the product's
 //! interface; it exists so the tests can kill a real appender at a random moment.
+//!
+//! The third argument chooses when the log makes checkpoints: `default`; `wal-only` (never while it runs, and
+//! sled's background flush off, so that sled's files hold nothing of this run and every acknowledged event
+//! must come back from the write-ahead file); `often` (every 32 KiB of frames or 2 ms, so kills land inside
+//! checkpoints).
 
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use events::EventData;
-use tracker::store::{AppendRequest, EventLog, ExpectedVersion, ProposedEvent, SledLog, SledLogOptions};
+use tracker::store::{AppendRequest, EventLog, ExpectedVersion, OpenError, ProposedEvent, SledLog, SledLogOptions};
 
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().expect("usage: tracker-crash-child DIR APPENDERS"));
+    let dir = PathBuf::from(args.next().expect("usage: tracker-crash-child DIR APPENDERS [default|wal-only|often]"));
     let appenders: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
-    let log = Arc::new(SledLog::open(&dir, SledLogOptions::default()).expect("opening the log"));
+    let options = match args.next().as_deref() {
+        None | Some("default") => SledLogOptions::default(),
+        Some("wal-only") => SledLogOptions {
+            checkpoint_every: Duration::from_secs(3600),
+            checkpoint_bytes: 1 << 30,
+            background_flush: false,
+            ..SledLogOptions::default()
+        },
+        Some("often") => SledLogOptions {
+            checkpoint_every: Duration::from_millis(2),
+            checkpoint_bytes: 32 * 1024,
+            ..SledLogOptions::default()
+        },
+        Some(other) => panic!("unknown checkpoint mode {other}"),
+    };
+    // The test that starts this child has just closed the directory; a process that another test forked at that
+    // moment may still hold a copy of its lock until it execs. Wait for that, with a deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let log = loop {
+        match SledLog::open(&dir, options.clone()) {
+            Err(OpenError::InUse(_)) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            opened => break Arc::new(opened.expect("opening the log")),
+        }
+    };
     let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
     println!("ready");
     let mut tasks = Vec::new();

@@ -140,7 +140,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     out.push_str("# HELP tracker_projection_position Position the progress projection has applied.\n");
     out.push_str("# TYPE tracker_projection_position gauge\n");
     let _ = writeln!(out, "tracker_projection_position {}", state.progress().position());
-    out.push_str("# HELP tracker_log_commits_total Group commits written, each one flush and fdatasync.\n");
+    out.push_str("# HELP tracker_log_commits_total Group commits written, each one write and fdatasync of the write-ahead file.\n");
     out.push_str("# TYPE tracker_log_commits_total counter\n");
     let _ = writeln!(out, "tracker_log_commits_total {}", stats.commits);
     out.push_str("# HELP tracker_log_events_total Events written since start.\n");

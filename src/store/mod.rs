@@ -5,6 +5,7 @@
 mod index;
 mod record;
 mod sled_log;
+mod wal;
 
 use async_trait::async_trait;
 use events::{ChainHash, Envelope, EventData, Timestamp};
@@ -178,13 +179,16 @@ pub async fn event_at(log: &dyn EventLog, position: u64) -> Result<Option<Envelo
 /// What the writer has done since the log was opened, for `/metrics`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogStats {
-    /// Group commits written (each one flush and one `fdatasync`).
+    /// Group commits written (each one frame of the write-ahead file: one write and one `fdatasync`).
     pub commits: u64,
+    /// Checkpoints made (sled's flush and an `fdatasync` of its data file, after which the write-ahead file
+    /// starts over).
+    pub checkpoints: u64,
     /// Events written by those commits.
     pub events: u64,
     /// Commits by how many events they carried: 1, 2–8, 9–64, 65–512, more.
     pub batch_sizes: [u64; 5],
-    /// Time spent making commits durable (flush and `fdatasync`), in microseconds.
+    /// Time spent making commits durable (the write-ahead file's write and `fdatasync`), in microseconds.
     pub sync_micros: u64,
     /// Successful appends by the time from request to durable answer: up to 0.5, 1, 2.5, 5, 10, 25, 50, 100 ms,
     /// more.

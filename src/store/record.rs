@@ -40,10 +40,30 @@ pub(crate) fn chunks(envelopes: &[Envelope]) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
-fn push_record(chunk: &mut Vec<u8>, record: &[u8]) {
+pub(crate) fn push_record(chunk: &mut Vec<u8>, record: &[u8]) {
     let len = u32::try_from(record.len()).expect("records are far below 4 GiB");
     chunk.extend_from_slice(&len.to_be_bytes());
     chunk.extend_from_slice(record);
+}
+
+/// Splits `body`, the records of consecutive events from position `first` (each preceded by its length, as in a
+/// chunk), into chunks the way [`chunks`] does: `(first position, value)` pairs ready for sled.
+pub(crate) fn split_into_chunks(first: u64, body: &[u8]) -> Result<Vec<(u64, &[u8])>, String> {
+    let mut out = Vec::new();
+    let (mut start, mut at, mut chunk_first, mut position) = (0, 0, first, first);
+    for record in records(body) {
+        let len = 4 + record.map_err(|(_, reason)| reason)?.len();
+        if at > start && at - start + len > CHUNK_BYTES {
+            out.push((chunk_first, &body[start..at]));
+            (start, chunk_first) = (at, position);
+        }
+        at += len;
+        position += 1;
+    }
+    if at > start {
+        out.push((chunk_first, &body[start..at]));
+    }
+    Ok(out)
 }
 
 /// The records of one chunk in order; an error names the record's index in the chunk.
@@ -287,6 +307,22 @@ mod tests {
                 }
             }
             prop_assert_eq!(decoded, envelopes);
+        }
+
+        #[test]
+        fn a_body_splits_into_the_chunks_its_envelopes_make(sizes in proptest::collection::vec(0usize..30_000, 1..20)) {
+            let envelopes: Vec<Envelope> = sizes.iter().enumerate().map(|(i, &n)| {
+                let mut e = envelope(None, None, "y".repeat(n));
+                e.position = i as u64 + 7;
+                e
+            }).collect();
+            let mut body = Vec::new();
+            for e in &envelopes {
+                push_record(&mut body, &encode(e));
+            }
+            let split: Vec<(u64, Vec<u8>)> =
+                split_into_chunks(7, &body).unwrap().into_iter().map(|(p, v)| (p, v.to_vec())).collect();
+            prop_assert_eq!(split, chunks(&envelopes));
         }
 
         #[test]

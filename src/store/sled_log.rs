@@ -1,18 +1,28 @@
 //! The embedded event log on sled 0.34.
 //!
-//! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open) and `sled/`,
-//! the sled database. Tree `log` holds the events in chunks (see `record.rs`): one entry per group of
-//! consecutive events, keyed by its first position; tree `meta` holds markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
+//! Layout: the data directory holds `tracker.lock` (an exclusive lock held while the log is open), `sled/`, the
+//! sled database, and `wal`, the write-ahead file (`wal.rs`). Tree `log` holds the events in chunks (see
+//! `record.rs`): one entry per group of consecutive events, keyed by its first position; tree `meta` holds
+//! markers such as an unfinished import. Only the log is stored: the stream-version, event-id and programme
 //! indexes (`index.rs`) are derived from it and rebuilt in memory at open by reading record headers.
 //!
 //! Writes: one writer thread orders every append. It takes whatever requests are queued (group commit), checks
-//! each against the indexes plus what the same batch already staged, writes all accepted events in one atomic
-//! sled batch, then `flush`es sled and `fdatasync`s sled's data file — sled 0.34's flush ends in
-//! `sync_file_range`, which does not empty the drive's volatile cache. Only then are the indexes and the head
-//! updated and the appenders answered. Readers never look past the head, so they never see an event that a
-//! crash could still take away. After a failed write or sync the log refuses further writes until it is
-//! reopened: after a failed fsync the kernel may already have dropped the dirty pages, so retrying could
-//! acknowledge data that is not on disk.
+//! each against the indexes plus what the same batch already staged, writes the accepted events as one frame
+//! of the write-ahead file with one `pwrite` and one `fdatasync`, then puts the same records into sled without
+//! flushing it (see `write_body`). Only then are the indexes and the head updated and the appenders
+//! answered. Readers never look past the head, so they never see an event that a crash could still take away.
+//! A *checkpoint* — every [`SledLogOptions::checkpoint_bytes`] of frames, [`SledLogOptions::checkpoint_every`]
+//! after the first frame since the last one, and at close — `flush`es sled and `fdatasync`s sled's data file
+//! (sled 0.34's flush ends in `sync_file_range`, which does not empty the drive's volatile cache); after it
+//! the write-ahead file starts over under a new epoch. At open, before the indexes are rebuilt, the frames
+//! holding positions beyond sled's last stored one are replayed into sled (each record checked to continue
+//! the hash chain) and flushed: a torn last frame was never acknowledged and is left out; a damaged frame
+//! followed by whole ones is an error naming the first position it would lose. A batch too big for the file
+//! goes to sled directly and is flushed and synced before it is answered.
+//!
+//! After a failed write or sync (of the write-ahead file, of sled at a checkpoint, or of a record) the log
+//! refuses further writes until it is reopened: after a failed fsync the kernel may already have dropped the
+//! dirty pages, so retrying could acknowledge data that is not on disk.
 //!
 //! sled writes any log item bigger than a quarter of a segment to a separate "blob" file that it never syncs.
 //! A leaf node holds up to 17 chunks of at most 64 KiB (or one record, whose payload is capped at
@@ -24,6 +34,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use events::{ChainHash, Envelope, Timestamp};
@@ -34,6 +45,7 @@ use uuid::Uuid;
 
 use super::index::Index;
 use super::record;
+use super::wal::{self, Wal};
 use crate::projection_store::SnapshotStore;
 use super::{
     AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, Head, LogStats, ReadError, RecordStore, Table, WriteFailure,
@@ -58,11 +70,26 @@ pub struct SledLogOptions {
     pub cache_capacity: u64,
     /// Most events written in one group commit.
     pub max_batch_events: usize,
+    /// A checkpoint (sled's flush and `fdatasync`, after which the write-ahead file starts over) is made before
+    /// the frames written since the last one would pass this many bytes…
+    pub checkpoint_bytes: u64,
+    /// …and this long after the first frame written since the last one, busy or idle.
+    pub checkpoint_every: Duration,
+    /// sled's own background flush (every 500 ms, not synced). Only tests turn it off: then sled's files hold
+    /// nothing written since the last checkpoint, and a killed process leaves everything to the write-ahead file.
+    pub background_flush: bool,
 }
 
 impl Default for SledLogOptions {
     fn default() -> Self {
-        SledLogOptions { create: true, cache_capacity: 64 * 1024 * 1024, max_batch_events: 2048 }
+        SledLogOptions {
+            create: true,
+            cache_capacity: 64 * 1024 * 1024,
+            max_batch_events: 2048,
+            checkpoint_bytes: 16 * 1024 * 1024,
+            checkpoint_every: Duration::from_secs(1),
+            background_flush: true,
+        }
     }
 }
 
@@ -77,20 +104,23 @@ pub enum OpenError {
     UnfinishedImport(PathBuf),
     #[error("data directory {dir}: record at position {position} is unreadable ({reason}); run `tracker verify`")]
     Corrupt { dir: PathBuf, position: u64, reason: String },
+    #[error("data directory {dir}: the write-ahead file `wal` cannot give back the events from position {position} on: {reason}")]
+    WalDamaged { dir: PathBuf, position: u64, reason: String },
     #[error("data directory {dir}: {error}")]
     Io { dir: PathBuf, error: std::io::Error },
     #[error("data directory {dir}: sled: {error}")]
     Sled { dir: PathBuf, error: sled::Error },
 }
 
-fn sled_config(dir: &Path) -> sled::Config {
-    sled::Config::new().path(dir.join("sled")).segment_size(SEGMENT_SIZE)
+fn sled_config(dir: &Path, background_flush: bool) -> sled::Config {
+    let flush_every_ms = background_flush.then_some(500);
+    sled::Config::new().path(dir.join("sled")).segment_size(SEGMENT_SIZE).flush_every_ms(flush_every_ms)
 }
 
 /// sled on a data directory, configured as the log uses it, for tests and benchmarks that need the raw trees.
 /// Waits, like [`SledLog::open`], for a handle of this process that is still closing.
 pub fn open_raw(dir: &Path) -> sled::Result<sled::Db> {
-    open_sled(dir, SledLogOptions::default().cache_capacity)
+    open_sled(dir, &SledLogOptions::default())
 }
 
 #[derive(Debug)]
@@ -105,6 +135,8 @@ struct Shared {
     /// Set by the first failed write or sync; from then on every write is refused (see the module's comment).
     failure: Mutex<Option<WriteFailure>>,
     stats: Mutex<LogStats>,
+    /// Events taken from the write-ahead file at open.
+    replayed: u64,
 }
 
 type Reply = oneshot::Sender<Result<Appended, AppendError>>;
@@ -149,12 +181,21 @@ impl SledLog {
             return Err(OpenError::InUse(dir.to_owned()));
         }
         let sled_error = |error| OpenError::Sled { dir: dir.to_owned(), error };
-        let db = open_sled(dir, options.cache_capacity).map_err(sled_error)?;
+        let db = open_sled(dir, &options).map_err(sled_error)?;
         let meta = db.open_tree("meta").map_err(sled_error)?;
         if meta.get(IMPORT_MARKER).map_err(sled_error)?.is_some() {
             return Err(OpenError::UnfinishedImport(dir.to_owned()));
         }
         let log = db.open_tree("log").map_err(sled_error)?;
+        let wal_data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
+        let (mut wal, wal_bytes) = Wal::open(&dir.join("wal")).map_err(io)?;
+        let replayed = replay_wal(dir, &log, &wal_bytes)?;
+        if replayed.events > 0 {
+            db.flush().map_err(sled_error)?;
+            wal_data_file.sync_data().map_err(io)?;
+        }
+        drop((wal_bytes, wal_data_file));
+        wal.restart(replayed.epoch).map_err(io)?;
 
         let snapshots = SledSnapshots { db: db.clone() };
         let (index, meanwhile) = std::thread::scope(|scope| {
@@ -171,7 +212,7 @@ impl SledLog {
         let (db, log) = if head.position >= REOPEN_AFTER_EVENTS {
             drop((log, meta, snapshots));
             drop(db);
-            let db = open_sled(dir, options.cache_capacity).map_err(sled_error)?;
+            let db = open_sled(dir, &options).map_err(sled_error)?;
             let log = db.open_tree("log").map_err(sled_error)?;
             (db, log)
         } else {
@@ -189,13 +230,15 @@ impl SledLog {
             head_tx,
             failure: Mutex::new(None),
             stats: Mutex::new(LogStats::default()),
+            replayed: replayed.events,
         });
         let (requests, inbox) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
+        let checkpoints = Checkpoints { bytes: options.checkpoint_bytes, every: options.checkpoint_every, since: None };
         let max_batch = options.max_batch_events.max(1);
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
-            .spawn(move || run_writer(&writer_shared, &inbox, max_batch))
+            .spawn(move || run_writer(&writer_shared, &inbox, max_batch, wal, checkpoints))
             .map_err(io)?;
         Ok((SledLog { shared, writer: Mutex::new(Some(Writer { requests, thread })), _lock: lock }, meanwhile))
     }
@@ -205,7 +248,13 @@ impl SledLog {
         &self.shared.dir
     }
 
-    /// Stops the writer after the appends already queued, and flushes. Also done on drop.
+    /// How many events opening took from the write-ahead file (acknowledged, not yet checkpointed into sled when
+    /// the last process stopped).
+    pub fn replayed_at_open(&self) -> u64 {
+        self.shared.replayed
+    }
+
+    /// Stops the writer after the appends already queued; it makes a last checkpoint. Also done on drop.
     pub fn close(&self) {
         if let Some(writer) = self.writer.lock().take() {
             drop(writer.requests);
@@ -349,10 +398,10 @@ impl Drop for SledLog {
 /// can only be a handle of this process that is still shutting down (sled releases its lock from background
 /// threads after the last handle is dropped): wait for it, with a deadline generous enough for a loaded machine
 /// (a test once failed at 5 s under load).
-fn open_sled(dir: &Path, cache_capacity: u64) -> sled::Result<sled::Db> {
+fn open_sled(dir: &Path, options: &SledLogOptions) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        match sled_config(dir).cache_capacity(cache_capacity).open() {
+        match sled_config(dir, options.background_flush).cache_capacity(options.cache_capacity).open() {
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
@@ -457,6 +506,73 @@ fn fetch(log: &sled::Tree, position: u64) -> Result<Envelope, ReadError> {
         Ok(false)
     })?;
     found.ok_or_else(|| ReadError::Corrupt { position, reason: "the record is missing".into() })
+}
+
+/// Inserts a frame's records into sled as chunks, one insert each, without flushing. Not one `apply_batch`:
+/// sled 0.34 writes its buffer out (`pwrite` and `sync_file_range`, on its own threads) at every batch, which
+/// competes with the frame's `fdatasync` for the disk; single inserts stay in its buffer until a checkpoint or its
+/// background flush. The inserts come from this one thread, so what sled keeps after a crash is a prefix of them,
+/// and replaying the write-ahead file completes a frame sled holds part of.
+fn write_body(log: &sled::Tree, first: u64, body: &[u8]) -> std::io::Result<()> {
+    for (first, value) in record::split_into_chunks(first, body).map_err(std::io::Error::other)? {
+        log.insert(record::key(first), value).map_err(sled_io)?;
+    }
+    Ok(())
+}
+
+/// What opening took from the write-ahead file.
+struct Replayed {
+    epoch: Option<u64>,
+    events: u64,
+}
+
+/// Puts the acknowledged events that the write-ahead file holds beyond sled's last stored position into sled
+/// (unflushed: the caller flushes), checking that each continues the chain. A torn last frame is left out (it
+/// was never acknowledged); anything else unreadable is an error naming the first position it loses.
+fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, OpenError> {
+    let corrupt = |position, reason| OpenError::Corrupt { dir: dir.to_owned(), position, reason };
+    let damaged = |position, reason| OpenError::WalDamaged { dir: dir.to_owned(), position, reason };
+    let sled_error = |error| OpenError::Sled { dir: dir.to_owned(), error };
+    let (mut head, mut hash) = (0, ChainHash::GENESIS);
+    if let Some((key, chunk)) = log.last().map_err(sled_error)? {
+        let first = record::position_of(&key).map_err(|reason| corrupt(1, reason))?;
+        for (i, bytes) in record::records(&chunk).enumerate() {
+            let position = first + i as u64;
+            let bytes = bytes.map_err(|(_, reason)| corrupt(position, reason))?;
+            let header = record::decode_header(bytes).map_err(|reason| corrupt(position, reason))?;
+            (head, hash) = (position, header.hash);
+        }
+    }
+    let contents = wal::scan(bytes, head).map_err(|d| damaged(d.position, d.reason))?;
+    let mut events = 0;
+    for frame in &contents.frames {
+        let mut envelopes = Vec::new();
+        if record::records(frame.body).count() != frame.records as usize {
+            return Err(damaged(frame.first, format!("a frame announces {} records but holds another number", frame.records)));
+        }
+        for (i, bytes) in record::records(frame.body).enumerate() {
+            let position = frame.first + i as u64;
+            let bytes = bytes.map_err(|(_, reason)| damaged(position, reason))?;
+            if position <= head {
+                continue;
+            }
+            if position != head + 1 {
+                return Err(damaged(head + 1, format!("sled ends at position {head}, the write-ahead file goes on at {position}")));
+            }
+            let envelope = record::decode(position, bytes).map_err(|reason| damaged(position, reason))?;
+            if envelope.expected_hash(&hash) != envelope.hash {
+                return Err(damaged(position, "the record does not continue the hash chain".into()));
+            }
+            (head, hash) = (position, envelope.hash);
+            envelopes.push(envelope);
+        }
+        events += envelopes.len() as u64;
+        write_chunks(log, &envelopes).map_err(sled_error)?;
+    }
+    if events > 0 {
+        tracing::info!(dir = %dir.display(), events, last = head, bytes = contents.end, "took acknowledged events from the write-ahead file");
+    }
+    Ok(Replayed { epoch: contents.epoch, events })
 }
 
 fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Error> {
@@ -589,8 +705,37 @@ struct BatchBuilder<'a> {
     staged_ids: HashMap<Uuid, usize>,
 }
 
-fn run_writer(shared: &Shared, inbox: &mpsc::Receiver<(AppendRequest, Reply)>, max_batch: usize) {
-    while let Ok(first) = inbox.recv() {
+/// When the writer makes a checkpoint.
+struct Checkpoints {
+    bytes: u64,
+    every: Duration,
+    /// When the first frame since the last checkpoint was written.
+    since: Option<Instant>,
+}
+
+impl Checkpoints {
+    /// How long the writer may wait for appends before a checkpoint is due.
+    fn wait(&self) -> Duration {
+        self.since.map_or(Duration::from_secs(3600), |since| self.every.saturating_sub(since.elapsed()))
+    }
+}
+
+fn run_writer(
+    shared: &Shared,
+    inbox: &mpsc::Receiver<(AppendRequest, Reply)>,
+    max_batch: usize,
+    mut wal: Wal,
+    mut checkpoints: Checkpoints,
+) {
+    loop {
+        let first = match inbox.recv_timeout(checkpoints.wait()) {
+            Ok(first) => first,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                checkpoint(shared, &mut wal, &mut checkpoints);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         let mut events = batch[0].0.events.len();
         while events < max_batch {
@@ -602,11 +747,39 @@ fn run_writer(shared: &Shared, inbox: &mpsc::Receiver<(AppendRequest, Reply)>, m
                 Err(_) => break,
             }
         }
-        commit_batch(shared, batch);
+        commit_batch(shared, &mut wal, &mut checkpoints, batch);
+        if checkpoints.wait().is_zero() {
+            checkpoint(shared, &mut wal, &mut checkpoints);
+        }
+    }
+    // Closing: everything into sled, and a file that holds nothing to replay.
+    checkpoint(shared, &mut wal, &mut checkpoints);
+    if shared.failure.lock().is_none() {
+        if let Err(error) = wal.sync() {
+            writes_failed(shared, &error);
+        }
     }
 }
 
-fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
+/// Makes sled durable and starts the write-ahead file over; a failure stops every later write.
+fn checkpoint(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints) {
+    if shared.failure.lock().is_some() || !wal.holds_frames() {
+        return;
+    }
+    if let Err(error) = checkpoint_now(shared, wal, checkpoints) {
+        writes_failed(shared, &error);
+    }
+}
+
+fn checkpoint_now(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints) -> std::io::Result<()> {
+    durable_flush(shared)?;
+    wal.checkpointed()?;
+    checkpoints.since = None;
+    shared.stats.lock().checkpoints += 1;
+    Ok(())
+}
+
+fn commit_batch(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, batch: Vec<(AppendRequest, Reply)>) {
     if let Some(failure) = shared.failure.lock().clone() {
         for (_, reply) in batch {
             let _ = reply.send(Err(AppendError::WritesRefused(failure.clone())));
@@ -630,7 +803,7 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
     drop(index);
 
     if !staged.is_empty() {
-        if let Err(error) = write_durably(shared, &staged) {
+        if let Err(error) = write_durably(shared, wal, checkpoints, &staged) {
             let failure = writes_failed(shared, &error);
             for (_, reply) in batch {
                 let _ = reply.send(Err(AppendError::WritesRefused(failure.clone())));
@@ -661,10 +834,24 @@ fn commit_batch(shared: &Shared, batch: Vec<(AppendRequest, Reply)>) {
     }
 }
 
-fn write_durably(shared: &Shared, staged: &[Envelope]) -> std::io::Result<()> {
-    write_chunks(&shared.log, staged).map_err(sled_io)?;
-    let started = std::time::Instant::now();
-    durable_flush(shared)?;
+/// Makes a batch durable: one frame of the write-ahead file, written and synced, then the same records into
+/// sled unflushed. A batch bigger than the file may hold goes to sled directly, flushed and synced.
+fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, staged: &[Envelope]) -> std::io::Result<()> {
+    let mut frame_bytes = wal.build(staged) as u64;
+    if wal.holds_frames() && wal.used() + frame_bytes > checkpoints.bytes {
+        checkpoint_now(shared, wal, checkpoints)?;
+        frame_bytes = wal.build(staged) as u64; // under the new epoch
+    }
+    let started = Instant::now();
+    if frame_bytes <= checkpoints.bytes {
+        wal.append()?;
+        checkpoints.since.get_or_insert(started);
+        let first = staged[0].position;
+        write_body(&shared.log, first, wal.body())?;
+    } else {
+        write_chunks(&shared.log, staged).map_err(sled_io)?;
+        durable_flush(shared)?;
+    }
     let mut stats = shared.stats.lock();
     stats.commits += 1;
     stats.events += staged.len() as u64;

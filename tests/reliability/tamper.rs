@@ -24,7 +24,8 @@ async fn export(server: &Server, token: &str) -> Vec<u8> {
     response.bytes().await.unwrap().to_vec()
 }
 
-/// Changes one letter of `needle` inside the stored record that holds it (the server must be stopped). The
+/// Changes one letter of `needle` inside the stored record that holds it (the server must be stopped, and have
+/// made its last checkpoint). The
 /// payload stays valid, canonical JSON: only the hash chain can tell.
 fn change_stored_payload(dir: &std::path::Path, needle: &str) {
     let db = tracker::store::open_raw(dir).expect("raw open");
@@ -85,8 +86,9 @@ async fn an_auditor_detects_a_truncated_export_and_a_changed_stored_payload() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(text(&refused.stderr).contains("is truncated") && text(&refused.stderr).contains("nothing was imported"), "{}", text(&refused.stderr));
 
-    // A payload changed in the store of the stopped server.
-    server.kill();
+    // A payload changed in the store of the stopped server. Stopped gracefully: its last checkpoint puts every
+    // event into sled (after a SIGKILL the newest would still be only in the write-ahead file).
+    assert!(server.terminate().success(), "{}", server.output());
     change_stored_payload(dir.path(), "tamper target 3");
     let changed = positions[3];
     let mut server = Server::start(dir.path());

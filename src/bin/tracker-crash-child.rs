@@ -10,7 +10,9 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use fs4::fs_std::FileExt as _;
 
 use events::EventData;
 use tracker::store::{AppendRequest, EventLog, ExpectedVersion, OpenError, ProposedEvent, SledLog, SledLogOptions};
@@ -36,11 +38,11 @@ async fn main() {
         Some(other) => panic!("unknown checkpoint mode {other}"),
     };
     // The test that starts this child has just closed the directory; a process that another test forked at that
-    // moment may still hold a copy of its lock until it execs. Wait for that, with a deadline.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // moment may still hold a copy of its lock until it execs. Wait for the lock to be free, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(20);
     let log = loop {
         match SledLog::open(&dir, options.clone()) {
-            Err(OpenError::InUse(_)) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(OpenError::InUse(_)) if lock_freed_before(&dir, deadline) => continue,
             opened => break Arc::new(opened.expect("opening the log")),
         }
     };
@@ -88,4 +90,16 @@ async fn main() {
     for task in tasks {
         task.await.expect("appender task");
     }
+}
+
+/// Whether the directory's lock became free before `deadline`: a blocking lock, taken and dropped at once on a
+/// thread of its own, wakes when the holder lets go.
+fn lock_freed_before(dir: &std::path::Path, deadline: Instant) -> bool {
+    let path = dir.join("tracker.lock");
+    let (freed, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let locked = std::fs::File::open(&path).and_then(|file| file.lock_exclusive());
+        let _ = freed.send(locked.is_ok());
+    });
+    wait.recv_timeout(deadline.saturating_duration_since(Instant::now())).unwrap_or(false)
 }

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use projections::ProgressProjection;
 
 use crate::report::catch_up;
-use crate::store::{event_at, EventLog, OpenError, ReadError, SledLog, SledLogOptions};
+use crate::store::{event_at, EventLog, OpenError, ReadError, SledLog, SledLogOptions, REOPEN_AFTER_EVENTS};
 
 /// Where snapshots of derived state are kept (a sled tree for the embedded store).
 pub trait SnapshotStore: Send + Sync {
@@ -19,8 +19,6 @@ pub trait SnapshotStore: Send + Sync {
 }
 
 const PROGRESS: &str = "progress";
-/// A catch-up over at least this many events at start-up opens the log again, to empty sled's cache.
-const REOPEN_AFTER_EVENTS: u64 = 100_000;
 const HEADER: usize = 4 + 8 + 32 + 32;
 
 /// How the projection was brought up to date.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use events::{ChainHash, Envelope, EventData, Timestamp};
 use uuid::Uuid;
 
-pub use sled_log::{open_raw, OpenError, SledLog, SledLogOptions};
+pub use sled_log::{open_raw, OpenError, SledLog, SledLogOptions, REOPEN_AFTER_EVENTS};
 
 /// Largest payload of one event, in bytes of canonical JSON. Bigger events are refused so that every node sled
 /// writes stays in its log, where `fdatasync` reaches it (see `sled_log`).

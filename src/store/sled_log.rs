@@ -53,8 +53,9 @@ use super::{
     MAX_EVENT_DATA_BYTES,
 };
 
-/// A log at least this long is opened a second time after its indexes are rebuilt, to empty sled's cache.
-const REOPEN_AFTER_EVENTS: u64 = 100_000;
+/// A scan of at least this many events fills sled's cache for good (see [`SledLog::open_with`]): a log this long
+/// is opened a second time after its indexes are rebuilt, and so is one that a start-up catch-up read this far.
+pub const REOPEN_AFTER_EVENTS: u64 = 100_000;
 
 const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
 const MAX_NAME_BYTES: usize = 255;

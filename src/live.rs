@@ -71,9 +71,11 @@ async fn follow(live: Arc<LiveProgress>, log: Arc<dyn EventLog>) {
                 }
             };
             let Some(last) = batch.last().map(|e| e.position) else { break };
+            // Decoding is the costly half of applying and needs no lock: readers wait only for the other half.
+            let events: Vec<_> = batch.iter().map(ProgressProjection::decode).collect();
             let mut projection = live.projection.write().await;
-            for envelope in &batch {
-                projection.apply(envelope);
+            for (envelope, event) in batch.iter().zip(events) {
+                projection.apply_decoded(envelope, event);
             }
             drop(projection);
             live.applied.send_replace(last);

@@ -58,7 +58,7 @@ pub async fn open_with_progress_reopening(
     reopen_after: u64,
 ) -> Result<(SledLog, ProgressProjection, Restored), StartError> {
     // One core rebuilds the log's indexes; the snapshot is decoded on the others.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).max(1);
+    let threads = crate::report::cores().saturating_sub(1).max(1);
     let (mut log, prepared) = SledLog::open_with(dir, options.clone(), |snapshots| prepare_progress_on(snapshots, threads))?;
     let (projection, restored) = load_prepared_progress(&log, &log, prepared?).await?;
     let applied = match &restored {
@@ -86,7 +86,7 @@ pub struct PreparedSnapshot(Result<(ProgressProjection, ChainHash), String>);
 
 /// Reads and decodes the progress snapshot; whether it belongs to the log is checked when it is loaded.
 pub fn prepare_progress(snapshots: &dyn SnapshotStore) -> Result<PreparedSnapshot, ReadError> {
-    prepare_progress_on(snapshots, std::thread::available_parallelism().map_or(1, |n| n.get()))
+    prepare_progress_on(snapshots, crate::report::cores())
 }
 
 /// [`prepare_progress`], decoding on up to `threads` threads.
@@ -149,7 +149,7 @@ pub async fn save_progress(
     projection: &ProgressProjection,
 ) -> Result<(), ReadError> {
     let hash = hash_at(log, projection.position()).await?.unwrap_or(ChainHash::GENESIS);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::report::cores();
     let state = projection.to_snapshot(threads);
     let mut bytes = Vec::with_capacity(HEADER + state.len());
     bytes.extend_from_slice(&ProgressProjection::VERSION.to_be_bytes());

@@ -32,6 +32,11 @@ pub enum ReportError {
     Read(#[from] ReadError),
 }
 
+/// The cores this process may use (1 when unknown): how many threads share decoding, snapshots and restores.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Builds the progress projection from the whole log.
 pub async fn replay(log: &dyn EventLog) -> Result<ProgressProjection, ReadError> {
     let mut projection = ProgressProjection::new();
@@ -43,7 +48,7 @@ pub async fn replay(log: &dyn EventLog) -> Result<ProgressProjection, ReadError>
 /// much as applying them and needs no order, so with more than one core the two run side by side: this task
 /// reads and decodes batch after batch, and a thread applies them in log order.
 pub async fn catch_up(log: &dyn EventLog, projection: &mut ProgressProjection) -> Result<(), ReadError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores();
     if threads <= 1 {
         loop {
             let batch = log.read_all(projection.position() + 1, REPLAY_BATCH).await?;

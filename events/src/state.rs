@@ -109,6 +109,7 @@ impl ActivityStatus {
         }
     }
 
+    /// Every status. The progress snapshot stores a status as its index here: keep the order.
     pub const ALL: [ActivityStatus; 5] = [
         ActivityStatus::Recorded,
         ActivityStatus::Submitted,

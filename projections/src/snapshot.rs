@@ -53,13 +53,8 @@ const SAME_ACTIVITY: u8 = 8;
 /// The state's id is the activity's key (always, once it was recorded): not written again.
 const ID_IS_KEY: u8 = 16;
 
-const STATUSES: [ActivityStatus; 5] = [
-    ActivityStatus::Recorded,
-    ActivityStatus::Submitted,
-    ActivityStatus::Approved,
-    ActivityStatus::Returned,
-    ActivityStatus::Retracted,
-];
+/// A status is stored as its index in this list (changing its order means a new `ProgressProjection::VERSION`).
+const STATUSES: [ActivityStatus; 5] = ActivityStatus::ALL;
 
 const MODES: [TrainingMode; 3] = [TrainingMode::Online, TrainingMode::InPerson, TrainingMode::Hybrid];
 

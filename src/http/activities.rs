@@ -1,7 +1,6 @@
 //! Activity endpoints: record (with `Idempotency-Key`), list with filters and a cursor, read one with its event
 //! history, and its lifecycle — corrections and retraction (with `If-Match`), submission, approval and return.
 
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -275,9 +274,7 @@ async fn list(
         .as_deref()
         .map(|c| Uuid::parse_str(c).map_err(|_| invalid_query("cursor", "not a cursor from a previous page".into())))
         .transpose()?;
-    let head = state.log().head().await?.position;
-    state.progress().wait_for(head, Duration::from_secs(2)).await;
-    let projection = state.progress().read().await;
+    let projection = state.caught_up_progress().await?;
     if projection.programme(programme.as_str()).is_none() {
         return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
     }

@@ -4,7 +4,6 @@
 //! budget figures and the latest activities, as of any date and as known at any moment (a plain GET form).
 //! Bars are `role="progressbar"` elements with their numbers in an `aria-label`, so screen readers read them.
 
-use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -124,10 +123,8 @@ fn indicator_rows(report: &ProgressReport) -> Markup {
 #[utoipa::path(get, path = "/", tag = "dashboard",
     responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
 async fn index(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let head = state.log().head().await?.position;
-    state.progress().wait_for(head, Duration::from_secs(2)).await;
     let today = state.today();
-    let projection = state.progress().read().await;
+    let projection = state.caught_up_progress().await?;
     let mut sections = Vec::new();
     for id in projection.programme_ids() {
         let (Some(definition), Some(report)) = (
@@ -194,9 +191,7 @@ async fn programme_page(
         let at = parse_moment(text).ok_or_else(|| ApiError::invalid("invalid query", "known_at", format!("'{text}' is not a moment")))?;
         request.known_at = Some(at.min(events::Timestamp::now()));
     }
-    let head = state.log().head().await?.position;
-    state.progress().wait_for(head, Duration::from_secs(2)).await;
-    let projection = state.progress().read().await;
+    let projection = state.caught_up_progress().await?;
     let report = progress_report(state.log(), &projection, id.as_str(), &request, state.today())
         .await
         .map_err(|e| ApiError::not_found(e.to_string()))?;

@@ -107,11 +107,7 @@ async fn events_page(
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     let filter = Filter { event_type: params.event_type, programme: params.programme };
     let head = state.log().head().await?.position;
-    let wants_ndjson = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/x-ndjson"));
-    if wants_ndjson {
+    if super::wants(&headers, "application/x-ndjson") {
         return Ok(ndjson(state, from, head, filter));
     }
     let mut events = Vec::new();

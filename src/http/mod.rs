@@ -87,6 +87,16 @@ impl AppState {
         &self.0.progress
     }
 
+    /// The progress projection once it has applied every event acknowledged before this call (waiting up to
+    /// 2 s): what a read that must show the caller's own writes looks at.
+    pub(super) async fn caught_up_progress(
+        &self,
+    ) -> Result<tokio::sync::RwLockReadGuard<'_, projections::ProgressProjection>, ApiError> {
+        let head = self.log().head().await?.position;
+        self.progress().wait_for(head, Duration::from_secs(2)).await;
+        Ok(self.progress().read().await)
+    }
+
     /// Programme states by version, for commands.
     pub fn programmes(&self) -> &crate::service::ProgrammeCache {
         &self.0.programmes

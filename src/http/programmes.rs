@@ -106,10 +106,8 @@ async fn register(
 #[utoipa::path(get, path = "/v1/programmes", tag = "programmes",
     responses((status = 200, description = "`{programmes: [{id, name, acronym, starts_on, ends_on, position, indicators: [{id, label, unit, target, actual, percent, status}]}]}`", body = Object)))]
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let head = state.log().head().await?.position;
-    state.progress().wait_for(head, Duration::from_secs(2)).await;
     let today = state.today();
-    let projection = state.progress().read().await;
+    let projection = state.caught_up_progress().await?;
     let mut programmes = Vec::new();
     for id in projection.programme_ids() {
         let Some(definition) = projection.programme(id) else { continue };

@@ -106,9 +106,7 @@ async fn issue(
 /// The programme and partner a token names must exist (its shape was checked before).
 async fn check_scope(state: &AppState, request: &TokenRequest) -> Result<(), ApiError> {
     let Some(programme) = &request.programme else { return Ok(()) };
-    let head = state.log().head().await?.position;
-    state.progress().wait_for(head, std::time::Duration::from_secs(2)).await;
-    let projection = state.progress().read().await;
+    let projection = state.caught_up_progress().await?;
     let Some(definition) = projection.programme(programme) else {
         return Err(ApiError::invalid("invalid token request", "programme", format!("unknown programme '{programme}'")));
     };

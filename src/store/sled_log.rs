@@ -862,6 +862,11 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
 }
 
 impl BatchBuilder<'_> {
+    /// A stream's version with what this batch already staged.
+    fn current_version(&self, stream: &str) -> u64 {
+        self.staged_versions.get(stream).copied().unwrap_or_else(|| self.index.stream_version(stream))
+    }
+
     fn stage(&mut self, request: &AppendRequest) -> Outcome {
         if let Err(reason) = check_shape(request) {
             return Outcome::Refused(AppendError::Invalid(reason));
@@ -871,11 +876,7 @@ impl BatchBuilder<'_> {
             Ok(None) => {}
             Err(error) => return Outcome::Refused(error),
         }
-        let current = self
-            .staged_versions
-            .get(&request.stream)
-            .copied()
-            .unwrap_or_else(|| self.index.stream_version(&request.stream));
+        let current = self.current_version(&request.stream);
         let matches = match request.expected {
             ExpectedVersion::Any => true,
             ExpectedVersion::NoStream => current == 0,
@@ -890,11 +891,7 @@ impl BatchBuilder<'_> {
             });
         }
         if let Some(guard) = &request.guard {
-            let current = self
-                .staged_versions
-                .get(&guard.stream)
-                .copied()
-                .unwrap_or_else(|| self.index.stream_version(&guard.stream));
+            let current = self.current_version(&guard.stream);
             if current != guard.version {
                 return Outcome::Refused(AppendError::GuardChanged {
                     stream: guard.stream.clone(),

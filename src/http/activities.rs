@@ -189,7 +189,7 @@ async fn record_one(
         let position = match &executed.appended {
             Some(appended) => appended.envelopes[0].position,
             // Already recorded by an earlier attempt with the same ids: its first event is the answer's position.
-            None => first_position(&state, &programme, &attempt.ids[0]).await?,
+            None => positions_of(&state, &programme, &attempt.ids[0]).await?.first().copied().unwrap_or(0),
         };
         let body = view_json(programme.as_str(), &executed.state, executed.version, position);
         let mut response = json_with_etag(StatusCode::CREATED, executed.version, body);
@@ -346,18 +346,14 @@ async fn lifecycle(
     .await
     .map_err(|e| ApiError::from_command(e, title))?;
     let position = executed.appended.as_ref().map_or(0, |a| a.last_position());
-    let position = if position == 0 { latest_position(state, &programme, &activity).await? } else { position };
+    let position = if position == 0 { positions_of(state, &programme, &activity).await?.last().copied().unwrap_or(0) } else { position };
     Ok(json_with_etag(StatusCode::OK, executed.version, view_json(programme.as_str(), &executed.state, executed.version, position)))
 }
 
-async fn first_position(state: &AppState, programme: &Slug, activity: &Uuid) -> Result<u64, ApiError> {
+/// The positions of an activity's events, in order (for answers to commands that appended nothing new).
+async fn positions_of(state: &AppState, programme: &Slug, activity: &Uuid) -> Result<Vec<u64>, ApiError> {
     let (_, _, envelopes) = load_activity(state.log(), programme, activity).await.map_err(|e| ApiError::from_command(e, ""))?;
-    Ok(envelopes.first().map_or(0, |e| e.position))
-}
-
-async fn latest_position(state: &AppState, programme: &Slug, activity: &Uuid) -> Result<u64, ApiError> {
-    let (_, _, envelopes) = load_activity(state.log(), programme, activity).await.map_err(|e| ApiError::from_command(e, ""))?;
-    Ok(envelopes.last().map_or(0, |e| e.position))
+    Ok(envelopes.iter().map(|e| e.position).collect())
 }
 
 /// The body of a correction: the changed fields (`null` removes an optional one) and why.

@@ -21,7 +21,9 @@
 //! Environment: `BENCH_SECONDS` (per load run, default 10), `BENCH_HTTP_EVENTS` (N, default 1000000),
 //! `BENCH_HTTP_SMALL_EVENTS` (default 10000), `BENCH_HTTP_CLIENTS` (append concurrencies, default
 //! `1,8,32,128`), `BENCH_PEER_ROUNDS` (rounds of ours-then-peer at 32 clients, default 3),
-//! `BENCH_PEER_SCRIPT` (default `../shared/bench/pg-peer.sh`).
+//! `BENCH_PEER_SCRIPT` (default `../shared/bench/pg-peer.sh`). `BENCH_FILL_ONLY=DIR` only writes a data
+//! directory `DIR` with the seeds and `BENCH_HTTP_EVENTS` activity events, as the run measures it, and stops (a
+//! store to profile by hand).
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -564,6 +566,11 @@ fn main() {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/pg-peer.sh"));
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    if let Some(dir) = std::env::var_os("BENCH_FILL_ONLY") {
+        fill(Path::new(&dir), &seed_envelopes(&runtime), big);
+        println!("filled {} with {big} activity events", Path::new(&dir).display());
+        return;
+    }
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let seeds = seed_envelopes(&runtime);

@@ -670,8 +670,18 @@ impl Activity {
 
     /// The cluster the activity belongs to, if its kind has one and it was given.
     pub fn cluster(&self) -> Option<&str> {
-        match self.details.field("cluster")? {
-            FieldValue::Text(cluster) => Some(cluster),
+        self.cluster_slug().map(Slug::as_str)
+    }
+
+    /// [`Activity::cluster`] as the slug itself.
+    pub fn cluster_slug(&self) -> Option<&Slug> {
+        match &self.details {
+            ActivityDetails::StaffExchange(StaffExchange { cluster, .. })
+            | ActivityDetails::WorkshopHeld(WorkshopHeld { cluster, .. })
+            | ActivityDetails::PolicyImplemented(PolicyImplemented { cluster })
+            | ActivityDetails::GuidePublished(GuidePublished { cluster, .. })
+            | ActivityDetails::VideoPublished(VideoPublished { cluster, .. }) => cluster.as_ref(),
+            ActivityDetails::ClusterVisit(ClusterVisit { cluster, .. }) => Some(cluster),
             _ => None,
         }
     }

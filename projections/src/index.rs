@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use crate::snapshot::{Reader, SnapshotError, Writer};
+use crate::codec::{Reader, SnapshotError, Writer};
 
 /// One change to the totals: `sign` is +1 to add an activity's contribution, -1 to take it away.
 #[derive(Clone, Debug)]

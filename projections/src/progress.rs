@@ -5,16 +5,15 @@
 //! ignored, so the same query returns the same report forever.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use events::{
-    Activity, ActivityDetails, ActivityKind, ActivityState, ActivityStatus, Aggregate, DomainEvent, Envelope,
-    Indicator, Programme, ProgrammeState, Quantity, Timestamp,
+    Activity, ActivityDetails, ActivityKind, ActivityStatus, Aggregate, DomainEvent, Envelope, Indicator, Programme,
+    ProgrammeState, Quantity,
 };
 
 use crate::index::{Bucket, Contribution, HeadIndex, Totals};
-use events::event::EVENT_TYPES;
+use crate::table::{Activities, ActivityHistory, ActivityRevision, Change, Rev, NONE};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -35,15 +34,16 @@ pub struct ActivityFilter {
 }
 
 impl ActivityFilter {
-    /// Whether an activity state passes the filter; `cluster` `"none"` selects activities without a cluster.
-    pub fn accepts(&self, state: &RevisionState) -> bool {
-        let Some(activity) = state.activity() else { return false };
-        self.kind.is_none_or(|k| activity.kind() == k)
-            && self.partner.as_deref().is_none_or(|p| activity.partner.as_str() == p)
-            && self.cluster.as_deref().is_none_or(|c| activity.cluster().unwrap_or(NO_CLUSTER) == c)
+    /// Whether an activity's state passes the filter; `cluster` `"none"` selects activities without a cluster.
+    /// Looks only at the revision's columns, never at the encoded activity.
+    pub fn accepts(&self, state: &ActivityRevision<'_>) -> bool {
+        let (Some(kind), Some(occurred_on)) = (state.kind(), state.occurred_on()) else { return false };
+        self.kind.is_none_or(|k| kind == k)
+            && self.partner.as_deref().is_none_or(|p| state.partner().is_some_and(|partner| partner.as_str() == p))
+            && self.cluster.as_deref().is_none_or(|c| state.cluster().map_or(NO_CLUSTER, |cluster| cluster.as_str()) == c)
             && self.status.is_none_or(|s| state.status() == s)
-            && self.from.is_none_or(|from| activity.occurred_on >= from)
-            && self.to.is_none_or(|to| activity.occurred_on <= to)
+            && self.from.is_none_or(|from| occurred_on >= from)
+            && self.to.is_none_or(|to| occurred_on <= to)
     }
 }
 
@@ -56,152 +56,15 @@ pub struct ProgressQuery {
     pub at_position: Option<u64>,
 }
 
-/// One state of an activity: the state after the event at `position`. States share the activity with the
-/// revision before them unless the event recorded or corrected it. 48 bytes, a million of them at a million
-/// activities.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActivityRevision {
-    pub position: u64,
-    pub recorded_at: Timestamp,
-    pub state: RevisionState,
-    /// The event's index in `EVENT_TYPES`.
-    pub(crate) event: u8,
-}
-
-impl ActivityRevision {
-    pub(crate) fn new(position: u64, recorded_at: Timestamp, event_type: &str, state: RevisionState) -> ActivityRevision {
-        let event = EVENT_TYPES.iter().rposition(|(name, _)| *name == event_type).expect("revisions come from known events");
-        ActivityRevision { position, recorded_at, state, event: event as u8 }
-    }
-
-    /// The stored name of the event (`ActivityRecorded`, `ActivityApproved`, …).
-    pub fn event_type(&self) -> &'static str {
-        EVENT_TYPES[usize::from(self.event)].0
-    }
-}
-
-/// An [`ActivityState`] as a revision keeps it: without the id, which is the key the history is kept under, and
-/// with the rare return note boxed, in 24 bytes instead of 56.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RevisionState {
-    activity: Option<Arc<Activity>>,
-    #[allow(clippy::box_collection)] // a thin pointer: 8 bytes where `Option<String>` takes 24
-    note: Option<Box<String>>,
-    status: ActivityStatus,
-    /// Whether the activity was recorded (its `ActivityState` has an id).
-    recorded: bool,
-}
-
-impl RevisionState {
-    pub(crate) fn from_parts(recorded: bool, activity: Option<Arc<Activity>>, status: ActivityStatus, note: Option<String>) -> RevisionState {
-        RevisionState { activity, note: note.map(Box::new), status, recorded }
-    }
-
-    fn from_state(state: &ActivityState) -> RevisionState {
-        let note = state.return_note().map(str::to_owned);
-        RevisionState::from_parts(state.id().is_some(), state.shared_activity().cloned(), state.status(), note)
-    }
-
-    /// The full state of the activity `id` that this is a state of.
-    pub fn to_state(&self, id: Uuid) -> ActivityState {
-        let note = self.note.as_deref().cloned();
-        ActivityState::from_parts(self.recorded.then_some(id), self.activity.clone(), self.status, note)
-    }
-
-    pub fn activity(&self) -> Option<&Activity> {
-        self.activity.as_deref()
-    }
-
-    /// The activity, shared with the other states that hold it.
-    pub fn shared_activity(&self) -> Option<&Arc<Activity>> {
-        self.activity.as_ref()
-    }
-
-    pub fn status(&self) -> ActivityStatus {
-        self.status
-    }
-
-    /// The note of the last return, kept until the activity is submitted again.
-    pub fn return_note(&self) -> Option<&str> {
-        self.note.as_deref().map(String::as_str)
-    }
-
-    /// Whether the activity was recorded (not only corrected or changed before its record).
-    pub fn recorded(&self) -> bool {
-        self.recorded
-    }
-}
-
-/// Every state an activity went through, in log order.
-#[derive(Clone, Debug, Default, Eq)]
-pub struct ActivityHistory {
-    revisions: Revisions,
-}
-
-/// Most activities have one state: it is kept inline, without a list (an allocation) of its own.
-#[derive(Clone, Debug, Eq, PartialEq)]
-enum Revisions {
-    One(ActivityRevision),
-    Many(Vec<ActivityRevision>),
-}
-
-impl Default for Revisions {
-    fn default() -> Revisions {
-        Revisions::Many(Vec::new())
-    }
-}
-
-impl PartialEq for ActivityHistory {
-    fn eq(&self, other: &ActivityHistory) -> bool {
-        self.revisions() == other.revisions()
-    }
-}
-
-impl ActivityHistory {
-    pub fn revisions(&self) -> &[ActivityRevision] {
-        match &self.revisions {
-            Revisions::One(revision) => std::slice::from_ref(revision),
-            Revisions::Many(revisions) => revisions,
-        }
-    }
-
-    /// Adds the state after the next event.
-    pub(crate) fn push(&mut self, revision: ActivityRevision) {
-        match &mut self.revisions {
-            Revisions::Many(revisions) if revisions.is_empty() => self.revisions = Revisions::One(revision),
-            Revisions::Many(revisions) => revisions.push(revision),
-            Revisions::One(_) => {
-                let Revisions::One(first) = std::mem::take(&mut self.revisions) else { unreachable!() };
-                self.revisions = Revisions::Many(vec![first, revision]);
-            }
-        }
-    }
-
-    /// The latest state.
-    pub fn current(&self) -> Option<&ActivityRevision> {
-        self.revisions().last()
-    }
-
-    /// The state as known at `position` (after every event at or before it).
-    pub fn at(&self, position: u64) -> Option<&ActivityRevision> {
-        let revisions = self.revisions();
-        let applied = revisions.partition_point(|r| r.position <= position);
-        applied.checked_sub(1).map(|i| &revisions[i])
-    }
-}
-
 /// One programme's part of the projection.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ProgrammeHistory {
     /// The programme state after each programme event, with that event's position.
     pub(crate) definitions: Vec<(u64, ProgrammeState)>,
-    pub(crate) activities: BTreeMap<Uuid, ActivityHistory>,
-    /// The position of every event applied for this programme, increasing.
-    pub(crate) positions: Vec<u64>,
+    /// Every activity's revisions (`table.rs`).
+    pub(crate) activities: Activities,
     /// Running totals at the head, for reports that cost the same at any size of log.
     pub(crate) index: HeadIndex,
-    /// The activities of each kind, so a distinct measure looks only at the kinds it counts (no empty sets).
-    pub(crate) by_kind: BTreeMap<ActivityKind, BTreeSet<Uuid>>,
 }
 
 impl ProgrammeHistory {
@@ -209,9 +72,10 @@ impl ProgrammeHistory {
     fn reindex(&mut self) {
         self.index = HeadIndex::default();
         let Some(definition) = self.definitions.last().and_then(|(_, s)| s.programme()) else { return };
-        for history in self.activities.values() {
-            if let Some(current) = history.current() {
-                contribute(&mut self.index, definition, &current.state, 1);
+        let activities = &self.activities;
+        for rev in activities.revisions_at(activities.slots(), u64::MAX) {
+            if let Some(activity) = activities.activity(&rev) {
+                contribute(&mut self.index, definition, &activity, rev.status(), 1);
             }
         }
     }
@@ -221,12 +85,44 @@ impl ProgrammeHistory {
         self.definitions[..applied].last()?.1.programme()
     }
 
+    /// The position of the last event of this programme at or before `position`.
     fn position_at(&self, position: u64) -> Option<u64> {
-        if self.positions.last().is_some_and(|&last| last <= position) {
-            return self.positions.last().copied();
+        let applied = self.definitions.partition_point(|(p, _)| *p <= position);
+        let definition = self.definitions[..applied].last().map(|(p, _)| *p);
+        definition.max(self.activities.position_at(position))
+    }
+
+    fn last_position(&self) -> Option<u64> {
+        self.position_at(u64::MAX)
+    }
+
+    /// Takes an activity's old state out of the running totals and puts its new one in.
+    fn update_totals(&mut self, change: Change) {
+        let Some(definition) = self.definitions.last().and_then(|(_, s)| s.programme()) else { return };
+        let counted = |rev: &Rev| rev.data != NONE && bucket(definition.require_approval, rev.status()).is_some();
+        let before = change.before.filter(counted);
+        let after = Some(change.after).filter(counted);
+        if let (Some(b), Some(a)) = (before, after) {
+            // The same activity in the same bucket: nothing changes (a submission where no approval is needed).
+            if b.data == a.data && bucket(definition.require_approval, b.status()) == bucket(definition.require_approval, a.status()) {
+                return;
+            }
         }
-        let applied = self.positions.partition_point(|p| *p <= position);
-        self.positions[..applied].last().copied()
+        let (activities, index) = (&self.activities, &mut self.index);
+        let old = before.and_then(|rev| Some((activities.activity(&rev)?, rev)));
+        if let Some((activity, rev)) = &old {
+            contribute(index, definition, activity, rev.status(), -1);
+        }
+        let Some(after) = after else { return };
+        match (&change.activity, &old) {
+            (Some(activity), _) => contribute(index, definition, activity, after.status(), 1),
+            (None, Some((activity, rev))) if rev.data == after.data => contribute(index, definition, activity, after.status(), 1),
+            (None, _) => {
+                if let Some(activity) = activities.activity(&after) {
+                    contribute(index, definition, &activity, after.status(), 1);
+                }
+            }
+        }
     }
 }
 
@@ -241,7 +137,7 @@ pub struct ProgressProjection {
 impl ProgressProjection {
     /// The version of this projection's code and snapshot format: bump it whenever `apply` or the state
     /// changes, and stored snapshots are rebuilt from the log.
-    pub const VERSION: u32 = 4;
+    pub const VERSION: u32 = 5;
 
     pub fn new() -> ProgressProjection {
         ProgressProjection::default()
@@ -292,35 +188,8 @@ impl ProgressProjection {
         };
         match event.activity_id() {
             Some(id) => {
-                let event_type = event.event_type();
-                let activity = history.activities.entry(id).or_default();
-                let mut state = activity.current().map(|r| r.state.to_state(id)).unwrap_or_default();
-                state.apply_owned(event);
-                debug_assert!(state.id().is_none_or(|state_id| state_id == id));
-                let state = RevisionState::from_state(&state);
-                let old = activity.current().map(|r| &r.state);
-                if let Some(definition) = history.definitions.last().and_then(|(_, s)| s.programme()) {
-                    if let Some(old) = old {
-                        contribute(&mut history.index, definition, old, -1);
-                    }
-                    contribute(&mut history.index, definition, &state, 1);
-                }
-                let old_kind = old.and_then(|s| s.activity()).map(Activity::kind);
-                let new_kind = state.activity().map(Activity::kind);
-                if old_kind != new_kind {
-                    if let Some(kind) = old_kind {
-                        if let Some(ids) = history.by_kind.get_mut(&kind) {
-                            ids.remove(&id);
-                            if ids.is_empty() {
-                                history.by_kind.remove(&kind);
-                            }
-                        }
-                    }
-                    if let Some(kind) = new_kind {
-                        history.by_kind.entry(kind).or_default().insert(id);
-                    }
-                }
-                activity.push(ActivityRevision::new(envelope.position, envelope.recorded_at, event_type, state));
+                let change = history.activities.apply(id, envelope.position, event);
+                history.update_totals(change);
             }
             None => {
                 let mut state = history.definitions.last().map(|(_, s)| s.clone()).unwrap_or_default();
@@ -329,7 +198,6 @@ impl ProgressProjection {
                 history.reindex();
             }
         }
-        history.positions.push(envelope.position);
     }
 
     /// The ids of every programme, in order.
@@ -343,13 +211,18 @@ impl ProgressProjection {
     }
 
     /// One activity's history.
-    pub fn activity(&self, programme: &str, id: &Uuid) -> Option<&ActivityHistory> {
-        self.programmes.get(programme)?.activities.get(id)
+    pub fn activity(&self, programme: &str, id: &Uuid) -> Option<ActivityHistory<'_>> {
+        self.programmes.get(programme)?.activities.history(id)
     }
 
     /// Every activity of a programme with its history, by id.
-    pub fn activities<'a>(&'a self, programme: &str) -> impl Iterator<Item = (&'a Uuid, &'a ActivityHistory)> + 'a {
-        self.programmes.get(programme).into_iter().flat_map(|p| p.activities.iter())
+    pub fn activities<'a>(&'a self, programme: &str) -> impl Iterator<Item = (Uuid, ActivityHistory<'a>)> + 'a {
+        self.programmes.get(programme).into_iter().flat_map(|p| p.activities.histories_after(None))
+    }
+
+    /// How many activities a programme has.
+    pub fn activity_count(&self, programme: &str) -> usize {
+        self.programmes.get(programme).map_or(0, |p| p.activities.len())
     }
 
     /// Up to `limit` activities of a programme that pass `filter`, in their current state, ordered by id (ids
@@ -360,17 +233,13 @@ impl ProgressProjection {
         filter: &ActivityFilter,
         after: Option<Uuid>,
         limit: usize,
-    ) -> Vec<(Uuid, &'a ActivityRevision)> {
+    ) -> Vec<(Uuid, ActivityRevision<'a>)> {
         let Some(history) = self.programmes.get(programme) else { return Vec::new() };
-        let start = match after {
-            Some(id) => std::ops::Bound::Excluded(id),
-            None => std::ops::Bound::Unbounded,
-        };
         history
             .activities
-            .range((start, std::ops::Bound::Unbounded))
-            .filter_map(|(id, h)| Some((*id, h.current()?)))
-            .filter(|(_, revision)| filter.accepts(&revision.state))
+            .histories_after(after)
+            .filter_map(|(id, h)| Some((id, h.current()?)))
+            .filter(|(_, revision)| filter.accepts(revision))
             .take(limit)
             .collect()
     }
@@ -384,34 +253,34 @@ impl ProgressProjection {
 
         // At the head, count and sum indicators and grants come from the running totals; a distinct measure, or
         // a report at an earlier position, looks at the activities themselves.
-        let at_head = history.positions.last().is_some_and(|&last| limit >= last);
+        let at_head = history.last_position().is_some_and(|last| limit >= last);
         let as_of = query.as_of;
-        let states = |ids: Option<&BTreeSet<Uuid>>| -> (Vec<&Activity>, Vec<&Activity>) {
-            let revisions: Box<dyn Iterator<Item = &ActivityRevision>> = match ids {
-                Some(ids) => Box::new(ids.iter().filter_map(|id| history.activities.get(id)?.at(limit))),
-                None => Box::new(history.activities.values().filter_map(|a| a.at(limit))),
-            };
+        let activities = &history.activities;
+        let states = |slots: &mut dyn Iterator<Item = u32>| -> (Vec<Activity>, Vec<Activity>) {
             let (mut counted, mut pending) = (Vec::new(), Vec::new());
-            for revision in revisions {
-                let Some(activity) = revision.state.activity().filter(|a| a.occurred_on <= as_of) else { continue };
-                match bucket(definition.require_approval, revision.state.status()) {
-                    Some(Bucket::Counted) => counted.push(activity),
-                    Some(Bucket::Pending) => pending.push(activity),
-                    None => {}
+            for rev in activities.revisions_at(slots, limit) {
+                if rev.occurred_on().is_none_or(|on| on > as_of) {
+                    continue;
                 }
+                let list = match bucket(definition.require_approval, rev.status()) {
+                    Some(Bucket::Counted) => &mut counted,
+                    Some(Bucket::Pending) => &mut pending,
+                    None => continue,
+                };
+                list.extend(activities.activity(&rev));
             }
             (counted, pending)
         };
-        let scanned = if at_head { None } else { Some(states(None)) };
+        let scanned = if at_head { None } else { Some(states(&mut activities.slots())) };
         let indicators = definition.indicators.iter().map(|indicator| {
             let (actual, waiting) = match (&scanned, indicator.measure.aggregate) {
                 (Some((counted, pending)), _) => (tally(indicator, counted), tally(indicator, pending)),
                 (None, Aggregate::Distinct) => {
-                    let mut ids = BTreeSet::new();
+                    let mut slots = BTreeSet::new();
                     for kind in &indicator.measure.kinds {
-                        ids.extend(history.by_kind.get(kind).into_iter().flatten().copied());
+                        slots.extend(activities.by_kind.get(kind).into_iter().flatten().copied());
                     }
-                    let (counted, pending) = states(Some(&ids));
+                    let (counted, pending) = states(&mut slots.into_iter());
                     (tally(indicator, &counted), tally(indicator, &pending))
                 }
                 (None, _) => match history.index.indicators.get(indicator.id.as_str()) {
@@ -561,10 +430,9 @@ fn value_of(indicator: &Indicator, activity: &Activity) -> Option<Quantity> {
     }
 }
 
-/// Adds (`sign` 1) or takes away (`sign` -1) an activity state's contributions to the running totals.
-fn contribute(index: &mut HeadIndex, programme: &Programme, state: &RevisionState, sign: i64) {
-    let Some(activity) = state.activity() else { return };
-    let Some(bucket) = bucket(programme.require_approval, state.status()) else { return };
+/// Adds (`sign` 1) or takes away (`sign` -1) an activity's contributions to the running totals.
+fn contribute(index: &mut HeadIndex, programme: &Programme, activity: &Activity, status: ActivityStatus, sign: i64) {
+    let Some(bucket) = bucket(programme.require_approval, status) else { return };
     let cluster = activity.cluster().unwrap_or(NO_CLUSTER);
     let at = |hundredths: i128, scale: u8| Contribution {
         date: activity.occurred_on,
@@ -591,7 +459,7 @@ fn contribute(index: &mut HeadIndex, programme: &Programme, state: &RevisionStat
     }
 }
 
-fn tally(indicator: &Indicator, activities: &[&Activity]) -> Tally {
+fn tally(indicator: &Indicator, activities: &[Activity]) -> Tally {
     let measure = &indicator.measure;
     let mut tally = Tally::default();
     let selected = activities.iter().filter(|a| measure.selects(a));

@@ -290,9 +290,9 @@ fn corrections_and_retractions_and_reports_at_a_past_position() {
     assert_eq!(json_of(&projection.report("demo", &past).unwrap()), then);
 
     let history = projection.activity("demo", &id(2)).expect("activity 2");
-    let positions: Vec<u64> = history.revisions().iter().map(|r| r.position).collect();
+    let positions: Vec<u64> = history.revisions().iter().map(|r| r.position()).collect();
     assert_eq!(positions, vec![3, 6]);
-    assert_eq!(history.current().unwrap().state.status(), events::ActivityStatus::Retracted);
+    assert_eq!(history.current().unwrap().status(), events::ActivityStatus::Retracted);
 }
 
 #[test]

@@ -131,20 +131,18 @@ pub(super) fn activity_rows(
         .activities(programme)
         .filter_map(|(id, history)| {
             let revision = history.at(position)?;
-            let activity = revision.state.activity()?;
-            if !filter.accepts(&revision.state) {
+            if !filter.accepts(&revision) {
                 return None;
             }
-            let version = history.revisions().iter().take_while(|r| r.position <= position).count() as u64;
             Some(crate::exports::ActivityRow {
                 id: id.to_string(),
-                occurred_on: activity.occurred_on.to_string(),
-                kind: activity.kind().as_str().to_owned(),
-                partner: activity.partner.to_string(),
-                cluster: activity.cluster().unwrap_or("").to_owned(),
-                status: revision.state.status().as_str().to_owned(),
-                version,
-                position: revision.position,
+                occurred_on: revision.occurred_on()?.to_string(),
+                kind: revision.kind()?.as_str().to_owned(),
+                partner: revision.partner()?.to_string(),
+                cluster: revision.cluster().map_or("", |c| c.as_str()).to_owned(),
+                status: revision.status().as_str().to_owned(),
+                version: history.version_at(position),
+                position: revision.position(),
             })
         })
         .collect()
@@ -292,10 +290,8 @@ async fn list(
         .iter()
         .take(limit)
         .map(|(id, revision)| {
-            let version = projection
-                .activity(programme.as_str(), id)
-                .map_or(0, |h| h.revisions().len() as u64);
-            view(programme.as_str(), &revision.state.to_state(*id), version, revision.position)
+            let version = projection.activity(programme.as_str(), id).map_or(0, |h| h.version_at(u64::MAX));
+            view(programme.as_str(), &revision.to_state(*id), version, revision.position())
         })
         .collect();
     let next_cursor = more.then(|| page[limit - 1].0.to_string());

@@ -204,13 +204,12 @@ async fn programme_page(
             .activities(id.as_str())
             .filter_map(|(aid, history)| {
                 let revision = history.at(limit)?;
-                let activity = revision.state.activity()?;
                 Some((
-                    *aid,
-                    activity.occurred_on.to_string(),
-                    activity.kind().as_str().replace('_', " "),
-                    activity.partner.to_string(),
-                    revision.state.status().as_str().to_owned(),
+                    aid,
+                    revision.occurred_on()?.to_string(),
+                    revision.kind()?.as_str().replace('_', " "),
+                    revision.partner()?.to_string(),
+                    revision.status().as_str().to_owned(),
                 ))
             })
             .collect();

@@ -1,0 +1,728 @@
+//! The activities of one programme, kept column by column so that a million of them fit in tens of megabytes:
+//! every revision (the state after one event) is a fixed 32-byte [`Rev`] in log order, with the columns that
+//! lists, filters and reports look at (kind, date, partner, cluster, status); the activity itself is kept
+//! encoded once per record or correction in an arena of bytes (`codec.rs`), read back only when a report or a
+//! view needs its fields. Slots number the activities in the order they first appeared; ids map to slots.
+//!
+//! Everything grows in fixed chunks, so a big programme never doubles (and copies) one large allocation.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use chrono::NaiveDate;
+use events::event::EVENT_TYPES;
+use events::{Activity, ActivityKind, ActivityState, ActivityStatus, Slug};
+use uuid::Uuid;
+
+use crate::codec::{read_activity, write_activity, Reader, Slugs, Writer};
+
+/// "No revision" / "no activity" in a `u32` reference.
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// The revision's activity was recorded (its state has the id).
+pub(crate) const RECORDED: u8 = 1;
+/// The revision has a return note (in [`Activities::notes`]).
+pub(crate) const NOTE: u8 = 2;
+
+/// A partner or cluster column whose slug number does not fit 16 bits: read it from the activity.
+const WIDE: u16 = u16::MAX;
+
+/// Items per chunk of a [`Chunked`] list.
+const CHUNK_ITEMS: usize = 4096;
+
+/// A list grown in chunks of [`CHUNK_ITEMS`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Chunked<T> {
+        Chunked { chunks: Vec::new(), len: 0 }
+    }
+}
+
+impl<T: Copy> Chunked<T> {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds an item; returns its index.
+    pub(crate) fn push(&mut self, item: T) -> u32 {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK_ITEMS => chunk.push(item),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK_ITEMS);
+                chunk.push(item);
+                self.chunks.push(chunk);
+            }
+        }
+        let index = u32::try_from(self.len).ok().filter(|&i| i != NONE).expect("fewer than 2^32 - 1 items in a column");
+        self.len += 1;
+        index
+    }
+
+    pub(crate) fn get(&self, index: u32) -> T {
+        let index = index as usize;
+        self.chunks[index / CHUNK_ITEMS][index % CHUNK_ITEMS]
+    }
+
+    fn set(&mut self, index: u32, item: T) {
+        let index = index as usize;
+        self.chunks[index / CHUNK_ITEMS][index % CHUNK_ITEMS] = item;
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        self.chunks.iter().flatten().copied()
+    }
+
+    /// The number of leading items for which `pred` holds (it must hold for a prefix only).
+    fn partition_point(&self, pred: impl Fn(&T) -> bool) -> usize {
+        let full = self.chunks.partition_point(|chunk| chunk.last().is_some_and(&pred));
+        match self.chunks.get(full) {
+            Some(chunk) => full * CHUNK_ITEMS + chunk.partition_point(pred),
+            None => self.len,
+        }
+    }
+}
+
+/// Bytes per arena chunk; a reference is the chunk's number above [`OFFSET_BITS`] and the offset below.
+const ARENA_CHUNK: usize = 1 << OFFSET_BITS;
+const OFFSET_BITS: u32 = 18;
+
+/// Encoded activities, appended and never changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Arena {
+    chunks: Vec<Vec<u8>>,
+}
+
+impl Arena {
+    /// Encodes an activity (its slugs numbered in `slugs`) and returns where it is.
+    fn push(&mut self, activity: &Activity, slugs: &mut Slugs) -> u32 {
+        if self.chunks.last().is_none_or(|chunk| chunk.len() >= ARENA_CHUNK) {
+            self.chunks.push(Vec::with_capacity(ARENA_CHUNK));
+        }
+        let last = self.chunks.len() - 1;
+        let mut w = Writer { out: std::mem::take(&mut self.chunks[last]), slugs: std::mem::take(slugs) };
+        let start = w.out.len();
+        write_activity(&mut w, activity);
+        let Writer { out: mut chunk, slugs: numbered } = w;
+        *slugs = numbered;
+        let (number, offset) = if chunk.len() > ARENA_CHUNK && start > 0 {
+            // It does not fit what is left of the chunk: it starts the next one.
+            let mut next = Vec::with_capacity(ARENA_CHUNK.max(chunk.len() - start));
+            next.extend_from_slice(&chunk[start..]);
+            chunk.truncate(start);
+            chunk.shrink_to_fit();
+            self.chunks[last] = chunk;
+            self.chunks.push(next);
+            (self.chunks.len() - 1, 0)
+        } else {
+            self.chunks[last] = chunk;
+            (last, start)
+        };
+        u32::try_from(number)
+            .ok()
+            .filter(|&n| n < 1 << (32 - OFFSET_BITS))
+            .map(|n| n << OFFSET_BITS | offset as u32)
+            .expect("less than 4 GiB of encoded activities in one programme")
+    }
+
+    fn bytes(&self, reference: u32) -> Option<&[u8]> {
+        let chunk = self.chunks.get((reference >> OFFSET_BITS) as usize)?;
+        chunk.get((reference & ((1 << OFFSET_BITS) - 1)) as usize..).filter(|rest| !rest.is_empty())
+    }
+
+    /// The activity at `reference`.
+    fn read(&self, reference: u32, slugs: &Slugs) -> Activity {
+        let bytes = self.bytes(reference).expect("a revision's activity is in the arena");
+        read_activity(&mut Reader { bytes, slugs: slugs.list() }).expect("the arena reads back what it wrote")
+    }
+
+    pub(crate) fn chunks(&self) -> &[Vec<u8>] {
+        &self.chunks
+    }
+
+    pub(crate) fn from_chunks(chunks: Vec<Vec<u8>>) -> Arena {
+        Arena { chunks }
+    }
+
+    /// Whether `reference` points into the arena (checked when a snapshot is read).
+    fn contains(&self, reference: u32) -> bool {
+        self.bytes(reference).is_some()
+    }
+}
+
+/// One revision: the state of an activity after the event at `position`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rev {
+    pub(crate) position: u64,
+    pub(crate) slot: u32,
+    /// The same activity's revision before this one ([`NONE`] for its first).
+    pub(crate) prev: u32,
+    /// The activity in the arena ([`NONE`] while it has none: an event before its record).
+    pub(crate) data: u32,
+    /// The activity's `occurred_on` as days from the common era.
+    pub(crate) occurred_on: i32,
+    /// The partner's slug number + 1 ([`WIDE`] when it does not fit).
+    pub(crate) partner: u16,
+    /// The cluster's slug number + 1, 0 for none ([`WIDE`] when it does not fit).
+    pub(crate) cluster: u16,
+    /// Index in `ActivityStatus::ALL`.
+    pub(crate) status: u8,
+    /// Index in `EVENT_TYPES`.
+    pub(crate) event: u8,
+    /// Index in `ActivityKind::ALL`.
+    pub(crate) kind: u8,
+    pub(crate) flags: u8,
+}
+
+impl Rev {
+    pub(crate) fn status(&self) -> ActivityStatus {
+        ActivityStatus::ALL[usize::from(self.status)]
+    }
+
+    pub(crate) fn kind(&self) -> Option<ActivityKind> {
+        (self.data != NONE).then(|| ActivityKind::ALL[usize::from(self.kind)])
+    }
+
+    pub(crate) fn occurred_on(&self) -> Option<NaiveDate> {
+        (self.data != NONE).then(|| NaiveDate::from_num_days_from_ce_opt(self.occurred_on).expect("a stored date"))
+    }
+}
+
+/// Activity ids → slots: sorted chunks, and ids that came out of order in a map beside them (merged into the
+/// chunks when they reach an eighth of the whole). Ids are UUID v7, so nearly every new id goes at the end.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Ids {
+    sorted: Vec<Vec<(Uuid, u32)>>,
+    recent: BTreeMap<Uuid, u32>,
+    len: usize,
+}
+
+impl PartialEq for Ids {
+    fn eq(&self, other: &Ids) -> bool {
+        self.len == other.len && self.iter_after(None).eq(other.iter_after(None))
+    }
+}
+
+impl Eq for Ids {}
+
+impl Ids {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn get(&self, id: &Uuid) -> Option<u32> {
+        if let Some(&slot) = self.recent.get(id) {
+            return Some(slot);
+        }
+        let chunk = self.sorted.get(self.sorted.partition_point(|c| c.last().is_some_and(|(last, _)| last < id)))?;
+        chunk.binary_search_by(|(key, _)| key.cmp(id)).ok().map(|i| chunk[i].1)
+    }
+
+    /// Adds an id that is not there yet.
+    pub(crate) fn insert(&mut self, id: Uuid, slot: u32) {
+        let last = self.sorted.last().and_then(|chunk| chunk.last()).map(|(last, _)| *last);
+        if last.is_none_or(|last| last < id) {
+            match self.sorted.last_mut() {
+                Some(chunk) if chunk.len() < CHUNK_ITEMS => chunk.push((id, slot)),
+                _ => {
+                    let mut chunk = Vec::with_capacity(CHUNK_ITEMS);
+                    chunk.push((id, slot));
+                    self.sorted.push(chunk);
+                }
+            }
+        } else {
+            self.recent.insert(id, slot);
+            if self.recent.len() >= 1024 && self.recent.len() * 8 >= self.len {
+                self.merge();
+            }
+        }
+        self.len += 1;
+    }
+
+    fn merge(&mut self) {
+        let all: Vec<(Uuid, u32)> = self.iter_after(None).collect();
+        self.recent.clear();
+        self.sorted = all.chunks(CHUNK_ITEMS).map(<[_]>::to_vec).collect();
+    }
+
+    /// Every (id, slot) after `after` (from the first when `None`), in id order.
+    pub(crate) fn iter_after(&self, after: Option<Uuid>) -> impl Iterator<Item = (Uuid, u32)> + '_ {
+        let (chunk, within) = match after {
+            None => (0, 0),
+            Some(id) => {
+                let chunk = self.sorted.partition_point(|c| c.last().is_some_and(|(last, _)| *last <= id));
+                (chunk, self.sorted.get(chunk).map_or(0, |c| c.partition_point(|(key, _)| *key <= id)))
+            }
+        };
+        let sorted = self.sorted.get(chunk..).unwrap_or_default().iter().enumerate().flat_map(move |(n, c)| {
+            c[if n == 0 { within } else { 0 }..].iter().copied()
+        });
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let recent = self.recent.range((start, Bound::Unbounded)).map(|(id, slot)| (*id, *slot));
+        Merged { a: sorted.peekable(), b: recent.peekable() }
+    }
+
+    /// From pairs in id order (a snapshot); `None` when they are not.
+    pub(crate) fn from_sorted(pairs: Vec<(Uuid, u32)>) -> Option<Ids> {
+        if pairs.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return None;
+        }
+        let len = pairs.len();
+        Some(Ids { sorted: pairs.chunks(CHUNK_ITEMS).map(<[_]>::to_vec).collect(), recent: BTreeMap::new(), len })
+    }
+}
+
+/// Two iterators in id order, merged.
+struct Merged<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<A: Iterator<Item = (Uuid, u32)>, B: Iterator<Item = (Uuid, u32)>> Iterator for Merged<A, B> {
+    type Item = (Uuid, u32);
+
+    fn next(&mut self) -> Option<(Uuid, u32)> {
+        match (self.a.peek(), self.b.peek()) {
+            (Some(a), Some(b)) if b.0 < a.0 => self.b.next(),
+            (Some(_), _) => self.a.next(),
+            (None, _) => self.b.next(),
+        }
+    }
+}
+
+/// The activities of one programme.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Activities {
+    pub(crate) ids: Ids,
+    /// By slot: its latest revision.
+    pub(crate) latest: Chunked<u32>,
+    /// Every revision, in log order.
+    pub(crate) revisions: Chunked<Rev>,
+    pub(crate) arena: Arena,
+    pub(crate) slugs: Slugs,
+    /// Return notes, by revision.
+    pub(crate) notes: BTreeMap<u32, String>,
+    /// The slots whose current activity is of each kind, increasing.
+    pub(crate) by_kind: BTreeMap<ActivityKind, Vec<u32>>,
+}
+
+/// What an event did to an activity, for the running totals: the states before and after, and the activity
+/// the event recorded or corrected (in hand, so the totals need not read it back from the arena).
+pub(crate) struct Change {
+    pub(crate) before: Option<Rev>,
+    pub(crate) after: Rev,
+    pub(crate) activity: Option<std::sync::Arc<Activity>>,
+}
+
+impl Activities {
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The activity with this id.
+    pub(crate) fn history(&self, id: &Uuid) -> Option<ActivityHistory<'_>> {
+        Some(ActivityHistory { table: self, slot: self.ids.get(id)? })
+    }
+
+    /// Every activity after `after`, in id order.
+    pub(crate) fn histories_after(&self, after: Option<Uuid>) -> impl Iterator<Item = (Uuid, ActivityHistory<'_>)> + '_ {
+        self.ids.iter_after(after).map(move |(id, slot)| (id, ActivityHistory { table: self, slot }))
+    }
+
+    /// Every slot's latest revision at or before `position`.
+    pub(crate) fn revisions_at<'a>(&'a self, slots: impl Iterator<Item = u32> + 'a, position: u64) -> impl Iterator<Item = Rev> + 'a {
+        slots.filter_map(move |slot| self.rev_at(slot, position).map(|(_, rev)| rev))
+    }
+
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> {
+        0..self.latest.len() as u32
+    }
+
+    fn rev_at(&self, slot: u32, position: u64) -> Option<(u32, Rev)> {
+        let mut index = self.latest.get(slot);
+        while index != NONE {
+            let rev = self.revisions.get(index);
+            if rev.position <= position {
+                return Some((index, rev));
+            }
+            index = rev.prev;
+        }
+        None
+    }
+
+    /// The activity a revision holds.
+    pub(crate) fn activity(&self, rev: &Rev) -> Option<Activity> {
+        (rev.data != NONE).then(|| self.arena.read(rev.data, &self.slugs))
+    }
+
+    /// How many revisions at or before `position`.
+    pub(crate) fn position_at(&self, position: u64) -> Option<u64> {
+        let applied = self.revisions.partition_point(|r| r.position <= position);
+        applied.checked_sub(1).map(|i| self.revisions.get(i as u32).position)
+    }
+
+    /// Applies an activity event; returns the states before and after for the running totals.
+    pub(crate) fn apply(&mut self, id: Uuid, position: u64, event: events::DomainEvent) -> Change {
+        let event_index = EVENT_TYPES.iter().position(|(name, _)| *name == event.event_type()).expect("a known event") as u8;
+        let (slot, before) = match self.ids.get(&id) {
+            Some(slot) => {
+                let index = self.latest.get(slot);
+                (slot, Some((index, self.revisions.get(index))))
+            }
+            None => {
+                let slot = self.latest.push(NONE);
+                self.ids.insert(id, slot);
+                (slot, None)
+            }
+        };
+        let mut state = match before {
+            Some((index, rev)) => ActivityState::from_parts(
+                (rev.flags & RECORDED != 0).then_some(id),
+                None,
+                rev.status(),
+                self.notes.get(&index).cloned(),
+            ),
+            None => ActivityState::default(),
+        };
+        state.apply_owned(event);
+        let mut after = match (state.activity(), before) {
+            (Some(activity), _) => self.columns(activity),
+            (None, Some((_, rev))) => rev,
+            (None, None) => Rev { data: NONE, occurred_on: 0, partner: 0, cluster: 0, kind: 0, ..EMPTY },
+        };
+        after.position = position;
+        after.slot = slot;
+        after.prev = before.map_or(NONE, |(index, _)| index);
+        after.status = ActivityStatus::ALL.iter().position(|s| *s == state.status()).expect("every status is listed") as u8;
+        after.event = event_index;
+        after.flags = if state.id().is_some() { RECORDED } else { 0 } | if state.return_note().is_some() { NOTE } else { 0 };
+        let index = self.revisions.push(after);
+        if let Some(note) = state.return_note() {
+            self.notes.insert(index, note.to_owned());
+        }
+        self.latest.set(slot, index);
+        let (old_kind, new_kind) = (before.and_then(|(_, rev)| rev.kind()), after.kind());
+        if old_kind != new_kind {
+            if let Some(slots) = old_kind.and_then(|kind| self.by_kind.get_mut(&kind)) {
+                if let Ok(i) = slots.binary_search(&slot) {
+                    slots.remove(i);
+                }
+            }
+            if let Some(kind) = new_kind {
+                let slots = self.by_kind.entry(kind).or_default();
+                if let Err(i) = slots.binary_search(&slot) {
+                    slots.insert(i, slot);
+                }
+            }
+            self.by_kind.retain(|_, slots| !slots.is_empty());
+        }
+        Change { before: before.map(|(_, rev)| rev), after, activity: state.shared_activity().cloned() }
+    }
+
+    /// A new revision's columns for this activity, which is encoded into the arena.
+    fn columns(&mut self, activity: &Activity) -> Rev {
+        let data = self.arena.push(activity, &mut self.slugs);
+        let narrow = |slugs: &mut Slugs, slug: &Slug| u16::try_from(slugs.number(slug) + 1).ok().filter(|&n| n != WIDE).unwrap_or(WIDE);
+        let partner = narrow(&mut self.slugs, &activity.partner);
+        let cluster = activity.cluster_slug().map_or(0, |slug| narrow(&mut self.slugs, slug));
+        let kind = activity.kind();
+        Rev {
+            data,
+            occurred_on: chrono::Datelike::num_days_from_ce(&activity.occurred_on),
+            partner,
+            cluster,
+            kind: ActivityKind::ALL.iter().position(|k| *k == kind).expect("every kind is listed") as u8,
+            ..EMPTY
+        }
+    }
+
+    /// Rebuilds the links between revisions, the latest of each slot and the kinds from the revisions (after
+    /// reading a snapshot). `false` when a revision names a slot that does not exist.
+    pub(crate) fn link(&mut self, slots: usize) -> bool {
+        self.latest = Chunked::default();
+        for _ in 0..slots {
+            self.latest.push(NONE);
+        }
+        for index in 0..self.revisions.len() as u32 {
+            let mut rev = self.revisions.get(index);
+            if rev.slot as usize >= slots {
+                return false;
+            }
+            rev.prev = self.latest.get(rev.slot);
+            self.revisions.set(index, rev);
+            self.latest.set(rev.slot, index);
+        }
+        self.by_kind.clear();
+        for slot in 0..slots as u32 {
+            let index = self.latest.get(slot);
+            if index == NONE {
+                return false;
+            }
+            if let Some(kind) = self.revisions.get(index).kind() {
+                self.by_kind.entry(kind).or_default().push(slot);
+            }
+        }
+        true
+    }
+
+    /// Whether a revision read from a snapshot points into the arena and at known slugs and a real date.
+    pub(crate) fn column_fits(&self, rev: &Rev) -> bool {
+        let known = |column: u16| column == WIDE || usize::from(column) <= self.slugs.list().len();
+        self.arena.contains(rev.data)
+            && NaiveDate::from_num_days_from_ce_opt(rev.occurred_on).is_some()
+            && rev.partner != 0
+            && known(rev.partner)
+            && known(rev.cluster)
+    }
+
+    pub(crate) fn push_revision(&mut self, rev: Rev) -> u32 {
+        self.revisions.push(rev)
+    }
+}
+
+const EMPTY: Rev =
+    Rev { position: 0, slot: 0, prev: NONE, data: NONE, occurred_on: 0, partner: 0, cluster: 0, status: 0, event: 0, kind: 0, flags: 0 };
+
+/// Every state an activity went through, in log order.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivityHistory<'a> {
+    table: &'a Activities,
+    slot: u32,
+}
+
+impl<'a> ActivityHistory<'a> {
+    /// Every revision, oldest first.
+    pub fn revisions(&self) -> Vec<ActivityRevision<'a>> {
+        let mut revisions = Vec::new();
+        let mut index = self.table.latest.get(self.slot);
+        while index != NONE {
+            let rev = self.table.revisions.get(index);
+            revisions.push(ActivityRevision { table: self.table, index, rev });
+            index = rev.prev;
+        }
+        revisions.reverse();
+        revisions
+    }
+
+    /// The latest state.
+    pub fn current(&self) -> Option<ActivityRevision<'a>> {
+        self.at(u64::MAX)
+    }
+
+    /// The state as known at `position` (after every event at or before it).
+    pub fn at(&self, position: u64) -> Option<ActivityRevision<'a>> {
+        self.table.rev_at(self.slot, position).map(|(index, rev)| ActivityRevision { table: self.table, index, rev })
+    }
+
+    /// How many events of the activity are at or before `position`: its stream's version then.
+    pub fn version_at(&self, position: u64) -> u64 {
+        let mut count = 0;
+        let mut index = self.table.latest.get(self.slot);
+        while index != NONE {
+            let rev = self.table.revisions.get(index);
+            if rev.position <= position {
+                count += 1;
+            }
+            index = rev.prev;
+        }
+        count
+    }
+}
+
+/// One state of an activity: the state after the event at `position`.
+#[derive(Clone, Copy, Debug)]
+pub struct ActivityRevision<'a> {
+    table: &'a Activities,
+    index: u32,
+    rev: Rev,
+}
+
+impl PartialEq for ActivityRevision<'_> {
+    fn eq(&self, other: &ActivityRevision<'_>) -> bool {
+        self.position() == other.position() && self.to_state(Uuid::nil()) == other.to_state(Uuid::nil())
+    }
+}
+
+impl<'a> ActivityRevision<'a> {
+    pub fn position(&self) -> u64 {
+        self.rev.position
+    }
+
+    /// The stored name of the event (`ActivityRecorded`, `ActivityApproved`, …).
+    pub fn event_type(&self) -> &'static str {
+        EVENT_TYPES[usize::from(self.rev.event)].0
+    }
+
+    pub fn status(&self) -> ActivityStatus {
+        self.rev.status()
+    }
+
+    /// Whether the activity was recorded (not only corrected or changed before its record).
+    pub fn recorded(&self) -> bool {
+        self.rev.flags & RECORDED != 0
+    }
+
+    /// The note of the last return, kept until the activity is submitted again.
+    pub fn return_note(&self) -> Option<&'a str> {
+        if self.rev.flags & NOTE == 0 {
+            return None;
+        }
+        self.table.notes.get(&self.index).map(String::as_str)
+    }
+
+    /// The activity's kind; `None` before it was recorded.
+    pub fn kind(&self) -> Option<ActivityKind> {
+        self.rev.kind()
+    }
+
+    pub fn occurred_on(&self) -> Option<NaiveDate> {
+        self.rev.occurred_on()
+    }
+
+    /// The partner the activity is attributed to.
+    pub fn partner(&self) -> Option<&'a Slug> {
+        self.slug(self.rev.partner, |activity| Some(activity.partner.clone()))
+    }
+
+    /// The activity's cluster, if it has one.
+    pub fn cluster(&self) -> Option<&'a Slug> {
+        self.slug(self.rev.cluster, |activity| activity.cluster_slug().cloned())
+    }
+
+    fn slug(&self, column: u16, wide: impl Fn(&Activity) -> Option<Slug>) -> Option<&'a Slug> {
+        let slugs = &self.table.slugs;
+        match column {
+            _ if self.rev.data == NONE => None,
+            0 => None,
+            WIDE => slugs.find(&wide(&self.activity()?)?),
+            n => slugs.get(u32::from(n) - 1),
+        }
+    }
+
+    /// The activity's fields, read back from the arena; `None` before it was recorded.
+    pub fn activity(&self) -> Option<Activity> {
+        self.table.activity(&self.rev)
+    }
+
+    /// The full state of the activity `id` that this is a state of.
+    pub fn to_state(&self, id: Uuid) -> ActivityState {
+        ActivityState::from_parts(
+            self.recorded().then_some(id),
+            self.activity().map(std::sync::Arc::new),
+            self.status(),
+            self.return_note().map(str::to_owned),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use events::event::{ActivityCorrected, ActivityRecorded, ActivityRetracted};
+    use events::DomainEvent;
+    use serde_json::json;
+
+    fn exchange(partner: &str, cluster: Option<&str>, title: Option<String>) -> Activity {
+        let mut body = json!({"kind": "staff_exchange", "occurred_on": "2021-03-04", "host": partner, "visitor": "asti",
+                              "days": 2, "staff": 1});
+        if let Some(cluster) = cluster {
+            body["cluster"] = json!(cluster);
+        }
+        if let Some(title) = title {
+            body["title"] = json!(title);
+        }
+        events::parse_activity(&body, None).expect("a valid activity")
+    }
+
+    fn recorded(id: Uuid, activity: Activity) -> DomainEvent {
+        DomainEvent::ActivityRecorded(ActivityRecorded { activity_id: id, activity })
+    }
+
+    #[test]
+    fn ids_out_of_order_are_found_and_listed_in_order() {
+        let mut ids = Ids::default();
+        // A pseudo-random order with long increasing runs, as v7 ids from several clients give.
+        let keys: Vec<u128> = (0..20_000u128).map(|n| if n % 7 == 3 { n * 7919 % 20_000 + 1_000_000 } else { n }).collect();
+        for (slot, key) in keys.iter().enumerate() {
+            ids.insert(Uuid::from_u128(*key), slot as u32);
+        }
+        assert!(ids.recent.len() < ids.len(), "out-of-order ids were merged into the sorted chunks");
+        for (slot, key) in keys.iter().enumerate() {
+            assert_eq!(ids.get(&Uuid::from_u128(*key)), Some(slot as u32), "id {key}");
+        }
+        assert_eq!(ids.get(&Uuid::from_u128(999_999)), None);
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        let listed: Vec<u128> = ids.iter_after(None).map(|(id, _)| id.as_u128()).collect();
+        assert_eq!(listed, sorted);
+        let after: Vec<u128> = ids.iter_after(Some(Uuid::from_u128(sorted[12_345]))).map(|(id, _)| id.as_u128()).collect();
+        assert_eq!(after, sorted[12_346..]);
+        let pairs: Vec<(Uuid, u32)> = ids.iter_after(None).collect();
+        assert_eq!(Ids::from_sorted(pairs), Some(ids));
+    }
+
+    #[test]
+    fn the_arena_gives_back_every_activity_across_chunks_and_oversized_ones() {
+        let mut table = Activities::default();
+        let mut expected = Vec::new();
+        for n in 0..3_000u128 {
+            // Every 1000th has a title bigger than a chunk; the others fill chunks unevenly.
+            let title = match n % 1000 {
+                999 => Some("x".repeat(ARENA_CHUNK + 5)),
+                k => Some("t".repeat(1 + k as usize % 300)),
+            };
+            let activity = exchange(&format!("partner-{}", n % 50), (n % 3 == 0).then_some("cop1"), title);
+            table.apply(Uuid::from_u128(n), n as u64 + 1, recorded(Uuid::from_u128(n), activity.clone()));
+            expected.push(activity);
+        }
+        assert!(table.arena.chunks().len() > 3);
+        for (n, activity) in expected.iter().enumerate() {
+            let current = table.history(&Uuid::from_u128(n as u128)).unwrap().current().unwrap();
+            assert_eq!(current.activity().as_ref(), Some(activity), "activity {n}");
+            assert_eq!(current.partner(), Some(&activity.partner));
+            assert_eq!(current.cluster().map(Slug::as_str), activity.cluster());
+        }
+    }
+
+    #[test]
+    fn partners_beyond_sixteen_bits_are_read_from_the_activity() {
+        let mut table = Activities::default();
+        let count = u128::from(u16::MAX) + 10;
+        for n in 0..count {
+            let activity = exchange(&format!("p{n}"), Some(&format!("c{n}")), None);
+            table.apply(Uuid::from_u128(n), n as u64 + 1, recorded(Uuid::from_u128(n), activity));
+        }
+        let last = table.history(&Uuid::from_u128(count - 1)).unwrap().current().unwrap();
+        assert_eq!(last.rev.partner, WIDE);
+        assert_eq!(last.partner().map(Slug::as_str), Some(format!("p{}", count - 1).as_str()));
+        assert_eq!(last.cluster().map(Slug::as_str), Some(format!("c{}", count - 1).as_str()));
+    }
+
+    #[test]
+    fn histories_link_revisions_and_kinds_follow_corrections() {
+        let mut table = Activities::default();
+        let id = Uuid::from_u128(7);
+        table.apply(id, 3, recorded(id, exchange("torino", None, None)));
+        let visit = events::parse_activity(
+            &json!({"kind": "cluster_visit", "occurred_on": "2021-05-01", "cluster": "cop1", "host": "torino"}),
+            None,
+        )
+        .unwrap();
+        table.apply(id, 9, DomainEvent::ActivityCorrected(ActivityCorrected { activity_id: id, activity: visit, reason: "kind".into(), changes: Default::default() }));
+        table.apply(id, 12, DomainEvent::ActivityRetracted(ActivityRetracted { activity_id: id, reason: "gone".into() }));
+        let history = table.history(&id).unwrap();
+        let positions: Vec<u64> = history.revisions().iter().map(ActivityRevision::position).collect();
+        assert_eq!(positions, [3, 9, 12]);
+        assert_eq!(history.at(8).unwrap().kind(), Some(ActivityKind::StaffExchange));
+        assert_eq!(history.at(11).unwrap().kind(), Some(ActivityKind::ClusterVisit));
+        assert_eq!(history.current().unwrap().status(), ActivityStatus::Retracted);
+        assert_eq!(history.version_at(10), 2);
+        assert!(history.at(2).is_none());
+        assert_eq!(table.by_kind.keys().collect::<Vec<_>>(), [&ActivityKind::ClusterVisit]);
+        assert_eq!(table.position_at(11), Some(9));
+    }
+}

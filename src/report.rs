@@ -2,6 +2,8 @@
 //! into a position), the report itself from the progress projection, and its renderings as JSON, CSV and a
 //! terminal table with a bar per indicator.
 
+use std::sync::Arc;
+
 use chrono::NaiveDate;
 use events::{DomainEvent, Envelope, Timestamp};
 use projections::{ProgressProjection, ProgressQuery, ProgressReport};
@@ -44,9 +46,11 @@ pub async fn replay(log: &dyn EventLog) -> Result<ProgressProjection, ReadError>
     Ok(projection)
 }
 
-/// Applies every event after the projection's position, up to the head. Decoding the payloads costs about as
-/// much as applying them and needs no order, so with more than one core the two run side by side: this task
-/// reads and decodes batch after batch, and a thread applies them in log order.
+/// Applies every event after the projection's position, up to the head. Decoding the payloads costs more than
+/// applying them and needs no order, so with more than one core this task reads batch after batch and hands
+/// each to a thread that applies them in log order, and both decode: a batch's payloads are taken in chunks by
+/// whichever thread is free (this one after reading it, the applier once it has applied the one before), so
+/// neither waits while the other has decoding left.
 pub async fn catch_up(log: &dyn EventLog, projection: &mut ProgressProjection) -> Result<(), ReadError> {
     let threads = cores();
     if threads <= 1 {
@@ -55,38 +59,40 @@ pub async fn catch_up(log: &dyn EventLog, projection: &mut ProgressProjection) -
             if batch.is_empty() {
                 return Ok(());
             }
-            let events = decode_all(&batch, 1);
+            let events = batch.iter().map(ProgressProjection::decode).collect();
             apply_all(projection, &batch, events);
         }
     }
-    // Two batches in flight at most: one being applied, one decoded and waiting.
-    let (batches, inbox) = std::sync::mpsc::sync_channel::<(Vec<Envelope>, Vec<Option<DomainEvent>>)>(1);
-    // Applied envelopes come back to be dropped here, where they were allocated: freeing memory of another
-    // thread's allocator arena on the applier would contend with the allocations of the decoding.
-    let (spent, returned) = std::sync::mpsc::channel::<Vec<Envelope>>();
+    // One batch waiting at most, beside the one being applied.
+    let (batches, inbox) = std::sync::mpsc::sync_channel::<Arc<Batch>>(1);
+    // Applied batches come back to be dropped here, where they were allocated.
+    let (spent, returned) = std::sync::mpsc::channel::<Arc<Batch>>();
     let mut owned = std::mem::take(projection);
     let mut next = owned.position() + 1;
     let applier = std::thread::Builder::new()
         .name("progress-apply".into())
         .spawn(move || {
-            for (envelopes, events) in inbox {
-                apply_all(&mut owned, &envelopes, events);
-                let _ = spent.send(envelopes);
+            for batch in inbox {
+                batch.decode_chunks();
+                let events = batch.decoded();
+                apply_all(&mut owned, &batch.envelopes, events);
+                let _ = spent.send(batch);
             }
             owned
         })
         .map_err(|e| ReadError::Unavailable(format!("cannot start a thread: {e}")))?;
     let read = async {
         loop {
-            let batch = log.read_all(next, REPLAY_BATCH).await?;
-            let Some(last) = batch.last() else { return Ok(()) };
+            let envelopes = log.read_all(next, REPLAY_BATCH).await?;
+            let Some(last) = envelopes.last() else { return Ok(()) };
             next = last.position + 1;
-            let events = decode_all(&batch, threads - 1);
+            let batch = Arc::new(Batch::new(envelopes));
             returned.try_iter().for_each(drop);
-            if batches.send((batch, events)).is_err() {
+            if batches.send(Arc::clone(&batch)).is_err() {
                 // The applier is gone, which only a panic there does; joining below passes it on.
                 return Ok(());
             }
+            batch.decode_chunks();
         }
     };
     let result: Result<(), ReadError> = read.await;
@@ -95,30 +101,64 @@ pub async fn catch_up(log: &dyn EventLog, projection: &mut ProgressProjection) -
     result
 }
 
+/// Envelopes read for a catch-up, decoded chunk by chunk by whichever thread takes the chunk.
+struct Batch {
+    envelopes: Vec<Envelope>,
+    chunks: Vec<parking_lot::Mutex<Vec<Option<DomainEvent>>>>,
+    /// The next chunk nobody has taken.
+    taken: std::sync::atomic::AtomicUsize,
+    /// How many chunks are decoded.
+    done: parking_lot::Mutex<usize>,
+    all_done: parking_lot::Condvar,
+}
+
+impl Batch {
+    const CHUNK: usize = 128;
+
+    fn new(envelopes: Vec<Envelope>) -> Batch {
+        let chunks = envelopes.len().div_ceil(Batch::CHUNK);
+        Batch {
+            envelopes,
+            chunks: (0..chunks).map(|_| parking_lot::Mutex::new(Vec::new())).collect(),
+            taken: std::sync::atomic::AtomicUsize::new(0),
+            done: parking_lot::Mutex::new(0),
+            all_done: parking_lot::Condvar::new(),
+        }
+    }
+
+    /// Decodes chunks until none is left to take.
+    fn decode_chunks(&self) {
+        loop {
+            let chunk = self.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(envelopes) = self.envelopes.chunks(Batch::CHUNK).nth(chunk) else { return };
+            *self.chunks[chunk].lock() = envelopes.iter().map(ProgressProjection::decode).collect();
+            let mut done = self.done.lock();
+            *done += 1;
+            if *done == self.chunks.len() {
+                self.all_done.notify_all();
+            }
+        }
+    }
+
+    /// Every envelope's event, in order, once every chunk is decoded (waiting for chunks other threads took).
+    fn decoded(&self) -> Vec<Option<DomainEvent>> {
+        let mut done = self.done.lock();
+        while *done < self.chunks.len() {
+            self.all_done.wait(&mut done);
+        }
+        drop(done);
+        let mut events = Vec::with_capacity(self.envelopes.len());
+        for chunk in &self.chunks {
+            events.append(&mut chunk.lock());
+        }
+        events
+    }
+}
+
 fn apply_all(projection: &mut ProgressProjection, envelopes: &[Envelope], events: Vec<Option<DomainEvent>>) {
     for (envelope, event) in envelopes.iter().zip(events) {
         projection.apply_decoded(envelope, event);
     }
-}
-
-/// [`ProgressProjection::decode`] of every envelope, in order, on up to `threads` threads.
-fn decode_all(batch: &[Envelope], threads: usize) -> Vec<Option<DomainEvent>> {
-    const SMALL: usize = 256;
-    if threads <= 1 || batch.len() < SMALL {
-        return batch.iter().map(ProgressProjection::decode).collect();
-    }
-    let share = batch.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut parts = batch.chunks(share);
-        let mine = parts.next().unwrap_or_default();
-        let others: Vec<_> =
-            parts.map(|part| scope.spawn(move || part.iter().map(ProgressProjection::decode).collect::<Vec<_>>())).collect();
-        let mut decoded: Vec<Option<DomainEvent>> = mine.iter().map(ProgressProjection::decode).collect();
-        for other in others {
-            decoded.extend(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        }
-        decoded
-    })
 }
 
 /// The last position recorded at or before `at` (0 when none). `recorded_at` never goes backwards along

@@ -65,6 +65,12 @@ impl Slug {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether the two share their text (one is a copy of the other): a cheaper test than equality, which
+    /// it implies.
+    pub fn shares_text(&self, other: &Slug) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl fmt::Display for Slug {

@@ -31,21 +31,43 @@ pub(crate) fn error<T>(message: impl Into<String>) -> Result<T> {
 const MODES: [TrainingMode; 3] = [TrainingMode::Online, TrainingMode::InPerson, TrainingMode::Hybrid];
 
 /// The slugs of one programme, numbered from 0 in the order they were first seen.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Slugs {
     list: Vec<Slug>,
     numbers: HashMap<Slug, u32>,
+    /// The last slugs numbered, with their numbers: decoded activities share their slugs' text (see
+    /// `events::stored`), so most lookups end here, comparing pointers instead of hashing the text.
+    recent: Vec<(Slug, u32)>,
 }
+
+impl PartialEq for Slugs {
+    fn eq(&self, other: &Slugs) -> bool {
+        self.list == other.list
+    }
+}
+
+impl Eq for Slugs {}
 
 impl Slugs {
     /// The slug's number, given one if it has none yet.
     pub(crate) fn number(&mut self, slug: &Slug) -> u32 {
-        if let Some(&n) = self.numbers.get(slug) {
-            return n;
+        const RECENT: usize = 16;
+        if let Some((_, n)) = self.recent.iter().find(|(seen, _)| seen.shares_text(slug)) {
+            return *n;
         }
-        let n = u32::try_from(self.list.len()).expect("fewer than 2^32 slugs in a programme");
-        self.list.push(slug.clone());
-        self.numbers.insert(slug.clone(), n);
+        let n = match self.numbers.get(slug) {
+            Some(&n) => n,
+            None => {
+                let n = u32::try_from(self.list.len()).expect("fewer than 2^32 slugs in a programme");
+                self.list.push(slug.clone());
+                self.numbers.insert(slug.clone(), n);
+                n
+            }
+        };
+        if self.recent.len() == RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push((slug.clone(), n));
         n
     }
 
@@ -67,7 +89,7 @@ impl Slugs {
         if numbers.len() != list.len() {
             return error("a slug is listed twice");
         }
-        Ok(Slugs { list, numbers })
+        Ok(Slugs { list, numbers, recent: Vec::new() })
     }
 }
 

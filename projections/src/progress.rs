@@ -220,9 +220,9 @@ impl ProgressProjection {
         self.programmes.get(programme).into_iter().flat_map(|p| p.activities.histories_after(None))
     }
 
-    /// How many activities a programme has.
-    pub fn activity_count(&self, programme: &str) -> usize {
-        self.programmes.get(programme).map_or(0, |p| p.activities.len())
+    /// Every activity of a programme with its history, the highest id (the latest recorded) first.
+    pub fn activities_newest_first<'a>(&'a self, programme: &str) -> impl Iterator<Item = (Uuid, ActivityHistory<'a>)> + 'a {
+        self.programmes.get(programme).into_iter().flat_map(|p| p.activities.histories_newest_first())
     }
 
     /// Up to `limit` activities of a programme that pass `filter`, in their current state, ordered by id (ids

@@ -263,7 +263,14 @@ impl Ids {
         });
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let recent = self.recent.range((start, Bound::Unbounded)).map(|(id, slot)| (*id, *slot));
-        Merged { a: sorted.peekable(), b: recent.peekable() }
+        Merged { a: sorted.peekable(), b: recent.peekable(), descending: false }
+    }
+
+    /// Every (id, slot), the highest id first.
+    pub(crate) fn iter_rev(&self) -> impl Iterator<Item = (Uuid, u32)> + '_ {
+        let sorted = self.sorted.iter().rev().flat_map(|chunk| chunk.iter().rev().copied());
+        let recent = self.recent.iter().rev().map(|(id, slot)| (*id, *slot));
+        Merged { a: sorted.peekable(), b: recent.peekable(), descending: true }
     }
 
     /// From pairs in id order (a snapshot); `None` when they are not.
@@ -276,10 +283,11 @@ impl Ids {
     }
 }
 
-/// Two iterators in id order, merged.
+/// Two iterators in id order (or both in descending order), merged.
 struct Merged<A: Iterator, B: Iterator> {
     a: std::iter::Peekable<A>,
     b: std::iter::Peekable<B>,
+    descending: bool,
 }
 
 impl<A: Iterator<Item = (Uuid, u32)>, B: Iterator<Item = (Uuid, u32)>> Iterator for Merged<A, B> {
@@ -287,7 +295,7 @@ impl<A: Iterator<Item = (Uuid, u32)>, B: Iterator<Item = (Uuid, u32)>> Iterator 
 
     fn next(&mut self) -> Option<(Uuid, u32)> {
         match (self.a.peek(), self.b.peek()) {
-            (Some(a), Some(b)) if b.0 < a.0 => self.b.next(),
+            (Some(a), Some(b)) if (b.0 < a.0) != self.descending => self.b.next(),
             (Some(_), _) => self.a.next(),
             (None, _) => self.b.next(),
         }
@@ -333,7 +341,12 @@ impl Activities {
         self.ids.iter_after(after).map(move |(id, slot)| (id, ActivityHistory { table: self, slot }))
     }
 
-    /// Every slot's latest revision at or before `position`.
+    /// Every activity, the highest id (the most recently recorded) first.
+    pub(crate) fn histories_newest_first(&self) -> impl Iterator<Item = (Uuid, ActivityHistory<'_>)> + '_ {
+        self.ids.iter_rev().map(move |(id, slot)| (id, ActivityHistory { table: self, slot }))
+    }
+
+    /// Each slot's latest revision at or before `position` (none for a slot with no revision then).
     pub(crate) fn revisions_at<'a>(&'a self, slots: impl Iterator<Item = u32> + 'a, position: u64) -> impl Iterator<Item = Rev> + 'a {
         slots.filter_map(move |slot| self.rev_at(slot, position).map(|(_, rev)| rev))
     }
@@ -661,6 +674,8 @@ mod tests {
         assert_eq!(listed, sorted);
         let after: Vec<u128> = ids.iter_after(Some(Uuid::from_u128(sorted[12_345]))).map(|(id, _)| id.as_u128()).collect();
         assert_eq!(after, sorted[12_346..]);
+        let newest_first: Vec<u128> = ids.iter_rev().map(|(id, _)| id.as_u128()).collect();
+        assert_eq!(newest_first, sorted.iter().rev().copied().collect::<Vec<_>>());
         let pairs: Vec<(Uuid, u32)> = ids.iter_after(None).collect();
         assert_eq!(Ids::from_sorted(pairs), Some(ids));
     }

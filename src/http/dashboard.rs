@@ -200,21 +200,20 @@ async fn programme_page(
     };
     let latest: Vec<(String, String, String, String, String)> = {
         let limit = request.known_at.map(|_| report.position).unwrap_or(u64::MAX);
-        let mut rows: Vec<_> = projection
-            .activities(id.as_str())
+        projection
+            .activities_newest_first(id.as_str())
             .filter_map(|(aid, history)| {
                 let revision = history.at(limit)?;
                 Some((
-                    aid,
+                    aid.to_string(),
                     revision.occurred_on()?.to_string(),
                     revision.kind()?.as_str().replace('_', " "),
                     revision.partner()?.to_string(),
                     revision.status().as_str().to_owned(),
                 ))
             })
-            .collect();
-        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
-        rows.into_iter().take(LATEST).map(|(aid, on, kind, partner, status)| (aid.to_string(), on, kind, partner, status)).collect()
+            .take(LATEST)
+            .collect()
     };
     drop(projection);
 

@@ -6,7 +6,7 @@
 //! partners, periods and locks), so their append is guarded by the programme stream's version.
 
 use events::{
-    activity_stream, programme_stream, ActivityState, DomainEvent, Envelope, EventData, Faults, FaultKind,
+    activity_stream, programme_stream, ActivityState, DomainEvent, Envelope, Faults, FaultKind,
     ProgrammeState, Slug,
 };
 use uuid::Uuid;
@@ -120,7 +120,7 @@ fn proposed_with_ids(
                 id: *id,
                 event_type: event.event_type().to_owned(),
                 schema: event.schema(),
-                data: EventData::from_value(&event.to_data()),
+                data: event.to_event_data(),
             })
             .collect(),
     }

@@ -75,6 +75,12 @@ impl EventData {
         EventData(out)
     }
 
+    /// Wraps text that a writer of this crate made canonical by construction (sorted keys, no whitespace, the
+    /// same number and string forms as [`EventData::from_value`]); tests check each such writer against it.
+    pub(crate) fn from_canonical(text: String) -> EventData {
+        EventData(text)
+    }
+
     /// Accepts `text` only if it already is the canonical form of a JSON value.
     pub fn parse_canonical(text: &str) -> Result<EventData, EnvelopeError> {
         let value: Value = serde_json::from_str(text)
@@ -162,7 +168,7 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-fn write_json_string(s: &str, out: &mut String) {
+pub(crate) fn write_json_string(s: &str, out: &mut String) {
     // A string with nothing to escape (names, slugs, ids: nearly all of them) is copied between quotes; any
     // other goes through serde_json, whose escaping is the canonical one.
     if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
@@ -176,7 +182,7 @@ fn write_json_string(s: &str, out: &mut String) {
 }
 
 /// `value` in `width` decimal digits, zero-padded (`value` has no more digits than that).
-fn push_digits(text: &mut String, value: u32, width: u32) {
+pub(crate) fn push_digits(text: &mut String, value: u32, width: u32) {
     for place in (0..width).rev() {
         text.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
     }

@@ -251,13 +251,34 @@ pub async fn on_activity(
     }
 }
 
+/// The body of a request that records an activity, read once however many times the command is decided.
+#[derive(Debug)]
+pub enum ActivityBody {
+    /// Taken by the fast reader, with the text it was read from (the slow path's input if the programme's
+    /// rules refuse the draft: it names the faults).
+    Draft(events::ActivityDraft, Vec<u8>),
+    /// Parsed as JSON, for the fault-collecting reader.
+    Json(serde_json::Value),
+}
+
+impl ActivityBody {
+    /// The body as a JSON value.
+    pub fn to_value(&self) -> serde_json::Value {
+        match self {
+            // The fast reader took the text, so it is JSON.
+            ActivityBody::Draft(_, text) => serde_json::from_slice(text).unwrap_or(serde_json::Value::Null),
+            ActivityBody::Json(value) => value.clone(),
+        }
+    }
+}
+
 /// Records a new activity (`POST …/activities`) as a new `activity-{id}` stream. When the activity already
 /// exists (a retry of the same request, with the same id), nothing is appended and its state is the answer.
 pub async fn record(
     log: &dyn EventLog,
     cache: &ProgrammeCache,
     target: ActivityTarget<'_>,
-    body: &serde_json::Value,
+    body: &ActivityBody,
     ctx: &events::CommandContext,
     actor: &str,
 ) -> Result<Executed<ActivityState>, CommandError> {
@@ -265,7 +286,15 @@ pub async fn record(
         if activity.exists() {
             return Ok(Vec::new());
         }
-        events::record_activity_body(programme, target.activity, body, ctx)
+        match body {
+            ActivityBody::Draft(draft, _) => {
+                if let Some(decided) = events::record_activity_draft(programme, target.activity, draft, ctx) {
+                    return decided;
+                }
+                events::record_activity_body(programme, target.activity, &body.to_value(), ctx)
+            }
+            ActivityBody::Json(value) => events::record_activity_body(programme, target.activity, value, ctx),
+        }
     })
     .await
 }

@@ -18,12 +18,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody};
+use super::extract::{parse_json, query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody, JsonText};
 use super::idempotency::idempotent;
 use super::programmes::programme_id;
 use super::{json_with_etag, location, wants, with_etag, AppState};
 use crate::auth::Principal;
-use crate::service::{load_activity, on_activity, record, ActivityTarget};
+use crate::service::{load_activity, on_activity, record, ActivityBody, ActivityTarget};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -176,15 +176,21 @@ async fn record_one(
     caller: Caller,
     key: Result<IdempotencyKey, ApiError>,
     Path(id): Path<String>,
-    body: Result<JsonBody, ApiError>,
+    body: Result<JsonText, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&id)?;
     let IdempotencyKey(key) = key?;
-    let JsonBody(body) = body?;
+    let JsonText(text) = body?;
+    // The fast reader takes nearly every valid body; any other is parsed as JSON (400 if it is not) for the
+    // reader that names every fault.
+    let body = match events::ActivityDraft::read(&text) {
+        Some(draft) => ActivityBody::Draft(draft, text.to_vec()),
+        None => ActivityBody::Json(parse_json(&text)?),
+    };
     let programme = programme_id(&id)?;
     let scope = format!("activities\n{}\n{programme}", principal.name);
     // The body is kept for the key's request hash only when there is a key.
-    let (shared, request) = (state.clone(), if key.is_some() { body.clone() } else { Value::Null });
+    let (shared, request) = (state.clone(), if key.is_some() { body.to_value() } else { Value::Null });
     idempotent(&shared, &scope, key, &request, 3, |attempt| async move {
         let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
         let target = ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]) };

@@ -11,6 +11,7 @@ use events::{
 };
 use uuid::Uuid;
 
+use crate::live::LiveProgress;
 use crate::store::{
     AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, ProposedEvent, ReadError, StreamGuard,
 };
@@ -189,10 +190,11 @@ pub struct ActivityTarget<'a> {
 
 /// Decides a command on an activity, against its programme too, and appends its events to the activity's
 /// stream, guarded by the programme stream's version: a period locked or a partner changed in between makes
-/// the command be decided again.
+/// the command be decided again. The events appended are handed to `live`, the server's live projection.
 pub async fn on_activity(
     log: &dyn EventLog,
     cache: &ProgrammeCache,
+    live: Option<&LiveProgress>,
     target: ActivityTarget<'_>,
     if_match: Option<u64>,
     actor: &str,
@@ -228,15 +230,24 @@ pub async fn on_activity(
             _ => proposed(stream, expected, programme, actor, &decided),
         };
         request.guard = Some(StreamGuard { stream: programme_stream(programme), version: programme_version });
+        // The live projection is handed the events this append stores instead of reading them back.
+        let appending = match live {
+            Some(live) => Some(live.appending(log.head().await?.position)),
+            None => None,
+        };
         match log.append(request).await {
             Ok(appended) => {
                 if appended.already_stored {
                     // A retry of a request whose events are stored: answer with the state they made.
+                    drop(appending);
                     let (state, version, _) = load_activity(log, programme, &target.activity).await?;
                     return Ok(Executed { appended: Some(appended), version, state });
                 }
                 for event in &decided {
                     state.apply(event);
+                }
+                if let Some(appending) = appending {
+                    appending.deliver(&appended.envelopes, decided);
                 }
                 return Ok(Executed { version: appended.stream_version(), appended: Some(appended), state });
             }
@@ -277,12 +288,13 @@ impl ActivityBody {
 pub async fn record(
     log: &dyn EventLog,
     cache: &ProgrammeCache,
+    live: Option<&LiveProgress>,
     target: ActivityTarget<'_>,
     body: &ActivityBody,
     ctx: &events::CommandContext,
     actor: &str,
 ) -> Result<Executed<ActivityState>, CommandError> {
-    on_activity(log, cache, target, None, actor, |programme, activity| {
+    on_activity(log, cache, live, target, None, actor, |programme, activity| {
         if activity.exists() {
             return Ok(Vec::new());
         }

@@ -194,7 +194,7 @@ async fn record_one(
     idempotent(&shared, &scope, key, &request, 3, |attempt| async move {
         let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
         let target = ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]) };
-        let executed = record(state.log(), state.programmes(), target, &body, &ctx, &principal.name)
+        let executed = record(state.log(), state.programmes(), Some(state.progress()), target, &body, &ctx, &principal.name)
             .await
             .map_err(|e| ApiError::from_command(e, "invalid activity"))?;
         let position = match &executed.appended {
@@ -348,7 +348,7 @@ async fn lifecycle(
     let activity = activity_id(&activity)?;
     let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
     let target = ActivityTarget { programme: &programme, activity, event_ids: None };
-    let executed = on_activity(state.log(), state.programmes(), target, if_match, &principal.name, |p, a| {
+    let executed = on_activity(state.log(), state.programmes(), Some(state.progress()), target, if_match, &principal.name, |p, a| {
         if !a.exists() {
             return Err(Faults::one(events::FaultKind::NotFound, "", format!("unknown activity '{activity}'")));
         }

@@ -26,7 +26,7 @@ async fn record_exchange(log: &SledLog, host: &str, visitor: &str, occurred_on: 
     let connection = Slug::parse("connection").unwrap();
     let target = ActivityTarget { programme: &connection, activity: uuid::Uuid::now_v7(), event_ids: None };
     let body = ActivityBody::Json(body);
-    let executed = record(log, &Default::default(), target, &body, &coordinator(), "alexandra").await.unwrap();
+    let executed = record(log, &Default::default(), None, target, &body, &coordinator(), "alexandra").await.unwrap();
     executed.appended.expect("a new activity is appended").last_position()
 }
 

@@ -800,18 +800,7 @@ impl FieldJson<'_> {
 }
 
 fn write_whole(n: u64, out: &mut String) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = n;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    crate::envelope::push_whole(out, n);
 }
 
 fn write_date(date: NaiveDate, out: &mut String) {
@@ -945,8 +934,10 @@ impl Activity {
             if i > 0 {
                 out.push(',');
             }
-            crate::envelope::write_json_string(name, out);
-            out.push(':');
+            // Field names need no escaping.
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
             value.write(out);
         }
         out.push('}');

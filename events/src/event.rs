@@ -226,10 +226,9 @@ impl DomainEvent {
                 let mut out = String::with_capacity(256);
                 out.push_str("{\"activity\":");
                 e.activity.write_canonical(&mut out);
-                out.push_str(",\"activity_id\":\"");
-                let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
-                out.push_str(e.activity_id.hyphenated().encode_lower(&mut id));
-                out.push_str("\"}");
+                out.push_str(",\"activity_id\":");
+                crate::envelope::push_uuid(&mut out, &e.activity_id);
+                out.push('}');
                 crate::EventData::from_canonical(out)
             }
             _ => crate::EventData::from_value(&self.to_data()),

@@ -6,11 +6,12 @@
 //! partners, periods and locks), so their append is guarded by the programme stream's version.
 
 use events::{
-    activity_stream, programme_stream, ActivityState, DomainEvent, Envelope, EventData, Faults, FaultKind,
+    activity_stream, programme_stream, ActivityState, DomainEvent, Envelope, Faults, FaultKind,
     ProgrammeState, Slug,
 };
 use uuid::Uuid;
 
+use crate::live::LiveProgress;
 use crate::store::{
     AppendError, AppendRequest, Appended, EventLog, ExpectedVersion, ProposedEvent, ReadError, StreamGuard,
 };
@@ -120,7 +121,7 @@ fn proposed_with_ids(
                 id: *id,
                 event_type: event.event_type().to_owned(),
                 schema: event.schema(),
-                data: EventData::from_value(&event.to_data()),
+                data: event.to_event_data(),
             })
             .collect(),
     }
@@ -189,10 +190,11 @@ pub struct ActivityTarget<'a> {
 
 /// Decides a command on an activity, against its programme too, and appends its events to the activity's
 /// stream, guarded by the programme stream's version: a period locked or a partner changed in between makes
-/// the command be decided again.
+/// the command be decided again. The events appended are handed to `live`, the server's live projection.
 pub async fn on_activity(
     log: &dyn EventLog,
     cache: &ProgrammeCache,
+    live: Option<&LiveProgress>,
     target: ActivityTarget<'_>,
     if_match: Option<u64>,
     actor: &str,
@@ -228,15 +230,24 @@ pub async fn on_activity(
             _ => proposed(stream, expected, programme, actor, &decided),
         };
         request.guard = Some(StreamGuard { stream: programme_stream(programme), version: programme_version });
+        // The live projection is handed the events this append stores instead of reading them back.
+        let appending = match live {
+            Some(live) => Some(live.appending(log.head().await?.position)),
+            None => None,
+        };
         match log.append(request).await {
             Ok(appended) => {
                 if appended.already_stored {
                     // A retry of a request whose events are stored: answer with the state they made.
+                    drop(appending);
                     let (state, version, _) = load_activity(log, programme, &target.activity).await?;
                     return Ok(Executed { appended: Some(appended), version, state });
                 }
                 for event in &decided {
                     state.apply(event);
+                }
+                if let Some(appending) = appending {
+                    appending.deliver(&appended.envelopes, decided);
                 }
                 return Ok(Executed { version: appended.stream_version(), appended: Some(appended), state });
             }
@@ -251,21 +262,51 @@ pub async fn on_activity(
     }
 }
 
+/// The body of a request that records an activity, read once however many times the command is decided.
+#[derive(Debug)]
+pub enum ActivityBody {
+    /// Taken by the fast reader, with the text it was read from (the slow path's input if the programme's
+    /// rules refuse the draft: it names the faults).
+    Draft(events::ActivityDraft, Vec<u8>),
+    /// Parsed as JSON, for the fault-collecting reader.
+    Json(serde_json::Value),
+}
+
+impl ActivityBody {
+    /// The body as a JSON value.
+    pub fn to_value(&self) -> serde_json::Value {
+        match self {
+            // The fast reader took the text, so it is JSON.
+            ActivityBody::Draft(_, text) => serde_json::from_slice(text).unwrap_or(serde_json::Value::Null),
+            ActivityBody::Json(value) => value.clone(),
+        }
+    }
+}
+
 /// Records a new activity (`POST …/activities`) as a new `activity-{id}` stream. When the activity already
 /// exists (a retry of the same request, with the same id), nothing is appended and its state is the answer.
 pub async fn record(
     log: &dyn EventLog,
     cache: &ProgrammeCache,
+    live: Option<&LiveProgress>,
     target: ActivityTarget<'_>,
-    body: &serde_json::Value,
+    body: &ActivityBody,
     ctx: &events::CommandContext,
     actor: &str,
 ) -> Result<Executed<ActivityState>, CommandError> {
-    on_activity(log, cache, target, None, actor, |programme, activity| {
+    on_activity(log, cache, live, target, None, actor, |programme, activity| {
         if activity.exists() {
             return Ok(Vec::new());
         }
-        events::record_activity_body(programme, target.activity, body, ctx)
+        match body {
+            ActivityBody::Draft(draft, _) => {
+                if let Some(decided) = events::record_activity_draft(programme, target.activity, draft, ctx) {
+                    return decided;
+                }
+                events::record_activity_body(programme, target.activity, &body.to_value(), ctx)
+            }
+            ActivityBody::Json(value) => events::record_activity_body(programme, target.activity, value, ctx),
+        }
     })
     .await
 }

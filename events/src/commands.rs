@@ -17,6 +17,7 @@ use crate::event::{
 use crate::faults::{Fault, FaultKind, Faults};
 use crate::programme::{Cluster, Indicator, Partner, Programme, ReportingPeriod};
 use crate::state::{ActivityState, ActivityStatus, ProgrammeState};
+use crate::stored::ActivityDraft;
 use crate::values::Slug;
 
 /// Who acts, as far as the domain's rules are concerned.
@@ -363,10 +364,46 @@ pub fn record_activity_body(
     body: &Value,
     ctx: &CommandContext,
 ) -> Result<Vec<DomainEvent>, Faults> {
-    let programme = registered(state)?;
-    let recorder = recording_partner(programme, ctx)?;
-    let rules = ActivityRules { programme, today: ctx.today, recorder };
-    let activity = parse_activity(body, Some(&rules))?;
+    record_read(state, activity_id, ctx, |rules| Some(parse_activity(body, Some(rules))))
+        .expect("parse_activity always decides")
+}
+
+/// [`record_activity_body`] for a body the fast reader took ([`ActivityDraft::read`]): the same events or
+/// faults, or `None` when the draft breaks a rule of the programme — then `record_activity_body` on the body
+/// says which.
+pub fn record_activity_draft(
+    state: &ProgrammeState,
+    activity_id: Uuid,
+    draft: &ActivityDraft,
+    ctx: &CommandContext,
+) -> Option<Result<Vec<DomainEvent>, Faults>> {
+    record_read(state, activity_id, ctx, |rules| draft.activity(Some(rules)).map(Ok))
+}
+
+/// Records the activity `read` makes under the programme's rules; `None` when `read` gave none.
+fn record_read(
+    state: &ProgrammeState,
+    activity_id: Uuid,
+    ctx: &CommandContext,
+    read: impl FnOnce(&ActivityRules<'_>) -> Option<Result<Activity, Faults>>,
+) -> Option<Result<Vec<DomainEvent>, Faults>> {
+    let decided = (|| {
+        let programme = registered(state)?;
+        let recorder = recording_partner(programme, ctx)?;
+        let rules = ActivityRules { programme, today: ctx.today, recorder };
+        let Some(activity) = read(&rules) else { return Ok(None) };
+        decide_recorded(state, programme, activity?, activity_id, ctx).map(Some)
+    })();
+    decided.transpose()
+}
+
+fn decide_recorded(
+    state: &ProgrammeState,
+    programme: &Programme,
+    activity: Activity,
+    activity_id: Uuid,
+    ctx: &CommandContext,
+) -> Result<Vec<DomainEvent>, Faults> {
     ensure_own_partner(ctx, &activity, "record")?;
     locked_at(state, activity.occurred_on)?;
     let mut events = vec![DomainEvent::ActivityRecorded(ActivityRecorded { activity_id, activity })];

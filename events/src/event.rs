@@ -217,6 +217,24 @@ impl DomainEvent {
         value.expect("domain event payloads always serialise")
     }
 
+    /// The payload as canonical text: `EventData::from_value(&self.to_data())`. An activity being recorded —
+    /// the event every `POST …/activities` appends — is written straight from the domain types, without the
+    /// `Value` in between.
+    pub fn to_event_data(&self) -> crate::EventData {
+        match self {
+            DomainEvent::ActivityRecorded(e) => {
+                let mut out = String::with_capacity(256);
+                out.push_str("{\"activity\":");
+                e.activity.write_canonical(&mut out);
+                out.push_str(",\"activity_id\":");
+                crate::envelope::push_uuid(&mut out, &e.activity_id);
+                out.push('}');
+                crate::EventData::from_canonical(out)
+            }
+            _ => crate::EventData::from_value(&self.to_data()),
+        }
+    }
+
     /// Reads a stored payload of any schema version this code knows, upcasting older versions first.
     pub fn decode(event_type: &str, schema: u32, data: &Value) -> Result<DomainEvent, DecodeError> {
         DomainEvent::decode_owned(event_type, schema, data.clone())

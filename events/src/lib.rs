@@ -19,7 +19,7 @@ pub use envelope::{ChainError, ChainHash, ChainVerifier, Envelope, EnvelopeError
 pub use activity::{parse_activity, Activity, ActivityDetails, ActivityKind, ActivityRules, FieldValue, Participants};
 pub use commands::{
     add_cluster, add_partner, add_period, approve_activity, correct_activity, lock_period, record_activity,
-    record_activity_body, register_programme, retract_activity, return_activity, set_indicator, submit_activity,
+    record_activity_body, record_activity_draft, register_programme, retract_activity, return_activity, set_indicator, submit_activity,
     unlock_period,
     ApproveActivity, ChangePeriodLock, CommandContext, CorrectActivity, RecordActivity, RetractActivity,
     ReturnActivity, Role, SetIndicator,
@@ -28,4 +28,5 @@ pub use event::{activity_stream, programme_stream, DecodeError, DomainEvent, Str
 pub use faults::{Fault, FaultKind, Faults};
 pub use programme::{Aggregate, Cluster, Indicator, Measure, Milestone, Partner, Programme, ReportingPeriod, Source};
 pub use state::{ActivityState, ActivityStatus, ProgrammeState};
+pub use stored::ActivityDraft;
 pub use values::{Money, Quantity, Slug, ValueError};

@@ -1,4 +1,4 @@
-//! A fast reader of stored activity payloads, for replays. [`DomainEvent::decode`] reads a payload through a
+//! A fast reader of stored activity payloads, for replays, and of request bodies that record an activity. [`DomainEvent::decode`] reads a payload through a
 //! `serde_json::Value` and the fault-collecting reader of `activity.rs`, which is right for request bodies but
 //! costs dozens of allocations per event. Here the payload text is read straight into a borrowed form and
 //! turned into the domain types by the same value parsers and rules.
@@ -7,14 +7,16 @@
 //! caller then takes the slow path (which also produces the error, if there is one). It is strict on purpose —
 //! any `null`, any field its kind does not have, any value the rules refuse gives `None` — so that it can only
 //! accept payloads the slow path accepts. Stored payloads are canonical JSON written from valid events, so in
-//! practice every one takes the fast path.
+//! practice every one takes the fast path. A request body is read the same way into an [`ActivityDraft`], which
+//! is then checked against the programme's rules (`ActivityDraft::activity`); anything either step does not take
+//! goes to `parse_activity`, which names the faults.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::activity::{
-    self, Activity, ActivityDetails, ActivityKind, Attribution, ChampionTrained, ClusterVisit, ConferenceHeld,
+    self, Activity, ActivityDetails, ActivityRules, ActivityKind, Attribution, ChampionTrained, ClusterVisit, ConferenceHeld,
     ConsultationHeld, CoursePublished, CustomActivity, GrantAwarded, GrantPaid, GuidePublished, Participants,
     PeerVisit, PolicyImplemented, StaffExchange, TrainingDelivered, VideoPublished, WorkshopHeld,
 };
@@ -239,6 +241,12 @@ impl WireActivity<'_> {
     /// The activity, by the rules of `activity::read_activity` without a programme; `None` for anything the
     /// fast path does not take.
     fn into_activity(self) -> Option<Activity> {
+        self.into_draft()?.activity(None)
+    }
+
+    /// Everything `activity::read_activity` checks that does not depend on a programme; `None` for anything the
+    /// fast path does not take.
+    fn into_draft(self) -> Option<ActivityDraft> {
         let kind = ActivityKind::parse(self.kind?)?;
         let own = kind.own_fields();
         if !self.own_fields_present().all(|name| own.iter().any(|(n, _)| *n == name)) {
@@ -356,16 +364,109 @@ impl WireActivity<'_> {
                 ActivityDetails::Custom(CustomActivity { label, attributes })
             }
         };
-        let partner = match partner {
-            Some(partner) => partner,
-            // Without a programme, only the kinds that name their partner in their own fields have a default.
-            None => match kind.attribution() {
-                Attribution::Host | Attribution::Recipient | Attribution::HostOrRecorder => {
-                    details.default_partner().cloned()?
+        Some(ActivityDraft { occurred_on, ends_on, partner, title, notes, evidence, details })
+    }
+}
+
+/// An activity read from JSON text by the fast reader, before a programme's rules are applied: every value
+/// parsed and checked on its own, the attributed partner not yet defaulted. Request bodies are read this way
+/// once, then checked against the programme as it stands at each attempt of the command.
+#[derive(Clone, Debug)]
+pub struct ActivityDraft {
+    occurred_on: chrono::NaiveDate,
+    ends_on: Option<chrono::NaiveDate>,
+    partner: Option<Slug>,
+    title: Option<String>,
+    notes: Option<String>,
+    evidence: Vec<activity::Evidence>,
+    details: ActivityDetails,
+}
+
+impl ActivityDraft {
+    /// Reads an activity from a request body's text; `None` when the fast reader does not take it (the body may
+    /// still be valid, or not JSON at all): the caller then parses it as a `Value` and takes
+    /// [`crate::parse_activity`], which also names every fault.
+    pub fn read(text: &[u8]) -> Option<ActivityDraft> {
+        serde_json::from_slice::<WireActivity<'_>>(text).ok()?.into_draft()
+    }
+
+    /// The activity under `rules`: exactly what `parse_activity` of the same text with these rules gives, or
+    /// `None` when the rules refuse it (an unknown partner or cluster, a date outside the programme, no partner
+    /// to attribute it to) and `parse_activity` must say why.
+    pub fn activity(&self, rules: Option<&ActivityRules<'_>>) -> Option<Activity> {
+        let kind = self.details.kind();
+        if let Some(rules) = rules {
+            let programme = rules.programme;
+            let (mut partners, mut clusters) = (Vec::new(), Vec::new());
+            references(&self.details, &mut partners, &mut clusters);
+            partners.extend(self.partner.as_ref());
+            if partners.iter().any(|p| programme.partner(p.as_str()).is_none())
+                || clusters.iter().any(|c| programme.cluster(c.as_str()).is_none())
+                || self.occurred_on < programme.starts_on
+                || self.occurred_on > programme.ends_on
+                || self.occurred_on > rules.today
+                || self.ends_on.is_some_and(|ends_on| ends_on > programme.ends_on)
+            {
+                return None;
+            }
+        }
+        let partner = match &self.partner {
+            Some(partner) => partner.clone(),
+            // As `activity::read_activity` defaults it: from the kind's own fields, or the recorder's partner.
+            None => {
+                let recorder = rules.map(|r| r.recorder.clone());
+                match kind.attribution() {
+                    Attribution::Host | Attribution::Recipient => self.details.default_partner().cloned()?,
+                    Attribution::HostOrRecorder => self.details.default_partner().cloned().or(recorder)?,
+                    Attribution::Recorder | Attribution::PartnerOrRecorder => recorder?,
+                    Attribution::OwnPartner => return None,
                 }
-                Attribution::Recorder | Attribution::PartnerOrRecorder | Attribution::OwnPartner => return None,
-            },
+            }
         };
-        Some(Activity { occurred_on, ends_on, partner, title, notes, evidence, details })
+        Some(Activity {
+            occurred_on: self.occurred_on,
+            ends_on: self.ends_on,
+            partner,
+            title: self.title.clone(),
+            notes: self.notes.clone(),
+            evidence: self.evidence.clone(),
+            details: self.details.clone(),
+        })
+    }
+}
+
+/// The partners and clusters an activity's own fields name, which a programme must know (the fields
+/// `activity::read_details` reads with `partner_ref` and `cluster_ref`).
+fn references<'a>(details: &'a ActivityDetails, partners: &mut Vec<&'a Slug>, clusters: &mut Vec<&'a Slug>) {
+    match details {
+        ActivityDetails::StaffExchange(d) => {
+            partners.extend([&d.host, &d.visitor]);
+            clusters.extend(d.cluster.as_ref());
+        }
+        ActivityDetails::ClusterVisit(d) => {
+            partners.push(&d.host);
+            clusters.push(&d.cluster);
+        }
+        ActivityDetails::WorkshopHeld(d) => {
+            partners.extend(d.host.as_ref());
+            clusters.extend(d.cluster.as_ref());
+        }
+        ActivityDetails::GrantAwarded(d) => partners.push(&d.recipient),
+        ActivityDetails::GrantPaid(d) => partners.push(&d.recipient),
+        ActivityDetails::ConferenceHeld(d) => partners.extend(d.host.as_ref()),
+        ActivityDetails::PeerVisit(d) => {
+            partners.push(&d.host);
+            partners.extend(&d.visitors);
+        }
+        ActivityDetails::PolicyImplemented(d) => clusters.extend(d.cluster.as_ref()),
+        ActivityDetails::GuidePublished(d) => clusters.extend(d.cluster.as_ref()),
+        ActivityDetails::VideoPublished(d) => clusters.extend(d.cluster.as_ref()),
+        ActivityDetails::ChampionTrained(_)
+        | ActivityDetails::ActionPlanEndorsed
+        | ActivityDetails::TrainingDelivered(_)
+        | ActivityDetails::CoursePublished(_)
+        | ActivityDetails::ConsultationHeld(_)
+        | ActivityDetails::StrategyAdopted
+        | ActivityDetails::Custom(_) => {}
     }
 }

@@ -18,12 +18,12 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::extract::{query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody};
+use super::extract::{parse_json, query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody, JsonText};
 use super::idempotency::idempotent;
 use super::programmes::programme_id;
 use super::{json_with_etag, location, wants, with_etag, AppState};
 use crate::auth::Principal;
-use crate::service::{load_activity, on_activity, record, ActivityTarget};
+use crate::service::{load_activity, on_activity, record, ActivityBody, ActivityTarget};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -61,6 +61,7 @@ pub(super) fn view(programme: &str, state: &ActivityState, version: u64, positio
 /// The view's own entries go between the activity's fields in key order; where a name is both, `id` and
 /// `programme` are the field's and the others the view's, as in [`view`].
 pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, position: u64) -> Vec<u8> {
+    use events::activity::FieldJson;
     /// An entry of the view that is not one of the activity's fields; `overrides` when it replaces a field of
     /// the same name.
     enum Own<'a> {
@@ -68,10 +69,7 @@ pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, po
         Text(&'a str),
         Number(u64),
     }
-    let fields = match state.activity().map(events::Activity::to_value) {
-        Some(Value::Object(fields)) => fields,
-        _ => serde_json::Map::new(),
-    };
+    let fields = state.activity().map(events::Activity::json_fields).unwrap_or_default();
     let mut own = Vec::with_capacity(6);
     own.push(("id", Own::Id(state.id()), false));
     own.push(("position", Own::Number(position), true));
@@ -81,42 +79,49 @@ pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, po
     }
     own.push(("status", Own::Text(state.status().as_str()), true));
     own.push(("version", Own::Number(version), true));
-    let mut out = Vec::with_capacity(512);
-    out.push(b'{');
+    let mut out = String::with_capacity(512);
+    out.push('{');
     let mut first = true;
-    let mut entry = |out: &mut Vec<u8>, key: &str| {
+    let mut entry = |out: &mut String, key: &str| {
         if !std::mem::take(&mut first) {
-            out.push(b',');
+            out.push(',');
         }
-        let _ = serde_json::to_writer(&mut *out, key);
-        out.push(b':');
+        FieldJson::Text(key).write(out);
+        out.push(':');
     };
     let mut fields = fields.iter().peekable();
     for (key, value, overrides) in own {
-        while let Some((name, field)) = fields.next_if(|(name, _)| name.as_str() < key) {
+        while let Some((name, field)) = fields.next_if(|(name, _)| *name < key) {
             entry(&mut out, name);
-            let _ = serde_json::to_writer(&mut out, field);
+            field.write(&mut out);
         }
-        if let Some((name, field)) = fields.next_if(|(name, _)| name.as_str() == key) {
+        if let Some((name, field)) = fields.next_if(|(name, _)| *name == key) {
             if !overrides {
                 entry(&mut out, name);
-                let _ = serde_json::to_writer(&mut out, field);
+                field.write(&mut out);
                 continue;
             }
         }
         entry(&mut out, key);
-        let _ = match value {
-            Own::Id(id) => serde_json::to_writer(&mut out, &id),
-            Own::Text(text) => serde_json::to_writer(&mut out, text),
-            Own::Number(n) => serde_json::to_writer(&mut out, &n),
-        };
+        match value {
+            Own::Id(Some(id)) => {
+                let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+                FieldJson::Text(id.hyphenated().encode_lower(&mut text)).write(&mut out);
+            }
+            Own::Id(None) => out.push_str("null"),
+            Own::Text(text) => FieldJson::Text(text).write(&mut out),
+            Own::Number(n) => {
+                use std::fmt::Write as _;
+                let _ = write!(out, "{n}");
+            }
+        }
     }
     for (name, field) in fields {
         entry(&mut out, name);
-        let _ = serde_json::to_writer(&mut out, field);
+        field.write(&mut out);
     }
-    out.push(b'}');
-    out
+    out.push('}');
+    out.into_bytes()
 }
 
 /// The rows of an export: every activity of the programme that passes `filter`, as known at `position`, in the
@@ -169,19 +174,25 @@ async fn record_one(
     caller: Caller,
     key: Result<IdempotencyKey, ApiError>,
     Path(id): Path<String>,
-    body: Result<JsonBody, ApiError>,
+    body: Result<JsonText, ApiError>,
 ) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&id)?;
     let IdempotencyKey(key) = key?;
-    let JsonBody(body) = body?;
+    let JsonText(text) = body?;
+    // The fast reader takes nearly every valid body; any other is parsed as JSON (400 if it is not) for the
+    // reader that names every fault.
+    let body = match events::ActivityDraft::read(&text) {
+        Some(draft) => ActivityBody::Draft(draft, text.to_vec()),
+        None => ActivityBody::Json(parse_json(&text)?),
+    };
     let programme = programme_id(&id)?;
     let scope = format!("activities\n{}\n{programme}", principal.name);
     // The body is kept for the key's request hash only when there is a key.
-    let (shared, request) = (state.clone(), if key.is_some() { body.clone() } else { Value::Null });
+    let (shared, request) = (state.clone(), if key.is_some() { body.to_value() } else { Value::Null });
     idempotent(&shared, &scope, key, &request, 3, |attempt| async move {
         let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
         let target = ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]) };
-        let executed = record(state.log(), state.programmes(), target, &body, &ctx, &principal.name)
+        let executed = record(state.log(), state.programmes(), Some(state.progress()), target, &body, &ctx, &principal.name)
             .await
             .map_err(|e| ApiError::from_command(e, "invalid activity"))?;
         let position = match &executed.appended {
@@ -333,7 +344,7 @@ async fn lifecycle(
     let activity = activity_id(&activity)?;
     let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
     let target = ActivityTarget { programme: &programme, activity, event_ids: None };
-    let executed = on_activity(state.log(), state.programmes(), target, if_match, &principal.name, |p, a| {
+    let executed = on_activity(state.log(), state.programmes(), Some(state.progress()), target, if_match, &principal.name, |p, a| {
         if !a.exists() {
             return Err(Faults::one(events::FaultKind::NotFound, "", format!("unknown activity '{activity}'")));
         }

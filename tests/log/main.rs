@@ -6,6 +6,7 @@ mod concurrency;
 mod crash;
 mod helpers;
 mod import_robustness;
+mod live;
 mod projection_store;
 mod properties;
 mod report;

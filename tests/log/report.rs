@@ -5,7 +5,7 @@
 use events::{CommandContext, Role, Slug};
 use tracker::report::{position_known_at, progress_report, replay, ReportError, ReportRequest};
 use tracker::seed::load_seeds;
-use tracker::service::{record, ActivityTarget};
+use tracker::service::{record, ActivityBody, ActivityTarget};
 use tracker::store::{EventLog, SledLog};
 
 use crate::helpers::open;
@@ -25,7 +25,8 @@ async fn record_exchange(log: &SledLog, host: &str, visitor: &str, occurred_on: 
     });
     let connection = Slug::parse("connection").unwrap();
     let target = ActivityTarget { programme: &connection, activity: uuid::Uuid::now_v7(), event_ids: None };
-    let executed = record(log, &Default::default(), target, &body, &coordinator(), "alexandra").await.unwrap();
+    let body = ActivityBody::Json(body);
+    let executed = record(log, &Default::default(), None, target, &body, &coordinator(), "alexandra").await.unwrap();
     executed.appended.expect("a new activity is appended").last_position()
 }
 

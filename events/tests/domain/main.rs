@@ -3,6 +3,7 @@
 
 mod activities;
 mod arbitrary_input;
+mod direct_json;
 mod event_codec;
 mod lifecycle;
 mod programme_rules;

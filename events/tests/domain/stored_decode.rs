@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::support::activity_id;
 
 /// A valid body of every kind, most with every optional field given.
-fn bodies() -> Vec<Value> {
+pub(crate) fn bodies() -> Vec<Value> {
     vec![
         json!({"kind": "staff_exchange", "occurred_on": "2021-10-11", "host": "torino", "visitor": "asti",
                "cluster": "cop1", "days": 5, "staff": 2}),
@@ -92,7 +92,7 @@ fn every_kind_reads_the_same_through_the_fast_reader() {
 }
 
 /// Values a field could wrongly be accepted with (`None`: the field is removed).
-fn replacements() -> Vec<Option<Value>> {
+pub(crate) fn replacements() -> Vec<Option<Value>> {
     vec![
         None,
         Some(Value::Null),
@@ -139,7 +139,7 @@ fn replacement() -> impl Strategy<Value = Option<Value>> {
     prop::sample::select(replacements())
 }
 
-const FIELDS: &[&str] = &[
+pub(crate) const FIELDS: &[&str] = &[
     "kind", "occurred_on", "ends_on", "partner", "title", "notes", "evidence", "host", "visitor", "cluster", "days",
     "staff", "participants", "recipient", "amount", "purpose", "champion", "languages", "url", "mode", "hours",
     "visitors", "label", "attributes", "id", "unknown",

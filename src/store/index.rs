@@ -2,10 +2,16 @@
 //! positions. They are derived from the log at open and never the only copy of anything.
 //!
 //! Memory is what shapes them (BENCHMARKS.md, issue 6): a million events in hash maps cost about 120 MB, most
-//! of it empty buckets. What the open reads goes into sorted arrays instead — 20 bytes an event for the ids
+//! of it empty buckets. What the open reads goes into sorted arrays instead — 8 bytes an event for the ids
 //! and 20 for the activity streams, no buckets — and what is appended afterwards into small hash maps that
 //! every lookup also consults. When those grow past an eighth of the arrays they are merged into them (a
 //! linear merge on the writer thread), so a long-running server keeps the compact form too.
+//!
+//! The event-id index keeps a 32-bit tag of each id (a hash, seeded afresh at every open) instead of the id:
+//! it names the positions where an id *may* be, and the one caller — the writer, recognising an append it
+//! already stored — reads the event at each of them anyway to compare its content, so it compares the id too.
+//! With a million events an id that is not in the log meets another's tag about once in four thousand
+//! lookups, which costs one read of that event.
 //!
 //! Positions in the arrays are `u32`; an event past position `u32::MAX` stays in the maps, which hold `u64`.
 //! Activity streams (`activity-{uuid}`, nearly every stream) are kept by their 16-byte id; any other stream,
@@ -29,12 +35,15 @@ fn key(id: u128) -> Key {
     [(id >> 96) as u32, (id >> 64) as u32, (id >> 32) as u32, id as u32]
 }
 
-/// One entry of a sorted array: an id (of an event, or of an activity's stream) and a position.
+/// One entry of a sorted array: a key (an event id's tag, or an activity stream's id) and a position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
-    key: Key,
+struct Entry<K> {
+    key: K,
     position: u32,
 }
+
+/// An event id's tag: 32 bits of a seeded hash of the id.
+type Tag = u32;
 
 /// Entries between two fences.
 const FENCE: usize = 32;
@@ -42,14 +51,20 @@ const FENCE: usize = 32;
 /// A sorted array of entries, with every `FENCE`-th key copied into a small array of its own (half a MB at a
 /// million entries): a search goes through that one, which stays in the processor's cache, and then through
 /// one stretch of `FENCE` entries, instead of taking twenty steps across the whole array.
-#[derive(Debug, Default)]
-struct Sorted {
-    entries: Vec<Entry>,
-    fences: Vec<Key>,
+#[derive(Debug)]
+struct Sorted<K> {
+    entries: Vec<Entry<K>>,
+    fences: Vec<K>,
 }
 
-impl Sorted {
-    fn new(mut entries: Vec<Entry>) -> Sorted {
+impl<K> Default for Sorted<K> {
+    fn default() -> Self {
+        Sorted { entries: Vec::new(), fences: Vec::new() }
+    }
+}
+
+impl<K: Copy + Ord> Sorted<K> {
+    fn new(mut entries: Vec<Entry<K>>) -> Sorted<K> {
         entries.shrink_to_fit();
         let fences = entries.iter().step_by(FENCE).map(|e| e.key).collect();
         Sorted { entries, fences }
@@ -60,7 +75,7 @@ impl Sorted {
     }
 
     /// The index of the first entry whose key is not below `key`.
-    fn lower_bound(&self, key: &Key) -> usize {
+    fn lower_bound(&self, key: &K) -> usize {
         let fence = self.fences.partition_point(|k| k < key);
         let low = if fence == 0 { 0 } else { (fence - 1) * FENCE + 1 };
         let high = (fence * FENCE).min(self.entries.len());
@@ -68,7 +83,7 @@ impl Sorted {
     }
 
     /// The entries with this key, in position order.
-    fn run(&self, key: &Key) -> &[Entry] {
+    fn run(&self, key: &K) -> &[Entry<K>] {
         let start = self.lower_bound(key);
         let rest = &self.entries[start..];
         if rest.first().is_none_or(|e| e.key != *key) {
@@ -153,11 +168,13 @@ impl Positions {
 /// The indexes of one log.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    /// Event ids of the arrays.
-    ids: Sorted,
+    /// Tags of the arrays' event ids, by tag then position.
+    ids: Sorted<Tag>,
+    /// The seed of the tags.
+    tags: ahash::RandomState,
     /// Activity streams of the arrays, by stream id then position: a stream's events are one run, in version
     /// order.
-    activities: Sorted,
+    activities: Sorted<Key>,
     /// Event ids appended since the arrays were built.
     new_ids: FastMap<Uuid, u64>,
     /// Activity streams' events appended since the arrays were built; they follow the stream's run in
@@ -199,13 +216,16 @@ impl Index {
         }
     }
 
-    /// The position of the event with this id, if the log holds it.
-    pub(super) fn position_of(&self, id: Uuid) -> Option<u64> {
-        if let Some(&position) = self.new_ids.get(&id) {
-            return Some(position);
-        }
-        let key = key(id.as_u128());
-        self.ids.run(&key).first().map(|e| u64::from(e.position))
+    /// The positions where the event with this id may be, in order: the event at each must be read to tell
+    /// whether it has the id. Empty when the log does not hold the id.
+    pub(super) fn candidates_for_id(&self, id: Uuid) -> Vec<u64> {
+        let mut positions: Vec<u64> = self.ids.run(&self.tag(id)).iter().map(|e| u64::from(e.position)).collect();
+        positions.extend(self.new_ids.get(&id));
+        positions
+    }
+
+    fn tag(&self, id: Uuid) -> Tag {
+        self.tags.hash_one(id.as_u128()) as Tag
     }
 
     /// The stream's last version; 0 when it has no event.
@@ -242,20 +262,21 @@ impl Index {
     }
 
     /// The arrays' run of one activity stream.
-    fn activity_run(&self, id: u128) -> &[Entry] {
+    fn activity_run(&self, id: u128) -> &[Entry<Key>] {
         self.activities.run(&key(id))
     }
 
     /// Moves what was appended since the arrays were built into them; every position fits in a `u32`.
     fn merge(&mut self) {
-        let mut ids: Vec<Entry> = self
+        let tags = &self.tags;
+        let mut ids: Vec<Entry<Tag>> = self
             .new_ids
             .drain()
-            .map(|(id, position)| Entry { key: key(id.as_u128()), position: position as u32 })
+            .map(|(id, position)| Entry { key: tags.hash_one(id.as_u128()) as Tag, position: position as u32 })
             .collect();
         ids.sort_unstable();
         self.ids = Sorted::new(merge_sorted(&self.ids.entries, &ids));
-        let mut activities: Vec<Entry> = self
+        let mut activities: Vec<Entry<Key>> = self
             .new_activities
             .drain()
             .flat_map(|(id, positions)| {
@@ -271,7 +292,7 @@ impl Index {
 }
 
 /// Two sorted arrays as one.
-fn merge_sorted(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
+fn merge_sorted<K: Copy + Ord>(old: &[Entry<K>], new: &[Entry<K>]) -> Vec<Entry<K>> {
     let mut out = Vec::with_capacity(old.len() + new.len());
     let (mut i, mut j) = (0, 0);
     while i < old.len() && j < new.len() {
@@ -311,8 +332,8 @@ fn add_programme(programmes: &mut FastMap<Box<str>, Positions>, position: u64, p
 #[derive(Debug)]
 pub(super) struct IndexBuilder {
     index: Index,
-    ids: Vec<Entry>,
-    activities: Vec<Entry>,
+    ids: Vec<Entry<Tag>>,
+    activities: Vec<Entry<Key>>,
 }
 
 impl IndexBuilder {
@@ -326,7 +347,7 @@ impl IndexBuilder {
             Some(stream) => self.activities.push(Entry { key: key(stream), position: small }),
             None => add_named(&mut self.index.named, position, stream, version),
         }
-        self.ids.push(Entry { key: key(id.as_u128()), position: small });
+        self.ids.push(Entry { key: self.index.tag(id), position: small });
         add_programme(&mut self.index.programmes, position, programme);
     }
 
@@ -395,9 +416,9 @@ mod tests {
     fn events_read_at_open_are_found_by_id_stream_and_programme() {
         let index = opened();
         for n in 1..=6 {
-            assert_eq!(index.position_of(id(n)), Some(n as u64), "event {n}");
+            assert!(index.candidates_for_id(id(n)).contains(&(n as u64)), "event {n}");
         }
-        assert_eq!(index.position_of(id(7)), None);
+        assert!(index.candidates_for_id(id(7)).is_empty());
         assert_eq!(index.stream_version(A), 3);
         assert_eq!(index.stream_version(B), 1);
         assert_eq!(index.stream_version("programme-connection"), 2);
@@ -425,8 +446,8 @@ mod tests {
         index.add(7, A, 4, id(7), "connection");
         index.add(8, "programme-connection", 3, id(8), "connection");
         index.add(9, "activity-0190c6a2-7c4e-7a1b-9f00-000000000009", 1, id(9), "unites");
-        assert_eq!(index.position_of(id(7)), Some(7));
-        assert_eq!(index.position_of(id(2)), Some(2), "an id read at open is still found");
+        assert!(index.candidates_for_id(id(7)).contains(&7));
+        assert!(index.candidates_for_id(id(2)).contains(&2), "an id read at open is still found");
         assert_eq!(index.stream_version(A), 4);
         assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6, 7]);
         assert_eq!(index.stream_positions(A, 3, 10), vec![6, 7]);
@@ -453,7 +474,7 @@ mod tests {
         assert!(index.new_ids.len() < MIN_MERGE, "the appends were merged");
         assert!(index.ids.len() > 2 * MIN_MERGE);
         for position in 1..7 + appended {
-            assert_eq!(index.position_of(id(u128::from(position))), Some(position), "event {position}");
+            assert!(index.candidates_for_id(id(u128::from(position))).contains(&position), "event {position}");
         }
         for (s, stream) in streams.iter().enumerate() {
             assert_eq!(index.stream_version(stream), versions[s], "{stream}");
@@ -472,15 +493,15 @@ mod tests {
         builder.add(big, A, 2, id(2), "connection");
         let mut index = builder.finish();
         index.add(big + 1, A, 3, id(3), "connection");
-        assert_eq!(index.position_of(id(1)), Some(big - 1));
-        assert_eq!(index.position_of(id(2)), Some(big));
-        assert_eq!(index.position_of(id(3)), Some(big + 1));
+        assert!(index.candidates_for_id(id(1)).contains(&(big - 1)));
+        assert!(index.candidates_for_id(id(2)).contains(&big));
+        assert!(index.candidates_for_id(id(3)).contains(&(big + 1)));
         assert_eq!(index.stream_positions(A, 1, 10), vec![big - 1, big, big + 1]);
         assert_eq!(index.programme_positions("connection", big, 10), vec![big, big + 1]);
         for n in 4..4 + MIN_MERGE as u64 {
             index.add(big + n, B, n - 3, id(u128::from(n)), "unites");
         }
-        assert_eq!(index.position_of(id(3)), Some(big + 1), "nothing past u32 is merged");
+        assert!(index.candidates_for_id(id(3)).contains(&(big + 1)), "nothing past u32 is merged");
         assert_eq!(index.stream_version(B), MIN_MERGE as u64);
     }
 
@@ -495,7 +516,7 @@ mod tests {
         }
         let sorted = Sorted::new(entries.clone());
         for k in 0..200u32 {
-            let expected: Vec<Entry> = entries.iter().filter(|e| e.key[3] == 2 * k).copied().collect();
+            let expected: Vec<Entry<Key>> = entries.iter().filter(|e| e.key[3] == 2 * k).copied().collect();
             assert_eq!(sorted.run(&[0, 1, 0, 2 * k]), expected.as_slice(), "key {}", 2 * k);
             assert!(sorted.run(&[0, 1, 0, 2 * k + 1]).is_empty(), "key {}", 2 * k + 1);
         }
@@ -505,7 +526,28 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_twenty_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 20);
+    fn ids_whose_tags_collide_are_both_candidates_in_position_order() {
+        let mut index = Index { tags: ahash::RandomState::with_seeds(1, 2, 3, 4), ..Index::default() };
+        // Among 200 000 ids two share a 32-bit tag with a probability of 99.0 %; these seeds give one.
+        let mut by_tag = HashMap::new();
+        let (first, second) = (1..=200_000u128)
+            .find_map(|n| by_tag.insert(index.tag(id(n)), n).map(|earlier| (earlier, n)))
+            .expect("a collision among 200 000 tags");
+        let mut builder = IndexBuilder { index, ids: Vec::new(), activities: Vec::new() };
+        builder.add(1, A, 1, id(first), "connection");
+        builder.add(2, A, 2, id(7_000_000), "connection");
+        builder.add(3, A, 3, id(second), "connection");
+        index = builder.finish();
+        assert_eq!(index.candidates_for_id(id(first)), vec![1, 3]);
+        assert_eq!(index.candidates_for_id(id(second)), vec![1, 3]);
+        assert_eq!(index.candidates_for_id(id(7_000_000)), vec![2]);
+        index.add(4, B, 1, id(second), "unites");
+        assert_eq!(index.candidates_for_id(id(second)), vec![1, 3, 4], "appended ids follow the arrays' candidates");
+    }
+
+    #[test]
+    fn an_entry_is_eight_bytes_for_an_id_and_twenty_for_an_activity_stream() {
+        assert_eq!(std::mem::size_of::<Entry<Tag>>(), 8);
+        assert_eq!(std::mem::size_of::<Entry<Key>>(), 20);
     }
 }

@@ -937,12 +937,9 @@ impl BatchBuilder<'_> {
     fn already_stored(&self, request: &AppendRequest) -> Result<Option<Vec<Envelope>>, AppendError> {
         let mut found = Vec::new();
         for proposed in &request.events {
-            let existing = if let Some(&i) = self.staged_ids.get(&proposed.id) {
-                Some(self.staged[i].clone())
-            } else if let Some(position) = self.index.position_of(proposed.id) {
-                Some(fetch(&self.shared.log, position).map_err(|e| AppendError::Unavailable(e.to_string()))?)
-            } else {
-                None
+            let existing = match self.staged_ids.get(&proposed.id) {
+                Some(&i) => Some(self.staged[i].clone()),
+                None => self.stored_with_id(proposed.id)?,
             };
             if let Some(existing) = existing {
                 let same = existing.stream == request.stream
@@ -962,6 +959,17 @@ impl BatchBuilder<'_> {
         } else {
             Err(AppendError::IdempotencyConflict { id: found[0].id, stream: request.stream.clone() })
         }
+    }
+
+    /// The stored event with this id: the index names where it may be, and each candidate is read.
+    fn stored_with_id(&self, id: Uuid) -> Result<Option<Envelope>, AppendError> {
+        for position in self.index.candidates_for_id(id) {
+            let envelope = fetch(&self.shared.log, position).map_err(|e| AppendError::Unavailable(e.to_string()))?;
+            if envelope.id == id {
+                return Ok(Some(envelope));
+            }
+        }
+        Ok(None)
     }
 }
 

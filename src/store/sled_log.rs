@@ -67,7 +67,9 @@ const IMPORT_BATCH: usize = 4096;
 pub struct SledLogOptions {
     /// Create the data directory when it does not exist.
     pub create: bool,
-    /// sled's page cache, in bytes.
+    /// sled's page cache, in bytes. 16 MiB by default: appends write to the last leaves, and reads are mostly
+    /// of recent events, which are in those leaves; older ones come from the system's file cache. A bigger
+    /// cache is memory the server keeps once a load has filled it (BENCHMARKS.md, issue 6).
     pub cache_capacity: u64,
     /// Most events written in one group commit.
     pub max_batch_events: usize,
@@ -85,7 +87,7 @@ impl Default for SledLogOptions {
     fn default() -> Self {
         SledLogOptions {
             create: true,
-            cache_capacity: 64 * 1024 * 1024,
+            cache_capacity: 16 * 1024 * 1024,
             max_batch_events: 2048,
             checkpoint_bytes: 16 * 1024 * 1024,
             checkpoint_every: Duration::from_secs(1),

@@ -3,15 +3,18 @@
 //!
 //! Memory is what shapes them (BENCHMARKS.md, issue 6): a million events in hash maps cost about 120 MB, most
 //! of it empty buckets. What the open reads goes into sorted arrays instead — 8 bytes an event for the ids
-//! and 20 for the activity streams, no buckets — and what is appended afterwards into small hash maps that
+//! and 8 for the activity streams, no buckets — and what is appended afterwards into small hash maps that
 //! every lookup also consults. When those grow past an eighth of the arrays they are merged into them (a
 //! linear merge on the writer thread), so a long-running server keeps the compact form too.
 //!
-//! The event-id index keeps a 32-bit tag of each id (a hash, seeded afresh at every open) instead of the id:
-//! it names the positions where an id *may* be, and the one caller — the writer, recognising an append it
-//! already stored — reads the event at each of them anyway to compare its content, so it compares the id too.
-//! With a million events an id that is not in the log meets another's tag about once in four thousand
-//! lookups, which costs one read of that event.
+//! The arrays keep a 32-bit tag of each id (a hash, seeded afresh at every open) instead of the id: a tag
+//! names the positions where an event with that id, or of that activity stream, *may* be, and the event at
+//! each is read to tell (`at` below). An event-id lookup — the writer recognising an append it already
+//! stored — reads the events anyway to compare their content. An activity stream's lookup reads the record
+//! header of its last event in the arrays (its version), and a stream read reads the events it returns: an
+//! activity stream that is not in the log meets another's tag about once in four thousand lookups at a
+//! million streams, which costs one read. A stream appended to since the arrays were built is known exactly
+//! (its id and first version are in the maps), without a read.
 //!
 //! Positions in the arrays are `u32`; an event past position `u32::MAX` stays in the maps, which hold `u64`.
 //! Activity streams (`activity-{uuid}`, nearly every stream) are kept by their 16-byte id; any other stream,
@@ -27,22 +30,14 @@ type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 /// Fewest appended entries worth a merge into the arrays.
 const MIN_MERGE: usize = 4096;
 
-/// A 16-byte id as four big-endian-ordered words: the arrays' entries then need 4-byte alignment only, so an
-/// entry with a `u32` position is 20 bytes (a `u128` would pad it to 32).
-type Key = [u32; 4];
-
-fn key(id: u128) -> Key {
-    [(id >> 96) as u32, (id >> 64) as u32, (id >> 32) as u32, id as u32]
-}
-
-/// One entry of a sorted array: a key (an event id's tag, or an activity stream's id) and a position.
+/// One entry of a sorted array: a key (an event id's or an activity stream's tag) and a position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry<K> {
     key: K,
     position: u32,
 }
 
-/// An event id's tag: 32 bits of a seeded hash of the id.
+/// An event id's or activity stream id's tag: 32 bits of a seeded hash of the id.
 type Tag = u32;
 
 /// Entries between two fences.
@@ -172,14 +167,14 @@ pub(super) struct Index {
     ids: Sorted<Tag>,
     /// The seed of the tags.
     tags: ahash::RandomState,
-    /// Activity streams of the arrays, by stream id then position: a stream's events are one run, in version
-    /// order.
-    activities: Sorted<Key>,
+    /// Tags of the arrays' activity streams, by tag then position: a stream's events are in one run, in
+    /// version order (with those of any stream of the same tag).
+    activities: Sorted<Tag>,
     /// Event ids appended since the arrays were built.
     new_ids: FastMap<Uuid, u64>,
-    /// Activity streams' events appended since the arrays were built; they follow the stream's run in
-    /// `activities`, if it has one.
-    new_activities: FastMap<u128, StreamPositions>,
+    /// Activity streams' events appended since the arrays were built, with the version of the first of them;
+    /// they follow the stream's events in `activities`, if it has any.
+    new_activities: FastMap<u128, (u64, StreamPositions)>,
     /// Every other stream, by name.
     named: FastMap<Box<str>, StreamPositions>,
     programmes: FastMap<Box<str>, Positions>,
@@ -201,9 +196,9 @@ impl Index {
     pub(super) fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
         match activity_stream_id(stream) {
             Some(stream) => match self.new_activities.get_mut(&stream) {
-                Some(positions) => positions.push(position),
+                Some((_, positions)) => positions.push(position),
                 None => {
-                    self.new_activities.insert(stream, StreamPositions::new(position));
+                    self.new_activities.insert(stream, (version, StreamPositions::new(position)));
                 }
             },
             None => add_named(&mut self.named, position, stream, version),
@@ -219,41 +214,67 @@ impl Index {
     /// The positions where the event with this id may be, in order: the event at each must be read to tell
     /// whether it has the id. Empty when the log does not hold the id.
     pub(super) fn candidates_for_id(&self, id: Uuid) -> Vec<u64> {
-        let mut positions: Vec<u64> = self.ids.run(&self.tag(id)).iter().map(|e| u64::from(e.position)).collect();
+        let mut positions: Vec<u64> = self.ids.run(&self.tag(id.as_u128())).iter().map(|e| u64::from(e.position)).collect();
         positions.extend(self.new_ids.get(&id));
         positions
     }
 
-    fn tag(&self, id: Uuid) -> Tag {
-        self.tags.hash_one(id.as_u128()) as Tag
+    fn tag(&self, id: u128) -> Tag {
+        self.tags.hash_one(id) as Tag
     }
 
-    /// The stream's last version; 0 when it has no event.
-    pub(super) fn stream_version(&self, stream: &str) -> u64 {
-        match activity_stream_id(stream) {
-            Some(id) => {
-                let old = self.activity_run(id).len();
-                let new = self.new_activities.get(&id).map_or(0, StreamPositions::len);
-                (old + new) as u64
-            }
-            None => self.named.get(stream).map_or(0, |s| s.len() as u64),
+    /// The stream's last version; 0 when it has no event. `at(position)` tells whether the event at a
+    /// candidate position belongs to the stream, and its version (the module's comment).
+    pub(super) fn stream_version<E>(&self, stream: &str, mut at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
+        let Some(id) = activity_stream_id(stream) else {
+            return Ok(self.named.get(stream).map_or(0, |s| s.len() as u64));
+        };
+        if let Some((first, positions)) = self.new_activities.get(&id) {
+            return Ok(first + positions.len() as u64 - 1);
         }
+        for entry in self.activity_run(id).iter().rev() {
+            if let Some(version) = at(u64::from(entry.position))? {
+                return Ok(version);
+            }
+        }
+        Ok(0)
     }
 
-    /// Positions of up to `limit` of the stream's events from version `from_version` (1 is the first).
-    pub(super) fn stream_positions(&self, stream: &str, from_version: u64, limit: usize) -> Vec<u64> {
-        let skip = usize::try_from(from_version.max(1) - 1).unwrap_or(usize::MAX);
-        match activity_stream_id(stream) {
-            Some(id) => {
-                let old = self.activity_run(id).iter().map(|e| u64::from(e.position));
-                let new = self.new_activities.get(&id).into_iter().flat_map(StreamPositions::iter);
-                old.chain(new).skip(skip).take(limit).collect()
-            }
-            None => match self.named.get(stream) {
-                Some(positions) => positions.iter().skip(skip).take(limit).collect(),
+    /// Positions of up to `limit` of the stream's events from version `from_version` (1 is the first); `at` as
+    /// for [`Index::stream_version`].
+    pub(super) fn stream_positions<E>(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+        mut at: impl FnMut(u64) -> Result<Option<u64>, E>,
+    ) -> Result<Vec<u64>, E> {
+        let from_version = from_version.max(1);
+        let skip = |first_version: u64| usize::try_from(from_version.saturating_sub(first_version)).unwrap_or(usize::MAX);
+        let Some(id) = activity_stream_id(stream) else {
+            return Ok(match self.named.get(stream) {
+                Some(positions) => positions.iter().skip(skip(1)).take(limit).collect(),
                 None => Vec::new(),
-            },
+            });
+        };
+        let new = self.new_activities.get(&id);
+        let mut out = Vec::new();
+        // The arrays hold the versions before the first new one (all of them when there is none).
+        if new.is_none_or(|(first, _)| from_version < *first) {
+            for entry in self.activity_run(id) {
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                let position = u64::from(entry.position);
+                if at(position)?.is_some_and(|version| version >= from_version) {
+                    out.push(position);
+                }
+            }
         }
+        if let Some((first, positions)) = new {
+            out.extend(positions.iter().skip(skip(*first)).take(limit - out.len()));
+        }
+        Ok(out)
     }
 
     /// Positions of up to `limit` of the programme's events at or after position `from`.
@@ -262,25 +283,26 @@ impl Index {
     }
 
     /// The arrays' run of one activity stream.
-    fn activity_run(&self, id: u128) -> &[Entry<Key>] {
-        self.activities.run(&key(id))
+    fn activity_run(&self, id: u128) -> &[Entry<Tag>] {
+        self.activities.run(&self.tag(id))
     }
 
     /// Moves what was appended since the arrays were built into them; every position fits in a `u32`.
     fn merge(&mut self) {
         let tags = &self.tags;
+        let tag = |id: u128| tags.hash_one(id) as Tag;
         let mut ids: Vec<Entry<Tag>> = self
             .new_ids
             .drain()
-            .map(|(id, position)| Entry { key: tags.hash_one(id.as_u128()) as Tag, position: position as u32 })
+            .map(|(id, position)| Entry { key: tag(id.as_u128()), position: position as u32 })
             .collect();
         ids.sort_unstable();
         self.ids = Sorted::new(merge_sorted(&self.ids.entries, &ids));
-        let mut activities: Vec<Entry<Key>> = self
+        let mut activities: Vec<Entry<Tag>> = self
             .new_activities
             .drain()
-            .flat_map(|(id, positions)| {
-                let key = key(id);
+            .flat_map(|(id, (_, positions))| {
+                let key = tag(id);
                 positions.iter().map(move |position| Entry { key, position: position as u32 }).collect::<Vec<_>>()
             })
             .collect();
@@ -333,7 +355,7 @@ fn add_programme(programmes: &mut FastMap<Box<str>, Positions>, position: u64, p
 pub(super) struct IndexBuilder {
     index: Index,
     ids: Vec<Entry<Tag>>,
-    activities: Vec<Entry<Key>>,
+    activities: Vec<Entry<Tag>>,
 }
 
 impl IndexBuilder {
@@ -344,10 +366,10 @@ impl IndexBuilder {
             return;
         };
         match activity_stream_id(stream) {
-            Some(stream) => self.activities.push(Entry { key: key(stream), position: small }),
+            Some(stream) => self.activities.push(Entry { key: self.index.tag(stream), position: small }),
             None => add_named(&mut self.index.named, position, stream, version),
         }
-        self.ids.push(Entry { key: self.index.tag(id), position: small });
+        self.ids.push(Entry { key: self.index.tag(id.as_u128()), position: small });
         add_programme(&mut self.index.programmes, position, programme);
     }
 
@@ -385,16 +407,65 @@ mod tests {
         Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
     }
 
+    /// The log beside an index: each position's stream and version, which the index's `at` callbacks read, and
+    /// how many of them it read.
+    #[derive(Default)]
+    struct Log {
+        index: Index,
+        events: HashMap<u64, (String, u64)>,
+        reads: std::cell::Cell<usize>,
+    }
+
+    impl Log {
+        fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
+            self.index.add(position, stream, version, id, programme);
+            self.events.insert(position, (stream.to_owned(), version));
+        }
+
+        fn at<'a>(&'a self, stream: &'a str) -> impl FnMut(u64) -> Result<Option<u64>, ()> + 'a {
+            move |position| {
+                self.reads.set(self.reads.get() + 1);
+                let (s, version) = self.events.get(&position).expect("a candidate is a stored position");
+                Ok((s == stream).then_some(*version))
+            }
+        }
+
+        fn version(&self, stream: &str) -> u64 {
+            self.index.stream_version(stream, self.at(stream)).unwrap()
+        }
+
+        fn positions(&self, stream: &str, from_version: u64, limit: usize) -> Vec<u64> {
+            self.index.stream_positions(stream, from_version, limit, self.at(stream)).unwrap()
+        }
+    }
+
+    /// Builds the index of `events` (stream, version, id, programme) at positions from `first` on, as the open
+    /// reads them.
+    fn build(tags: ahash::RandomState, first: u64, events: &[(&str, u64, Uuid, &str)]) -> Log {
+        let mut builder = IndexBuilder { index: Index { tags, ..Index::default() }, ids: Vec::new(), activities: Vec::new() };
+        let mut log = Log::default();
+        for (i, &(stream, version, id, programme)) in events.iter().enumerate() {
+            builder.add(first + i as u64, stream, version, id, programme);
+            log.events.insert(first + i as u64, (stream.to_owned(), version));
+        }
+        log.index = builder.finish();
+        log
+    }
+
     /// Events 1..=6 read at open: A, B, programme stream, A, programme stream, A.
-    fn opened() -> Index {
-        let mut builder = Index::builder(6);
-        builder.add(1, A, 1, id(1), "connection");
-        builder.add(2, B, 1, id(2), "unites");
-        builder.add(3, "programme-connection", 1, id(3), "connection");
-        builder.add(4, A, 2, id(4), "connection");
-        builder.add(5, "programme-connection", 2, id(5), "connection");
-        builder.add(6, A, 3, id(6), "connection");
-        builder.finish()
+    fn opened() -> Log {
+        build(
+            ahash::RandomState::new(),
+            1,
+            &[
+                (A, 1, id(1), "connection"),
+                (B, 1, id(2), "unites"),
+                ("programme-connection", 1, id(3), "connection"),
+                (A, 2, id(4), "connection"),
+                ("programme-connection", 2, id(5), "connection"),
+                (A, 3, id(6), "connection"),
+            ],
+        )
     }
 
     #[test]
@@ -414,52 +485,57 @@ mod tests {
 
     #[test]
     fn events_read_at_open_are_found_by_id_stream_and_programme() {
-        let index = opened();
+        let log = opened();
         for n in 1..=6 {
-            assert!(index.candidates_for_id(id(n)).contains(&(n as u64)), "event {n}");
+            assert!(log.index.candidates_for_id(id(n)).contains(&(n as u64)), "event {n}");
         }
-        assert!(index.candidates_for_id(id(7)).is_empty());
-        assert_eq!(index.stream_version(A), 3);
-        assert_eq!(index.stream_version(B), 1);
-        assert_eq!(index.stream_version("programme-connection"), 2);
-        assert_eq!(index.stream_version("activity-0190c6a2-7c4e-7a1b-9f00-999999999999"), 0);
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
-        assert_eq!(index.stream_positions(A, 2, 1), vec![4]);
-        assert_eq!(index.stream_positions("programme-connection", 1, 10), vec![3, 5]);
-        assert_eq!(index.programme_positions("connection", 4, 10), vec![4, 5, 6]);
-        assert_eq!(index.programme_positions("unites", 1, 10), vec![2]);
-        assert_eq!(index.programme_positions("other", 1, 10), Vec::<u64>::new());
+        assert!(log.index.candidates_for_id(id(7)).is_empty());
+        assert_eq!(log.version(A), 3);
+        assert_eq!(log.version(B), 1);
+        assert_eq!(log.version("programme-connection"), 2);
+        assert_eq!(log.version("activity-0190c6a2-7c4e-7a1b-9f00-999999999999"), 0);
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6]);
+        assert_eq!(log.positions(A, 2, 1), vec![4]);
+        assert_eq!(log.positions(A, 3, 0), Vec::<u64>::new());
+        assert_eq!(log.positions("programme-connection", 1, 10), vec![3, 5]);
+        assert_eq!(log.positions("programme-connection", 2, 10), vec![5]);
+        assert_eq!(log.index.programme_positions("connection", 4, 10), vec![4, 5, 6]);
+        assert_eq!(log.index.programme_positions("unites", 1, 10), vec![2]);
+        assert_eq!(log.index.programme_positions("other", 1, 10), Vec::<u64>::new());
     }
 
     #[test]
     fn an_activity_stream_spelt_otherwise_is_a_stream_of_its_own() {
         let upper = "activity-0190C6A2-7C4E-7A1B-9F00-123456789ABC";
-        let mut index = opened();
-        index.add(7, upper, 1, id(7), "connection");
-        assert_eq!(index.stream_positions(upper, 1, 10), vec![7]);
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
+        let mut log = opened();
+        log.add(7, upper, 1, id(7), "connection");
+        assert_eq!(log.positions(upper, 1, 10), vec![7]);
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6]);
     }
 
     #[test]
     fn appended_events_follow_the_ones_read_at_open() {
-        let mut index = opened();
-        index.add(7, A, 4, id(7), "connection");
-        index.add(8, "programme-connection", 3, id(8), "connection");
-        index.add(9, "activity-0190c6a2-7c4e-7a1b-9f00-000000000009", 1, id(9), "unites");
-        assert!(index.candidates_for_id(id(7)).contains(&7));
-        assert!(index.candidates_for_id(id(2)).contains(&2), "an id read at open is still found");
-        assert_eq!(index.stream_version(A), 4);
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6, 7]);
-        assert_eq!(index.stream_positions(A, 3, 10), vec![6, 7]);
-        assert_eq!(index.stream_positions(A, 4, 10), vec![7]);
-        assert_eq!(index.stream_positions("programme-connection", 1, 10), vec![3, 5, 8]);
-        assert_eq!(index.programme_positions("unites", 1, 10), vec![2, 9]);
-        assert_eq!(index.programme_positions("connection", 5, 2), vec![5, 6]);
+        let mut log = opened();
+        log.add(7, A, 4, id(7), "connection");
+        log.add(8, "programme-connection", 3, id(8), "connection");
+        log.add(9, "activity-0190c6a2-7c4e-7a1b-9f00-000000000009", 1, id(9), "unites");
+        assert!(log.index.candidates_for_id(id(7)).contains(&7));
+        assert!(log.index.candidates_for_id(id(2)).contains(&2), "an id read at open is still found");
+        let reads = log.reads.get();
+        assert_eq!(log.version(A), 4);
+        assert_eq!(log.positions(A, 4, 10), vec![7]);
+        assert_eq!(log.reads.get(), reads, "a stream appended to since the open is known without reading the log");
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6, 7]);
+        assert_eq!(log.positions(A, 3, 10), vec![6, 7]);
+        assert_eq!(log.positions(A, 2, 2), vec![4, 6]);
+        assert_eq!(log.positions("programme-connection", 1, 10), vec![3, 5, 8]);
+        assert_eq!(log.index.programme_positions("unites", 1, 10), vec![2, 9]);
+        assert_eq!(log.index.programme_positions("connection", 5, 2), vec![5, 6]);
     }
 
     #[test]
     fn appends_merged_into_the_arrays_are_found_as_before() {
-        let mut index = opened();
+        let mut log = opened();
         let streams: Vec<String> =
             (0..100).map(|s| format!("activity-{}", Uuid::from_u128(0x7000_0000_0000_0000_0000 + s))).collect();
         let mut versions = vec![0u64; streams.len()];
@@ -469,40 +545,87 @@ mod tests {
             let s = (position * 31 % streams.len() as u64) as usize;
             versions[s] += 1;
             expected[s].push(position);
-            index.add(position, &streams[s], versions[s], id(u128::from(position)), "connection");
+            log.add(position, &streams[s], versions[s], id(u128::from(position)), "connection");
         }
-        assert!(index.new_ids.len() < MIN_MERGE, "the appends were merged");
-        assert!(index.ids.len() > 2 * MIN_MERGE);
+        assert!(log.index.new_ids.len() < MIN_MERGE, "the appends were merged");
+        assert!(log.index.ids.len() > 2 * MIN_MERGE);
         for position in 1..7 + appended {
-            assert!(index.candidates_for_id(id(u128::from(position))).contains(&position), "event {position}");
+            assert!(log.index.candidates_for_id(id(u128::from(position))).contains(&position), "event {position}");
         }
         for (s, stream) in streams.iter().enumerate() {
-            assert_eq!(index.stream_version(stream), versions[s], "{stream}");
-            assert_eq!(index.stream_positions(stream, 1, usize::MAX), expected[s], "{stream}");
+            assert_eq!(log.version(stream), versions[s], "{stream}");
+            assert_eq!(log.positions(stream, 1, usize::MAX), expected[s], "{stream}");
+            assert_eq!(log.positions(stream, versions[s], 1), vec![*expected[s].last().unwrap()], "{stream}");
         }
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
-        assert!(index.ids.entries.windows(2).all(|w| w[0] < w[1]));
-        assert!(index.activities.entries.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6]);
+        assert!(log.index.ids.entries.windows(2).all(|w| w[0] < w[1]));
+        assert!(log.index.activities.entries.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
     fn positions_past_u32_stay_in_the_maps() {
         let big = u64::from(u32::MAX) + 1;
-        let mut builder = Index::builder(2);
-        builder.add(big - 1, A, 1, id(1), "connection");
-        builder.add(big, A, 2, id(2), "connection");
-        let mut index = builder.finish();
-        index.add(big + 1, A, 3, id(3), "connection");
-        assert!(index.candidates_for_id(id(1)).contains(&(big - 1)));
-        assert!(index.candidates_for_id(id(2)).contains(&big));
-        assert!(index.candidates_for_id(id(3)).contains(&(big + 1)));
-        assert_eq!(index.stream_positions(A, 1, 10), vec![big - 1, big, big + 1]);
-        assert_eq!(index.programme_positions("connection", big, 10), vec![big, big + 1]);
+        let mut log = build(ahash::RandomState::new(), big - 1, &[(A, 1, id(1), "connection"), (A, 2, id(2), "connection")]);
+        log.add(big + 1, A, 3, id(3), "connection");
+        assert!(log.index.candidates_for_id(id(1)).contains(&(big - 1)));
+        assert!(log.index.candidates_for_id(id(2)).contains(&big));
+        assert!(log.index.candidates_for_id(id(3)).contains(&(big + 1)));
+        assert_eq!(log.positions(A, 1, 10), vec![big - 1, big, big + 1]);
+        assert_eq!(log.index.programme_positions("connection", big, 10), vec![big, big + 1]);
         for n in 4..4 + MIN_MERGE as u64 {
-            index.add(big + n, B, n - 3, id(u128::from(n)), "unites");
+            log.add(big + n, B, n - 3, id(u128::from(n)), "unites");
         }
-        assert!(index.candidates_for_id(id(3)).contains(&(big + 1)), "nothing past u32 is merged");
-        assert_eq!(index.stream_version(B), MIN_MERGE as u64);
+        assert!(log.index.candidates_for_id(id(3)).contains(&(big + 1)), "nothing past u32 is merged");
+        assert_eq!(log.version(B), MIN_MERGE as u64);
+    }
+
+    /// Two values among the first 200 000 whose tags collide under these seeds (two among 200 000 share a
+    /// 32-bit tag with a probability of 99 %).
+    fn colliding(index: &Index, value: impl Fn(u128) -> u128) -> (u128, u128) {
+        let mut by_tag = HashMap::new();
+        (1..=200_000u128)
+            .find_map(|n| by_tag.insert(index.tag(value(n)), n).map(|earlier| (earlier, n)))
+            .expect("a collision among 200 000 tags")
+    }
+
+    #[test]
+    fn ids_whose_tags_collide_are_both_candidates_in_position_order() {
+        let seeds = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let (first, second) = colliding(&Index { tags: seeds.clone(), ..Index::default() }, |n| id(n).as_u128());
+        let mut log = build(
+            seeds,
+            1,
+            &[(A, 1, id(first), "connection"), (A, 2, id(7_000_000), "connection"), (A, 3, id(second), "connection")],
+        );
+        assert_eq!(log.index.candidates_for_id(id(first)), vec![1, 3]);
+        assert_eq!(log.index.candidates_for_id(id(second)), vec![1, 3]);
+        assert_eq!(log.index.candidates_for_id(id(7_000_000)), vec![2]);
+        log.add(4, B, 1, id(second), "unites");
+        assert_eq!(log.index.candidates_for_id(id(second)), vec![1, 3, 4], "appended ids follow the arrays' candidates");
+    }
+
+    #[test]
+    fn activity_streams_whose_tags_collide_are_told_apart_by_reading_the_log() {
+        let seeds = ahash::RandomState::with_seeds(5, 6, 7, 8);
+        let (x, y) = colliding(&Index { tags: seeds.clone(), ..Index::default() }, |n| n << 64 | 0x7000);
+        let (x, y) = (format!("activity-{}", Uuid::from_u128(x << 64 | 0x7000)), format!("activity-{}", Uuid::from_u128(y << 64 | 0x7000)));
+        let mut log = build(
+            seeds,
+            1,
+            &[(&x, 1, id(1), "c"), (&y, 1, id(2), "c"), (&x, 2, id(3), "c"), (&y, 2, id(4), "c"), (&y, 3, id(5), "c")],
+        );
+        assert_eq!(log.version(&x), 2);
+        assert_eq!(log.version(&y), 3);
+        assert_eq!(log.positions(&x, 1, 10), vec![1, 3]);
+        assert_eq!(log.positions(&y, 1, 10), vec![2, 4, 5]);
+        assert_eq!(log.positions(&y, 2, 1), vec![4]);
+        assert_eq!(log.positions(&x, 3, 10), Vec::<u64>::new());
+        log.add(6, &x, 3, id(6), "c");
+        assert_eq!(log.version(&x), 3);
+        assert_eq!(log.version(&y), 3);
+        assert_eq!(log.positions(&x, 1, 10), vec![1, 3, 6]);
+        assert_eq!(log.positions(&x, 2, 10), vec![3, 6]);
+        assert_eq!(log.positions(&y, 1, 10), vec![2, 4, 5]);
     }
 
     #[test]
@@ -511,43 +634,21 @@ mod tests {
         let mut entries = Vec::new();
         for k in 0..200u32 {
             for p in 0..(k * 7 % 70 + 1) {
-                entries.push(Entry { key: [0, 1, 0, 2 * k], position: 1000 * k + p });
+                entries.push(Entry { key: 2 * k, position: 1000 * k + p });
             }
         }
         let sorted = Sorted::new(entries.clone());
         for k in 0..200u32 {
-            let expected: Vec<Entry<Key>> = entries.iter().filter(|e| e.key[3] == 2 * k).copied().collect();
-            assert_eq!(sorted.run(&[0, 1, 0, 2 * k]), expected.as_slice(), "key {}", 2 * k);
-            assert!(sorted.run(&[0, 1, 0, 2 * k + 1]).is_empty(), "key {}", 2 * k + 1);
+            let expected: Vec<Entry<Tag>> = entries.iter().filter(|e| e.key == 2 * k).copied().collect();
+            assert_eq!(sorted.run(&(2 * k)), expected.as_slice(), "key {}", 2 * k);
+            assert!(sorted.run(&(2 * k + 1)).is_empty(), "key {}", 2 * k + 1);
         }
-        assert!(sorted.run(&[0, 0, 0, 0]).is_empty());
-        assert!(sorted.run(&[u32::MAX; 4]).is_empty());
-        assert!(Sorted::default().run(&[0; 4]).is_empty());
+        assert!(sorted.run(&u32::MAX).is_empty());
+        assert!(Sorted::<Tag>::default().run(&0).is_empty());
     }
 
     #[test]
-    fn ids_whose_tags_collide_are_both_candidates_in_position_order() {
-        let mut index = Index { tags: ahash::RandomState::with_seeds(1, 2, 3, 4), ..Index::default() };
-        // Among 200 000 ids two share a 32-bit tag with a probability of 99.0 %; these seeds give one.
-        let mut by_tag = HashMap::new();
-        let (first, second) = (1..=200_000u128)
-            .find_map(|n| by_tag.insert(index.tag(id(n)), n).map(|earlier| (earlier, n)))
-            .expect("a collision among 200 000 tags");
-        let mut builder = IndexBuilder { index, ids: Vec::new(), activities: Vec::new() };
-        builder.add(1, A, 1, id(first), "connection");
-        builder.add(2, A, 2, id(7_000_000), "connection");
-        builder.add(3, A, 3, id(second), "connection");
-        index = builder.finish();
-        assert_eq!(index.candidates_for_id(id(first)), vec![1, 3]);
-        assert_eq!(index.candidates_for_id(id(second)), vec![1, 3]);
-        assert_eq!(index.candidates_for_id(id(7_000_000)), vec![2]);
-        index.add(4, B, 1, id(second), "unites");
-        assert_eq!(index.candidates_for_id(id(second)), vec![1, 3, 4], "appended ids follow the arrays' candidates");
-    }
-
-    #[test]
-    fn an_entry_is_eight_bytes_for_an_id_and_twenty_for_an_activity_stream() {
+    fn an_entry_is_eight_bytes() {
         assert_eq!(std::mem::size_of::<Entry<Tag>>(), 8);
-        assert_eq!(std::mem::size_of::<Entry<Key>>(), 20);
     }
 }

@@ -511,6 +511,18 @@ fn fetch(log: &sled::Tree, position: u64) -> Result<Envelope, ReadError> {
     found.ok_or_else(|| ReadError::Corrupt { position, reason: "the record is missing".into() })
 }
 
+/// The version of the event at `position` if it belongs to `stream`, from its record's header: how the index
+/// tells apart the streams that share a tag (`index.rs`).
+fn version_at(log: &sled::Tree, position: u64, stream: &str) -> Result<Option<u64>, ScanError> {
+    let mut found = None;
+    scan(log, position, position, |p, record| {
+        let header = record::decode_header(record).map_err(|reason| Corrupt { position: p, reason })?;
+        found = Some((header.stream == stream).then_some(header.version));
+        Ok(false)
+    })?;
+    found.ok_or_else(|| Corrupt { position, reason: "the record is missing".into() })
+}
+
 /// Inserts a frame's records into sled as chunks, one insert each, without flushing. Not one `apply_batch`:
 /// sled 0.34 writes its buffer out (`pwrite` and `sync_file_range`, on its own threads) at every batch, which
 /// competes with the frame's `fdatasync` for the disk; single inserts stay in its buffer until a checkpoint or its
@@ -648,8 +660,21 @@ impl EventLog for SledLog {
     }
 
     async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
-        let positions = self.shared.index.read().stream_positions(stream, from_version, limit);
-        self.fetch_all(&positions)
+        // The index's candidates are read whole: those of this stream are what the read returns.
+        let mut read = Vec::new();
+        let positions = self.shared.index.read().stream_positions(stream, from_version, limit, |position| {
+            let envelope = fetch(&self.shared.log, position)?;
+            let version = (envelope.stream == stream).then_some(envelope.version);
+            read.extend(version.map(|_| envelope));
+            Ok::<_, ReadError>(version)
+        })?;
+        positions
+            .iter()
+            .map(|&position| match read.iter().position(|e| e.position == position) {
+                Some(i) => Ok(read.swap_remove(i)),
+                None => fetch(&self.shared.log, position),
+            })
+            .collect()
     }
 
     async fn read_programme(&self, programme: &str, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
@@ -658,7 +683,7 @@ impl EventLog for SledLog {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, ReadError> {
-        let version = self.shared.index.read().stream_version(stream);
+        let version = self.shared.index.read().stream_version(stream, |p| version_at(&self.shared.log, p, stream))?;
         Ok((version > 0).then_some(version))
     }
 
@@ -865,8 +890,14 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
 
 impl BatchBuilder<'_> {
     /// A stream's version with what this batch already staged.
-    fn current_version(&self, stream: &str) -> u64 {
-        self.staged_versions.get(stream).copied().unwrap_or_else(|| self.index.stream_version(stream))
+    fn current_version(&self, stream: &str) -> Result<u64, AppendError> {
+        match self.staged_versions.get(stream) {
+            Some(&version) => Ok(version),
+            None => self
+                .index
+                .stream_version(stream, |p| version_at(&self.shared.log, p, stream))
+                .map_err(|e| AppendError::Unavailable(ReadError::from(e).to_string())),
+        }
     }
 
     fn stage(&mut self, request: &AppendRequest) -> Outcome {
@@ -878,7 +909,10 @@ impl BatchBuilder<'_> {
             Ok(None) => {}
             Err(error) => return Outcome::Refused(error),
         }
-        let current = self.current_version(&request.stream);
+        let current = match self.current_version(&request.stream) {
+            Ok(current) => current,
+            Err(error) => return Outcome::Refused(error),
+        };
         let matches = match request.expected {
             ExpectedVersion::Any => true,
             ExpectedVersion::NoStream => current == 0,
@@ -893,7 +927,10 @@ impl BatchBuilder<'_> {
             });
         }
         if let Some(guard) = &request.guard {
-            let current = self.current_version(&guard.stream);
+            let current = match self.current_version(&guard.stream) {
+                Ok(current) => current,
+                Err(error) => return Outcome::Refused(error),
+            };
             if current != guard.version {
                 return Outcome::Refused(AppendError::GuardChanged {
                     stream: guard.stream.clone(),

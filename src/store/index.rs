@@ -136,27 +136,120 @@ impl StreamPositions {
     }
 }
 
-/// Increasing positions, 4 bytes each while they fit in a `u32`.
-#[derive(Debug, Default)]
-struct Positions {
-    small: Vec<u32>,
-    large: Vec<u64>,
+/// Increasing positions of one programme's events. A log holds a few programmes, each with a large share of
+/// its events: such a programme keeps them as one bit per position of the log from its first one (a million
+/// events of two programmes: 250 KB instead of 4 MB); a programme with few events keeps a list, 4 bytes a
+/// position while they fit in a `u32`. Whichever is smaller: the choice is made again when the form in use
+/// grows to twice the size of the other.
+#[derive(Debug)]
+enum Positions {
+    List { small: Vec<u32>, large: Vec<u64> },
+    /// Bit `i` of the words (bit `i % 64` of word `i / 64`) is position `first + i`.
+    Bits { first: u64, words: Vec<u64>, count: usize },
 }
+
+impl Default for Positions {
+    fn default() -> Self {
+        Positions::List { small: Vec::new(), large: Vec::new() }
+    }
+}
+
+/// Fewest positions worth a choice of form.
+const MIN_BITS: usize = 64;
 
 impl Positions {
     fn push(&mut self, position: u64) {
-        match u32::try_from(position) {
-            Ok(small) if self.large.is_empty() => self.small.push(small),
-            _ => self.large.push(position),
+        self.insert(position);
+        let (count, list, bits) = self.sizes(position);
+        let other = match self {
+            Positions::List { .. } if count >= MIN_BITS && list > 2 * bits => {
+                let first = self.iter_from(0).next().unwrap_or(position);
+                Positions::Bits { first, words: Vec::new(), count: 0 }
+            }
+            Positions::Bits { .. } if count >= MIN_BITS && bits > 2 * list => Positions::default(),
+            _ => return,
+        };
+        *self = self.iter_from(0).fold(other, |mut other, p| {
+            other.insert(p);
+            other
+        });
+        self.shrink();
+    }
+
+    /// Adds a position after the others, in the form in use.
+    fn insert(&mut self, position: u64) {
+        match self {
+            Positions::List { small, large } => match u32::try_from(position) {
+                Ok(p) if large.is_empty() => small.push(p),
+                _ => large.push(position),
+            },
+            Positions::Bits { first, words, count } => {
+                let bit = position - *first;
+                let word = usize::try_from(bit / 64).expect("a position within memory");
+                if word >= words.len() {
+                    words.resize(word + 1, 0);
+                }
+                words[word] |= 1 << (bit % 64);
+                *count += 1;
+            }
+        }
+    }
+
+    /// How many positions, and the bytes they take as a list and as bits up to `last`.
+    fn sizes(&self, last: u64) -> (usize, u64, u64) {
+        let (count, first) = match self {
+            Positions::List { small, large } => {
+                (small.len() + large.len(), small.first().map(|&p| u64::from(p)).or(large.first().copied()))
+            }
+            Positions::Bits { first, count, .. } => (*count, Some(*first)),
+        };
+        let first = first.unwrap_or(last);
+        (count, 4 * count as u64, (last - first) / 8 + 8)
+    }
+
+    fn shrink(&mut self) {
+        match self {
+            Positions::List { small, large } => {
+                small.shrink_to_fit();
+                large.shrink_to_fit();
+            }
+            Positions::Bits { words, .. } => words.shrink_to_fit(),
+        }
+    }
+
+    /// The positions at or after `from`, in order.
+    fn iter_from(&self, from: u64) -> Box<dyn Iterator<Item = u64> + '_> {
+        match self {
+            Positions::List { small, large } => {
+                let small_start = small.partition_point(|&p| u64::from(p) < from);
+                let large_start = large.partition_point(|&p| p < from);
+                let small = small[small_start..].iter().map(|&p| u64::from(p));
+                Box::new(small.chain(large[large_start..].iter().copied()))
+            }
+            Positions::Bits { first, words, .. } => {
+                let first = *first;
+                let start = from.saturating_sub(first);
+                let start_word = usize::try_from(start / 64).unwrap_or(usize::MAX).min(words.len());
+                let words = words[start_word..].iter().enumerate().map(move |(i, &word)| {
+                    let word = if i == 0 { word & (u64::MAX << (start % 64)) } else { word };
+                    (first + (start_word + i) as u64 * 64, word)
+                });
+                Box::new(words.flat_map(|(base, mut word)| {
+                    std::iter::from_fn(move || {
+                        (word != 0).then(|| {
+                            let bit = word.trailing_zeros();
+                            word &= word - 1;
+                            base + u64::from(bit)
+                        })
+                    })
+                }))
+            }
         }
     }
 
     /// Up to `limit` positions at or after `from`.
     fn at_or_after(&self, from: u64, limit: usize) -> Vec<u64> {
-        let small_start = self.small.partition_point(|&p| u64::from(p) < from);
-        let large_start = self.large.partition_point(|&p| p < from);
-        let small = self.small[small_start..].iter().map(|&p| u64::from(p));
-        small.chain(self.large[large_start..].iter().copied()).take(limit).collect()
+        self.iter_from(from).take(limit).collect()
     }
 }
 
@@ -389,7 +482,7 @@ impl IndexBuilder {
         index.ids = Sorted::new(ids);
         index.activities = Sorted::new(activities);
         for positions in index.programmes.values_mut() {
-            positions.small.shrink_to_fit();
+            positions.shrink();
         }
         index
     }
@@ -645,6 +738,52 @@ mod tests {
         }
         assert!(sorted.run(&u32::MAX).is_empty());
         assert!(Sorted::<Tag>::default().run(&0).is_empty());
+    }
+
+    #[test]
+    fn a_programme_with_many_of_the_events_keeps_bits_and_one_with_few_a_list() {
+        // Three programmes over a million positions: every 2nd, every 500th, and every 3rd of the first 30 000
+        // then every 1000th (bits at first, a list once its stretch is mostly other programmes' events).
+        let mut programmes: Vec<(Positions, Vec<u64>)> = (0..3).map(|_| (Positions::default(), Vec::new())).collect();
+        for position in 1..=1_000_000u64 {
+            let wants = [position % 2 == 0, position % 500 == 7, if position <= 30_000 { position % 3 == 1 } else { position % 1000 == 1 }];
+            for ((positions, model), wanted) in programmes.iter_mut().zip(wants) {
+                if wanted {
+                    positions.push(position);
+                    model.push(position);
+                }
+            }
+            if position == 30_000 {
+                assert!(matches!(programmes[2].0, Positions::Bits { .. }), "a third of the events is kept as bits");
+            }
+        }
+        assert!(matches!(programmes[0].0, Positions::Bits { .. }), "half of the events is kept as bits");
+        assert!(matches!(programmes[1].0, Positions::List { .. }));
+        assert!(matches!(programmes[2].0, Positions::List { .. }), "back to a list once sparse");
+        for (positions, model) in &programmes {
+            for from in [0, 1, 2, 63, 64, 65, 129, 29_999, 30_000, 30_001, 77_777, 999_999, 1_000_000, 1_000_001] {
+                let expected: Vec<u64> = model.iter().copied().filter(|&p| p >= from).take(100).collect();
+                assert_eq!(positions.at_or_after(from, 100), expected, "from {from}");
+            }
+            assert_eq!(positions.at_or_after(0, usize::MAX), *model);
+        }
+    }
+
+    #[test]
+    fn positions_past_u32_are_kept_in_either_form() {
+        let start = u64::from(u32::MAX) - 100;
+        let mut dense = Positions::default();
+        let mut sparse = Positions::default();
+        for position in start..start + 1000 {
+            dense.push(position);
+            if position % 97 == 0 {
+                sparse.push(position);
+            }
+        }
+        assert!(matches!(dense, Positions::Bits { .. }));
+        assert_eq!(dense.at_or_after(u64::from(u32::MAX) + 1, 2), vec![u64::from(u32::MAX) + 1, u64::from(u32::MAX) + 2]);
+        assert_eq!(dense.at_or_after(0, usize::MAX), (start..start + 1000).collect::<Vec<_>>());
+        assert_eq!(sparse.at_or_after(0, usize::MAX), (start..start + 1000).filter(|p| p % 97 == 0).collect::<Vec<_>>());
     }
 
     #[test]

@@ -443,6 +443,31 @@ fn add_programme(programmes: &mut FastMap<Box<str>, Positions>, position: u64, p
     }
 }
 
+/// Sorts entries added in position order by tag and then position: a stable radix sort of the 32-bit tags,
+/// four passes of 8 bits. Tags are hashes, in no order at all, which a comparison sort needs about twenty steps
+/// an entry to put in order at a million entries (callgrind, two arrays of a million: 0.49 G instructions for
+/// `sort_unstable`, 0.16 G for this).
+fn sort_by_tag(entries: &mut Vec<Entry<Tag>>) {
+    let mut sorted = vec![Entry { key: 0, position: 0 }; entries.len()];
+    for shift in [0, 8, 16, 24] {
+        let digit = |e: &Entry<Tag>| (e.key >> shift) as usize & 0xff;
+        let mut next = [0usize; 256];
+        for entry in entries.iter() {
+            next[digit(entry)] += 1;
+        }
+        let mut sum = 0;
+        for slot in &mut next {
+            (*slot, sum) = (sum, sum + *slot);
+        }
+        for entry in entries.iter() {
+            let slot = &mut next[digit(entry)];
+            sorted[*slot] = *entry;
+            *slot += 1;
+        }
+        std::mem::swap(entries, &mut sorted);
+    }
+}
+
 /// The indexes being built from events read in log order.
 #[derive(Debug)]
 pub(super) struct IndexBuilder {
@@ -470,12 +495,12 @@ impl IndexBuilder {
     pub(super) fn finish(self) -> Index {
         let IndexBuilder { mut index, mut ids, mut activities } = self;
         if ids.len() < 65_536 {
-            ids.sort_unstable();
-            activities.sort_unstable();
+            sort_by_tag(&mut ids);
+            sort_by_tag(&mut activities);
         } else {
             std::thread::scope(|scope| {
-                let sorting = scope.spawn(|| activities.sort_unstable());
-                ids.sort_unstable();
+                let sorting = scope.spawn(|| sort_by_tag(&mut activities));
+                sort_by_tag(&mut ids);
                 sorting.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             });
         }
@@ -784,6 +809,20 @@ mod tests {
         assert_eq!(dense.at_or_after(u64::from(u32::MAX) + 1, 2), vec![u64::from(u32::MAX) + 1, u64::from(u32::MAX) + 2]);
         assert_eq!(dense.at_or_after(0, usize::MAX), (start..start + 1000).collect::<Vec<_>>());
         assert_eq!(sparse.at_or_after(0, usize::MAX), (start..start + 1000).filter(|p| p % 97 == 0).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_radix_sort_orders_by_tag_then_position() {
+        let tags = ahash::RandomState::with_seeds(9, 10, 11, 12);
+        // Tags from a small range too, so that many entries share one.
+        for spread in [u32::MAX, 1000] {
+            let mut entries: Vec<Entry<Tag>> =
+                (1..=50_000u32).map(|p| Entry { key: (tags.hash_one(p) as Tag) % spread, position: p }).collect();
+            let mut expected = entries.clone();
+            expected.sort_unstable();
+            sort_by_tag(&mut entries);
+            assert_eq!(entries, expected, "tags below {spread}");
+        }
     }
 
     #[test]

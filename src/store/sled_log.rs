@@ -183,6 +183,36 @@ impl SledLog {
         if !lock.try_lock_exclusive().map_err(io)? {
             return Err(OpenError::InUse(dir.to_owned()));
         }
+        SledLog::open_locked(dir, options, lock, None, meanwhile)
+    }
+
+    /// Closes sled and opens it again, keeping the indexes and the head: sled's cache, which a long scan filled
+    /// for good (see [`SledLog::open_with`]), starts empty, without the second open's index rebuild. The
+    /// directory stays locked throughout. Should the write-ahead file hold anything after the close (it holds
+    /// nothing after the close's checkpoint unless that failed), the indexes are rebuilt as at any open.
+    pub fn reopen_storage(self, options: SledLogOptions) -> Result<SledLog, OpenError> {
+        let dir = self.shared.dir.clone();
+        let io = |error| OpenError::Io { dir: dir.clone(), error };
+        self.close();
+        let lock = self._lock.try_clone().map_err(io)?;
+        let kept = self.shared.failure.lock().is_none().then(|| {
+            let index = std::mem::take(&mut *self.shared.index.write());
+            (index, *self.shared.head.read())
+        });
+        drop(self);
+        SledLog::open_locked(&dir, options, lock, kept, |_| ()).map(|(log, ())| log)
+    }
+
+    /// Opens the log in `dir`, whose lock is held; `kept` are the indexes and head of this process's last
+    /// handle on it, used when the write-ahead file gives nothing back.
+    fn open_locked<T: Send>(
+        dir: &Path,
+        options: SledLogOptions,
+        lock: File,
+        kept: Option<(Index, Head)>,
+        meanwhile: impl FnOnce(&dyn SnapshotStore) -> T + Send,
+    ) -> Result<(SledLog, T), OpenError> {
+        let io = |error| OpenError::Io { dir: dir.to_owned(), error };
         let sled_error = |error| OpenError::Sled { dir: dir.to_owned(), error };
         let db = open_sled(dir, &options).map_err(sled_error)?;
         let meta = db.open_tree("meta").map_err(sled_error)?;
@@ -201,9 +231,14 @@ impl SledLog {
         wal.restart(replayed.epoch).map_err(io)?;
 
         let snapshots = SledSnapshots { db: db.clone() };
+        let kept = kept.filter(|_| replayed.events == 0);
+        let scanned = kept.is_none();
         let (index, meanwhile) = std::thread::scope(|scope| {
             let meanwhile = scope.spawn(|| meanwhile(&snapshots));
-            let index = rebuild_index(dir, &log);
+            let index = match kept {
+                Some(kept) => Ok(kept),
+                None => rebuild_index(dir, &log),
+            };
             (index, meanwhile.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         let (index, head) = index?;
@@ -212,7 +247,7 @@ impl SledLog {
         // so the whole log would stay in memory. Reopening sled starts with an empty cache. Only worth it for a
         // big log: every open of sled starts new segments in its data file (an empty store's file grows from
         // about 6 to 16 MiB when opened twice), which a small store on a small disk feels.
-        let (db, log) = if head.position >= REOPEN_AFTER_EVENTS {
+        let (db, log) = if scanned && head.position >= REOPEN_AFTER_EVENTS {
             drop((log, meta, snapshots));
             drop(db);
             let db = open_sled(dir, &options).map_err(sled_error)?;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod exports;
 pub mod http;
 pub mod live;
+pub mod memory;
 pub mod projection_store;
 pub mod report;
 pub mod seed;

@@ -49,9 +49,10 @@ pub async fn open_with_progress(
     open_with_progress_reopening(dir, options, REOPEN_AFTER_EVENTS).await
 }
 
-/// [`open_with_progress`], opening the log again when the catch-up applied at least `reopen_after` events.
+/// [`open_with_progress`], opening sled again when the catch-up applied at least `reopen_after` events.
 /// Catching up over much of the log pages it into sled's cache, which keeps it (see `SledLog::open_with`):
-/// opening the log again empties the cache, so a server that rebuilt its projection does not hold the log.
+/// opening sled again (`SledLog::reopen_storage`, which keeps the indexes) empties the cache, so a server that
+/// rebuilt its projection does not hold the log.
 pub async fn open_with_progress_reopening(
     dir: &std::path::Path,
     options: SledLogOptions,
@@ -65,8 +66,7 @@ pub async fn open_with_progress_reopening(
         Restored::FromSnapshot { applied, .. } | Restored::Rebuilt { applied, .. } => *applied,
     };
     if applied >= reopen_after {
-        drop(log);
-        log = SledLog::open(dir, options)?;
+        log = log.reopen_storage(options)?;
     }
     Ok((log, projection, restored))
 }

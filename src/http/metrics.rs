@@ -1,6 +1,6 @@
-//! `/metrics` in the Prometheus text format: requests by route and status with their latency, and what the log's
-//! writer did (group commits, batch sizes, time spent syncing) with the head position. Counted in-process with
-//! plain counters; nothing is sampled.
+//! `/metrics` in the Prometheus text format: requests by route and status with their latency, what the log's
+//! writer did (group commits, batch sizes, time spent syncing) with the head position, and the heap's size
+//! (jemalloc's allocated and resident bytes). Counted in-process with plain counters; nothing is sampled.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -169,5 +169,13 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     }
     let _ = writeln!(out, "tracker_log_append_seconds_sum {}", stats.append_micros as f64 / 1e6);
     let _ = writeln!(out, "tracker_log_append_seconds_count {cumulative}");
+    if let Some(heap) = crate::memory::heap_stats() {
+        out.push_str("# HELP tracker_memory_allocated_bytes Heap bytes in use (jemalloc's count).\n");
+        out.push_str("# TYPE tracker_memory_allocated_bytes gauge\n");
+        let _ = writeln!(out, "tracker_memory_allocated_bytes {}", heap.allocated);
+        out.push_str("# HELP tracker_memory_resident_bytes Resident bytes of the heap: in use, allocator metadata and freed pages not yet given back.\n");
+        out.push_str("# TYPE tracker_memory_resident_bytes gauge\n");
+        let _ = writeln!(out, "tracker_memory_resident_bytes {}", heap.resident);
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

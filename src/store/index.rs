@@ -2,10 +2,19 @@
 //! positions. They are derived from the log at open and never the only copy of anything.
 //!
 //! Memory is what shapes them (BENCHMARKS.md, issue 6): a million events in hash maps cost about 120 MB, most
-//! of it empty buckets. What the open reads goes into sorted arrays instead — 20 bytes an event for the ids
-//! and 20 for the activity streams, no buckets — and what is appended afterwards into small hash maps that
+//! of it empty buckets. What the open reads goes into sorted arrays instead — 8 bytes an event for the ids
+//! and 8 for the activity streams, no buckets — and what is appended afterwards into small hash maps that
 //! every lookup also consults. When those grow past an eighth of the arrays they are merged into them (a
 //! linear merge on the writer thread), so a long-running server keeps the compact form too.
+//!
+//! The arrays keep a 32-bit tag of each id (a hash, seeded afresh at every open) instead of the id: a tag
+//! names the positions where an event with that id, or of that activity stream, *may* be, and the event at
+//! each is read to tell (`at` below). An event-id lookup — the writer recognising an append it already
+//! stored — reads the events anyway to compare their content. An activity stream's lookup reads the record
+//! header of its last event in the arrays (its version), and a stream read reads the events it returns: an
+//! activity stream that is not in the log meets another's tag about once in four thousand lookups at a
+//! million streams, which costs one read. A stream appended to since the arrays were built is known exactly
+//! (its id and first version are in the maps), without a read.
 //!
 //! Positions in the arrays are `u32`; an event past position `u32::MAX` stays in the maps, which hold `u64`.
 //! Activity streams (`activity-{uuid}`, nearly every stream) are kept by their 16-byte id; any other stream,
@@ -21,20 +30,15 @@ type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 /// Fewest appended entries worth a merge into the arrays.
 const MIN_MERGE: usize = 4096;
 
-/// A 16-byte id as four big-endian-ordered words: the arrays' entries then need 4-byte alignment only, so an
-/// entry with a `u32` position is 20 bytes (a `u128` would pad it to 32).
-type Key = [u32; 4];
-
-fn key(id: u128) -> Key {
-    [(id >> 96) as u32, (id >> 64) as u32, (id >> 32) as u32, id as u32]
-}
-
-/// One entry of a sorted array: an id (of an event, or of an activity's stream) and a position.
+/// One entry of a sorted array: a key (an event id's or an activity stream's tag) and a position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Entry {
-    key: Key,
+struct Entry<K> {
+    key: K,
     position: u32,
 }
+
+/// An event id's or activity stream id's tag: 32 bits of a seeded hash of the id.
+type Tag = u32;
 
 /// Entries between two fences.
 const FENCE: usize = 32;
@@ -42,14 +46,20 @@ const FENCE: usize = 32;
 /// A sorted array of entries, with every `FENCE`-th key copied into a small array of its own (half a MB at a
 /// million entries): a search goes through that one, which stays in the processor's cache, and then through
 /// one stretch of `FENCE` entries, instead of taking twenty steps across the whole array.
-#[derive(Debug, Default)]
-struct Sorted {
-    entries: Vec<Entry>,
-    fences: Vec<Key>,
+#[derive(Debug)]
+struct Sorted<K> {
+    entries: Vec<Entry<K>>,
+    fences: Vec<K>,
 }
 
-impl Sorted {
-    fn new(mut entries: Vec<Entry>) -> Sorted {
+impl<K> Default for Sorted<K> {
+    fn default() -> Self {
+        Sorted { entries: Vec::new(), fences: Vec::new() }
+    }
+}
+
+impl<K: Copy + Ord> Sorted<K> {
+    fn new(mut entries: Vec<Entry<K>>) -> Sorted<K> {
         entries.shrink_to_fit();
         let fences = entries.iter().step_by(FENCE).map(|e| e.key).collect();
         Sorted { entries, fences }
@@ -60,7 +70,7 @@ impl Sorted {
     }
 
     /// The index of the first entry whose key is not below `key`.
-    fn lower_bound(&self, key: &Key) -> usize {
+    fn lower_bound(&self, key: &K) -> usize {
         let fence = self.fences.partition_point(|k| k < key);
         let low = if fence == 0 { 0 } else { (fence - 1) * FENCE + 1 };
         let high = (fence * FENCE).min(self.entries.len());
@@ -68,7 +78,7 @@ impl Sorted {
     }
 
     /// The entries with this key, in position order.
-    fn run(&self, key: &Key) -> &[Entry] {
+    fn run(&self, key: &K) -> &[Entry<K>] {
         let start = self.lower_bound(key);
         let rest = &self.entries[start..];
         if rest.first().is_none_or(|e| e.key != *key) {
@@ -126,43 +136,138 @@ impl StreamPositions {
     }
 }
 
-/// Increasing positions, 4 bytes each while they fit in a `u32`.
-#[derive(Debug, Default)]
-struct Positions {
-    small: Vec<u32>,
-    large: Vec<u64>,
+/// Increasing positions of one programme's events. A log holds a few programmes, each with a large share of
+/// its events: such a programme keeps them as one bit per position of the log from its first one (a million
+/// events of two programmes: 250 KB instead of 4 MB); a programme with few events keeps a list, 4 bytes a
+/// position while they fit in a `u32`. Whichever is smaller: the choice is made again when the form in use
+/// grows to twice the size of the other.
+#[derive(Debug)]
+enum Positions {
+    List { small: Vec<u32>, large: Vec<u64> },
+    /// Bit `i` of the words (bit `i % 64` of word `i / 64`) is position `first + i`.
+    Bits { first: u64, words: Vec<u64>, count: usize },
 }
+
+impl Default for Positions {
+    fn default() -> Self {
+        Positions::List { small: Vec::new(), large: Vec::new() }
+    }
+}
+
+/// Fewest positions worth a choice of form.
+const MIN_BITS: usize = 64;
 
 impl Positions {
     fn push(&mut self, position: u64) {
-        match u32::try_from(position) {
-            Ok(small) if self.large.is_empty() => self.small.push(small),
-            _ => self.large.push(position),
+        self.insert(position);
+        let (count, list, bits) = self.sizes(position);
+        let other = match self {
+            Positions::List { .. } if count >= MIN_BITS && list > 2 * bits => {
+                let first = self.iter_from(0).next().unwrap_or(position);
+                Positions::Bits { first, words: Vec::new(), count: 0 }
+            }
+            Positions::Bits { .. } if count >= MIN_BITS && bits > 2 * list => Positions::default(),
+            _ => return,
+        };
+        *self = self.iter_from(0).fold(other, |mut other, p| {
+            other.insert(p);
+            other
+        });
+        self.shrink();
+    }
+
+    /// Adds a position after the others, in the form in use.
+    fn insert(&mut self, position: u64) {
+        match self {
+            Positions::List { small, large } => match u32::try_from(position) {
+                Ok(p) if large.is_empty() => small.push(p),
+                _ => large.push(position),
+            },
+            Positions::Bits { first, words, count } => {
+                let bit = position - *first;
+                let word = usize::try_from(bit / 64).expect("a position within memory");
+                if word >= words.len() {
+                    words.resize(word + 1, 0);
+                }
+                words[word] |= 1 << (bit % 64);
+                *count += 1;
+            }
+        }
+    }
+
+    /// How many positions, and the bytes they take as a list and as bits up to `last`.
+    fn sizes(&self, last: u64) -> (usize, u64, u64) {
+        let (count, first) = match self {
+            Positions::List { small, large } => {
+                (small.len() + large.len(), small.first().map(|&p| u64::from(p)).or(large.first().copied()))
+            }
+            Positions::Bits { first, count, .. } => (*count, Some(*first)),
+        };
+        let first = first.unwrap_or(last);
+        (count, 4 * count as u64, (last - first) / 8 + 8)
+    }
+
+    fn shrink(&mut self) {
+        match self {
+            Positions::List { small, large } => {
+                small.shrink_to_fit();
+                large.shrink_to_fit();
+            }
+            Positions::Bits { words, .. } => words.shrink_to_fit(),
+        }
+    }
+
+    /// The positions at or after `from`, in order.
+    fn iter_from(&self, from: u64) -> Box<dyn Iterator<Item = u64> + '_> {
+        match self {
+            Positions::List { small, large } => {
+                let small_start = small.partition_point(|&p| u64::from(p) < from);
+                let large_start = large.partition_point(|&p| p < from);
+                let small = small[small_start..].iter().map(|&p| u64::from(p));
+                Box::new(small.chain(large[large_start..].iter().copied()))
+            }
+            Positions::Bits { first, words, .. } => {
+                let first = *first;
+                let start = from.saturating_sub(first);
+                let start_word = usize::try_from(start / 64).unwrap_or(usize::MAX).min(words.len());
+                let words = words[start_word..].iter().enumerate().map(move |(i, &word)| {
+                    let word = if i == 0 { word & (u64::MAX << (start % 64)) } else { word };
+                    (first + (start_word + i) as u64 * 64, word)
+                });
+                Box::new(words.flat_map(|(base, mut word)| {
+                    std::iter::from_fn(move || {
+                        (word != 0).then(|| {
+                            let bit = word.trailing_zeros();
+                            word &= word - 1;
+                            base + u64::from(bit)
+                        })
+                    })
+                }))
+            }
         }
     }
 
     /// Up to `limit` positions at or after `from`.
     fn at_or_after(&self, from: u64, limit: usize) -> Vec<u64> {
-        let small_start = self.small.partition_point(|&p| u64::from(p) < from);
-        let large_start = self.large.partition_point(|&p| p < from);
-        let small = self.small[small_start..].iter().map(|&p| u64::from(p));
-        small.chain(self.large[large_start..].iter().copied()).take(limit).collect()
+        self.iter_from(from).take(limit).collect()
     }
 }
 
 /// The indexes of one log.
 #[derive(Debug, Default)]
 pub(super) struct Index {
-    /// Event ids of the arrays.
-    ids: Sorted,
-    /// Activity streams of the arrays, by stream id then position: a stream's events are one run, in version
-    /// order.
-    activities: Sorted,
+    /// Tags of the arrays' event ids, by tag then position.
+    ids: Sorted<Tag>,
+    /// The seed of the tags.
+    tags: ahash::RandomState,
+    /// Tags of the arrays' activity streams, by tag then position: a stream's events are in one run, in
+    /// version order (with those of any stream of the same tag).
+    activities: Sorted<Tag>,
     /// Event ids appended since the arrays were built.
     new_ids: FastMap<Uuid, u64>,
-    /// Activity streams' events appended since the arrays were built; they follow the stream's run in
-    /// `activities`, if it has one.
-    new_activities: FastMap<u128, StreamPositions>,
+    /// Activity streams' events appended since the arrays were built, with the version of the first of them;
+    /// they follow the stream's events in `activities`, if it has any.
+    new_activities: FastMap<u128, (u64, StreamPositions)>,
     /// Every other stream, by name.
     named: FastMap<Box<str>, StreamPositions>,
     programmes: FastMap<Box<str>, Positions>,
@@ -184,9 +289,9 @@ impl Index {
     pub(super) fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
         match activity_stream_id(stream) {
             Some(stream) => match self.new_activities.get_mut(&stream) {
-                Some(positions) => positions.push(position),
+                Some((_, positions)) => positions.push(position),
                 None => {
-                    self.new_activities.insert(stream, StreamPositions::new(position));
+                    self.new_activities.insert(stream, (version, StreamPositions::new(position)));
                 }
             },
             None => add_named(&mut self.named, position, stream, version),
@@ -199,41 +304,70 @@ impl Index {
         }
     }
 
-    /// The position of the event with this id, if the log holds it.
-    pub(super) fn position_of(&self, id: Uuid) -> Option<u64> {
-        if let Some(&position) = self.new_ids.get(&id) {
-            return Some(position);
-        }
-        let key = key(id.as_u128());
-        self.ids.run(&key).first().map(|e| u64::from(e.position))
+    /// The positions where the event with this id may be, in order: the event at each must be read to tell
+    /// whether it has the id. Empty when the log does not hold the id.
+    pub(super) fn candidates_for_id(&self, id: Uuid) -> Vec<u64> {
+        let mut positions: Vec<u64> = self.ids.run(&self.tag(id.as_u128())).iter().map(|e| u64::from(e.position)).collect();
+        positions.extend(self.new_ids.get(&id));
+        positions
     }
 
-    /// The stream's last version; 0 when it has no event.
-    pub(super) fn stream_version(&self, stream: &str) -> u64 {
-        match activity_stream_id(stream) {
-            Some(id) => {
-                let old = self.activity_run(id).len();
-                let new = self.new_activities.get(&id).map_or(0, StreamPositions::len);
-                (old + new) as u64
-            }
-            None => self.named.get(stream).map_or(0, |s| s.len() as u64),
-        }
+    fn tag(&self, id: u128) -> Tag {
+        self.tags.hash_one(id) as Tag
     }
 
-    /// Positions of up to `limit` of the stream's events from version `from_version` (1 is the first).
-    pub(super) fn stream_positions(&self, stream: &str, from_version: u64, limit: usize) -> Vec<u64> {
-        let skip = usize::try_from(from_version.max(1) - 1).unwrap_or(usize::MAX);
-        match activity_stream_id(stream) {
-            Some(id) => {
-                let old = self.activity_run(id).iter().map(|e| u64::from(e.position));
-                let new = self.new_activities.get(&id).into_iter().flat_map(StreamPositions::iter);
-                old.chain(new).skip(skip).take(limit).collect()
+    /// The stream's last version; 0 when it has no event. `at(position)` tells whether the event at a
+    /// candidate position belongs to the stream, and its version (the module's comment).
+    pub(super) fn stream_version<E>(&self, stream: &str, mut at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
+        let Some(id) = activity_stream_id(stream) else {
+            return Ok(self.named.get(stream).map_or(0, |s| s.len() as u64));
+        };
+        if let Some((first, positions)) = self.new_activities.get(&id) {
+            return Ok(first + positions.len() as u64 - 1);
+        }
+        for entry in self.activity_run(id).iter().rev() {
+            if let Some(version) = at(u64::from(entry.position))? {
+                return Ok(version);
             }
-            None => match self.named.get(stream) {
-                Some(positions) => positions.iter().skip(skip).take(limit).collect(),
+        }
+        Ok(0)
+    }
+
+    /// Positions of up to `limit` of the stream's events from version `from_version` (1 is the first); `at` as
+    /// for [`Index::stream_version`].
+    pub(super) fn stream_positions<E>(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+        mut at: impl FnMut(u64) -> Result<Option<u64>, E>,
+    ) -> Result<Vec<u64>, E> {
+        let from_version = from_version.max(1);
+        let skip = |first_version: u64| usize::try_from(from_version.saturating_sub(first_version)).unwrap_or(usize::MAX);
+        let Some(id) = activity_stream_id(stream) else {
+            return Ok(match self.named.get(stream) {
+                Some(positions) => positions.iter().skip(skip(1)).take(limit).collect(),
                 None => Vec::new(),
-            },
+            });
+        };
+        let new = self.new_activities.get(&id);
+        let mut out = Vec::new();
+        // The arrays hold the versions before the first new one (all of them when there is none).
+        if new.is_none_or(|(first, _)| from_version < *first) {
+            for entry in self.activity_run(id) {
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                let position = u64::from(entry.position);
+                if at(position)?.is_some_and(|version| version >= from_version) {
+                    out.push(position);
+                }
+            }
         }
+        if let Some((first, positions)) = new {
+            out.extend(positions.iter().skip(skip(*first)).take(limit - out.len()));
+        }
+        Ok(out)
     }
 
     /// Positions of up to `limit` of the programme's events at or after position `from`.
@@ -242,24 +376,26 @@ impl Index {
     }
 
     /// The arrays' run of one activity stream.
-    fn activity_run(&self, id: u128) -> &[Entry] {
-        self.activities.run(&key(id))
+    fn activity_run(&self, id: u128) -> &[Entry<Tag>] {
+        self.activities.run(&self.tag(id))
     }
 
     /// Moves what was appended since the arrays were built into them; every position fits in a `u32`.
     fn merge(&mut self) {
-        let mut ids: Vec<Entry> = self
+        let tags = &self.tags;
+        let tag = |id: u128| tags.hash_one(id) as Tag;
+        let mut ids: Vec<Entry<Tag>> = self
             .new_ids
             .drain()
-            .map(|(id, position)| Entry { key: key(id.as_u128()), position: position as u32 })
+            .map(|(id, position)| Entry { key: tag(id.as_u128()), position: position as u32 })
             .collect();
         ids.sort_unstable();
         self.ids = Sorted::new(merge_sorted(&self.ids.entries, &ids));
-        let mut activities: Vec<Entry> = self
+        let mut activities: Vec<Entry<Tag>> = self
             .new_activities
             .drain()
-            .flat_map(|(id, positions)| {
-                let key = key(id);
+            .flat_map(|(id, (_, positions))| {
+                let key = tag(id);
                 positions.iter().map(move |position| Entry { key, position: position as u32 }).collect::<Vec<_>>()
             })
             .collect();
@@ -271,7 +407,7 @@ impl Index {
 }
 
 /// Two sorted arrays as one.
-fn merge_sorted(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
+fn merge_sorted<K: Copy + Ord>(old: &[Entry<K>], new: &[Entry<K>]) -> Vec<Entry<K>> {
     let mut out = Vec::with_capacity(old.len() + new.len());
     let (mut i, mut j) = (0, 0);
     while i < old.len() && j < new.len() {
@@ -307,12 +443,37 @@ fn add_programme(programmes: &mut FastMap<Box<str>, Positions>, position: u64, p
     }
 }
 
+/// Sorts entries added in position order by tag and then position: a stable radix sort of the 32-bit tags,
+/// four passes of 8 bits. Tags are hashes, in no order at all, which a comparison sort needs about twenty steps
+/// an entry to put in order at a million entries (callgrind, two arrays of a million: 0.49 G instructions for
+/// `sort_unstable`, 0.16 G for this).
+fn sort_by_tag(entries: &mut Vec<Entry<Tag>>) {
+    let mut sorted = vec![Entry { key: 0, position: 0 }; entries.len()];
+    for shift in [0, 8, 16, 24] {
+        let digit = |e: &Entry<Tag>| (e.key >> shift) as usize & 0xff;
+        let mut next = [0usize; 256];
+        for entry in entries.iter() {
+            next[digit(entry)] += 1;
+        }
+        let mut sum = 0;
+        for slot in &mut next {
+            (*slot, sum) = (sum, sum + *slot);
+        }
+        for entry in entries.iter() {
+            let slot = &mut next[digit(entry)];
+            sorted[*slot] = *entry;
+            *slot += 1;
+        }
+        std::mem::swap(entries, &mut sorted);
+    }
+}
+
 /// The indexes being built from events read in log order.
 #[derive(Debug)]
 pub(super) struct IndexBuilder {
     index: Index,
-    ids: Vec<Entry>,
-    activities: Vec<Entry>,
+    ids: Vec<Entry<Tag>>,
+    activities: Vec<Entry<Tag>>,
 }
 
 impl IndexBuilder {
@@ -323,10 +484,10 @@ impl IndexBuilder {
             return;
         };
         match activity_stream_id(stream) {
-            Some(stream) => self.activities.push(Entry { key: key(stream), position: small }),
+            Some(stream) => self.activities.push(Entry { key: self.index.tag(stream), position: small }),
             None => add_named(&mut self.index.named, position, stream, version),
         }
-        self.ids.push(Entry { key: key(id.as_u128()), position: small });
+        self.ids.push(Entry { key: self.index.tag(id.as_u128()), position: small });
         add_programme(&mut self.index.programmes, position, programme);
     }
 
@@ -334,19 +495,19 @@ impl IndexBuilder {
     pub(super) fn finish(self) -> Index {
         let IndexBuilder { mut index, mut ids, mut activities } = self;
         if ids.len() < 65_536 {
-            ids.sort_unstable();
-            activities.sort_unstable();
+            sort_by_tag(&mut ids);
+            sort_by_tag(&mut activities);
         } else {
             std::thread::scope(|scope| {
-                let sorting = scope.spawn(|| activities.sort_unstable());
-                ids.sort_unstable();
+                let sorting = scope.spawn(|| sort_by_tag(&mut activities));
+                sort_by_tag(&mut ids);
                 sorting.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             });
         }
         index.ids = Sorted::new(ids);
         index.activities = Sorted::new(activities);
         for positions in index.programmes.values_mut() {
-            positions.small.shrink_to_fit();
+            positions.shrink();
         }
         index
     }
@@ -364,16 +525,65 @@ mod tests {
         Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
     }
 
+    /// The log beside an index: each position's stream and version, which the index's `at` callbacks read, and
+    /// how many of them it read.
+    #[derive(Default)]
+    struct Log {
+        index: Index,
+        events: HashMap<u64, (String, u64)>,
+        reads: std::cell::Cell<usize>,
+    }
+
+    impl Log {
+        fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
+            self.index.add(position, stream, version, id, programme);
+            self.events.insert(position, (stream.to_owned(), version));
+        }
+
+        fn at<'a>(&'a self, stream: &'a str) -> impl FnMut(u64) -> Result<Option<u64>, ()> + 'a {
+            move |position| {
+                self.reads.set(self.reads.get() + 1);
+                let (s, version) = self.events.get(&position).expect("a candidate is a stored position");
+                Ok((s == stream).then_some(*version))
+            }
+        }
+
+        fn version(&self, stream: &str) -> u64 {
+            self.index.stream_version(stream, self.at(stream)).unwrap()
+        }
+
+        fn positions(&self, stream: &str, from_version: u64, limit: usize) -> Vec<u64> {
+            self.index.stream_positions(stream, from_version, limit, self.at(stream)).unwrap()
+        }
+    }
+
+    /// Builds the index of `events` (stream, version, id, programme) at positions from `first` on, as the open
+    /// reads them.
+    fn build(tags: ahash::RandomState, first: u64, events: &[(&str, u64, Uuid, &str)]) -> Log {
+        let mut builder = IndexBuilder { index: Index { tags, ..Index::default() }, ids: Vec::new(), activities: Vec::new() };
+        let mut log = Log::default();
+        for (i, &(stream, version, id, programme)) in events.iter().enumerate() {
+            builder.add(first + i as u64, stream, version, id, programme);
+            log.events.insert(first + i as u64, (stream.to_owned(), version));
+        }
+        log.index = builder.finish();
+        log
+    }
+
     /// Events 1..=6 read at open: A, B, programme stream, A, programme stream, A.
-    fn opened() -> Index {
-        let mut builder = Index::builder(6);
-        builder.add(1, A, 1, id(1), "connection");
-        builder.add(2, B, 1, id(2), "unites");
-        builder.add(3, "programme-connection", 1, id(3), "connection");
-        builder.add(4, A, 2, id(4), "connection");
-        builder.add(5, "programme-connection", 2, id(5), "connection");
-        builder.add(6, A, 3, id(6), "connection");
-        builder.finish()
+    fn opened() -> Log {
+        build(
+            ahash::RandomState::new(),
+            1,
+            &[
+                (A, 1, id(1), "connection"),
+                (B, 1, id(2), "unites"),
+                ("programme-connection", 1, id(3), "connection"),
+                (A, 2, id(4), "connection"),
+                ("programme-connection", 2, id(5), "connection"),
+                (A, 3, id(6), "connection"),
+            ],
+        )
     }
 
     #[test]
@@ -393,52 +603,57 @@ mod tests {
 
     #[test]
     fn events_read_at_open_are_found_by_id_stream_and_programme() {
-        let index = opened();
+        let log = opened();
         for n in 1..=6 {
-            assert_eq!(index.position_of(id(n)), Some(n as u64), "event {n}");
+            assert!(log.index.candidates_for_id(id(n)).contains(&(n as u64)), "event {n}");
         }
-        assert_eq!(index.position_of(id(7)), None);
-        assert_eq!(index.stream_version(A), 3);
-        assert_eq!(index.stream_version(B), 1);
-        assert_eq!(index.stream_version("programme-connection"), 2);
-        assert_eq!(index.stream_version("activity-0190c6a2-7c4e-7a1b-9f00-999999999999"), 0);
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
-        assert_eq!(index.stream_positions(A, 2, 1), vec![4]);
-        assert_eq!(index.stream_positions("programme-connection", 1, 10), vec![3, 5]);
-        assert_eq!(index.programme_positions("connection", 4, 10), vec![4, 5, 6]);
-        assert_eq!(index.programme_positions("unites", 1, 10), vec![2]);
-        assert_eq!(index.programme_positions("other", 1, 10), Vec::<u64>::new());
+        assert!(log.index.candidates_for_id(id(7)).is_empty());
+        assert_eq!(log.version(A), 3);
+        assert_eq!(log.version(B), 1);
+        assert_eq!(log.version("programme-connection"), 2);
+        assert_eq!(log.version("activity-0190c6a2-7c4e-7a1b-9f00-999999999999"), 0);
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6]);
+        assert_eq!(log.positions(A, 2, 1), vec![4]);
+        assert_eq!(log.positions(A, 3, 0), Vec::<u64>::new());
+        assert_eq!(log.positions("programme-connection", 1, 10), vec![3, 5]);
+        assert_eq!(log.positions("programme-connection", 2, 10), vec![5]);
+        assert_eq!(log.index.programme_positions("connection", 4, 10), vec![4, 5, 6]);
+        assert_eq!(log.index.programme_positions("unites", 1, 10), vec![2]);
+        assert_eq!(log.index.programme_positions("other", 1, 10), Vec::<u64>::new());
     }
 
     #[test]
     fn an_activity_stream_spelt_otherwise_is_a_stream_of_its_own() {
         let upper = "activity-0190C6A2-7C4E-7A1B-9F00-123456789ABC";
-        let mut index = opened();
-        index.add(7, upper, 1, id(7), "connection");
-        assert_eq!(index.stream_positions(upper, 1, 10), vec![7]);
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
+        let mut log = opened();
+        log.add(7, upper, 1, id(7), "connection");
+        assert_eq!(log.positions(upper, 1, 10), vec![7]);
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6]);
     }
 
     #[test]
     fn appended_events_follow_the_ones_read_at_open() {
-        let mut index = opened();
-        index.add(7, A, 4, id(7), "connection");
-        index.add(8, "programme-connection", 3, id(8), "connection");
-        index.add(9, "activity-0190c6a2-7c4e-7a1b-9f00-000000000009", 1, id(9), "unites");
-        assert_eq!(index.position_of(id(7)), Some(7));
-        assert_eq!(index.position_of(id(2)), Some(2), "an id read at open is still found");
-        assert_eq!(index.stream_version(A), 4);
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6, 7]);
-        assert_eq!(index.stream_positions(A, 3, 10), vec![6, 7]);
-        assert_eq!(index.stream_positions(A, 4, 10), vec![7]);
-        assert_eq!(index.stream_positions("programme-connection", 1, 10), vec![3, 5, 8]);
-        assert_eq!(index.programme_positions("unites", 1, 10), vec![2, 9]);
-        assert_eq!(index.programme_positions("connection", 5, 2), vec![5, 6]);
+        let mut log = opened();
+        log.add(7, A, 4, id(7), "connection");
+        log.add(8, "programme-connection", 3, id(8), "connection");
+        log.add(9, "activity-0190c6a2-7c4e-7a1b-9f00-000000000009", 1, id(9), "unites");
+        assert!(log.index.candidates_for_id(id(7)).contains(&7));
+        assert!(log.index.candidates_for_id(id(2)).contains(&2), "an id read at open is still found");
+        let reads = log.reads.get();
+        assert_eq!(log.version(A), 4);
+        assert_eq!(log.positions(A, 4, 10), vec![7]);
+        assert_eq!(log.reads.get(), reads, "a stream appended to since the open is known without reading the log");
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6, 7]);
+        assert_eq!(log.positions(A, 3, 10), vec![6, 7]);
+        assert_eq!(log.positions(A, 2, 2), vec![4, 6]);
+        assert_eq!(log.positions("programme-connection", 1, 10), vec![3, 5, 8]);
+        assert_eq!(log.index.programme_positions("unites", 1, 10), vec![2, 9]);
+        assert_eq!(log.index.programme_positions("connection", 5, 2), vec![5, 6]);
     }
 
     #[test]
     fn appends_merged_into_the_arrays_are_found_as_before() {
-        let mut index = opened();
+        let mut log = opened();
         let streams: Vec<String> =
             (0..100).map(|s| format!("activity-{}", Uuid::from_u128(0x7000_0000_0000_0000_0000 + s))).collect();
         let mut versions = vec![0u64; streams.len()];
@@ -448,40 +663,87 @@ mod tests {
             let s = (position * 31 % streams.len() as u64) as usize;
             versions[s] += 1;
             expected[s].push(position);
-            index.add(position, &streams[s], versions[s], id(u128::from(position)), "connection");
+            log.add(position, &streams[s], versions[s], id(u128::from(position)), "connection");
         }
-        assert!(index.new_ids.len() < MIN_MERGE, "the appends were merged");
-        assert!(index.ids.len() > 2 * MIN_MERGE);
+        assert!(log.index.new_ids.len() < MIN_MERGE, "the appends were merged");
+        assert!(log.index.ids.len() > 2 * MIN_MERGE);
         for position in 1..7 + appended {
-            assert_eq!(index.position_of(id(u128::from(position))), Some(position), "event {position}");
+            assert!(log.index.candidates_for_id(id(u128::from(position))).contains(&position), "event {position}");
         }
         for (s, stream) in streams.iter().enumerate() {
-            assert_eq!(index.stream_version(stream), versions[s], "{stream}");
-            assert_eq!(index.stream_positions(stream, 1, usize::MAX), expected[s], "{stream}");
+            assert_eq!(log.version(stream), versions[s], "{stream}");
+            assert_eq!(log.positions(stream, 1, usize::MAX), expected[s], "{stream}");
+            assert_eq!(log.positions(stream, versions[s], 1), vec![*expected[s].last().unwrap()], "{stream}");
         }
-        assert_eq!(index.stream_positions(A, 1, 10), vec![1, 4, 6]);
-        assert!(index.ids.entries.windows(2).all(|w| w[0] < w[1]));
-        assert!(index.activities.entries.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(log.positions(A, 1, 10), vec![1, 4, 6]);
+        assert!(log.index.ids.entries.windows(2).all(|w| w[0] < w[1]));
+        assert!(log.index.activities.entries.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
     fn positions_past_u32_stay_in_the_maps() {
         let big = u64::from(u32::MAX) + 1;
-        let mut builder = Index::builder(2);
-        builder.add(big - 1, A, 1, id(1), "connection");
-        builder.add(big, A, 2, id(2), "connection");
-        let mut index = builder.finish();
-        index.add(big + 1, A, 3, id(3), "connection");
-        assert_eq!(index.position_of(id(1)), Some(big - 1));
-        assert_eq!(index.position_of(id(2)), Some(big));
-        assert_eq!(index.position_of(id(3)), Some(big + 1));
-        assert_eq!(index.stream_positions(A, 1, 10), vec![big - 1, big, big + 1]);
-        assert_eq!(index.programme_positions("connection", big, 10), vec![big, big + 1]);
+        let mut log = build(ahash::RandomState::new(), big - 1, &[(A, 1, id(1), "connection"), (A, 2, id(2), "connection")]);
+        log.add(big + 1, A, 3, id(3), "connection");
+        assert!(log.index.candidates_for_id(id(1)).contains(&(big - 1)));
+        assert!(log.index.candidates_for_id(id(2)).contains(&big));
+        assert!(log.index.candidates_for_id(id(3)).contains(&(big + 1)));
+        assert_eq!(log.positions(A, 1, 10), vec![big - 1, big, big + 1]);
+        assert_eq!(log.index.programme_positions("connection", big, 10), vec![big, big + 1]);
         for n in 4..4 + MIN_MERGE as u64 {
-            index.add(big + n, B, n - 3, id(u128::from(n)), "unites");
+            log.add(big + n, B, n - 3, id(u128::from(n)), "unites");
         }
-        assert_eq!(index.position_of(id(3)), Some(big + 1), "nothing past u32 is merged");
-        assert_eq!(index.stream_version(B), MIN_MERGE as u64);
+        assert!(log.index.candidates_for_id(id(3)).contains(&(big + 1)), "nothing past u32 is merged");
+        assert_eq!(log.version(B), MIN_MERGE as u64);
+    }
+
+    /// Two values among the first 200 000 whose tags collide under these seeds (two among 200 000 share a
+    /// 32-bit tag with a probability of 99 %).
+    fn colliding(index: &Index, value: impl Fn(u128) -> u128) -> (u128, u128) {
+        let mut by_tag = HashMap::new();
+        (1..=200_000u128)
+            .find_map(|n| by_tag.insert(index.tag(value(n)), n).map(|earlier| (earlier, n)))
+            .expect("a collision among 200 000 tags")
+    }
+
+    #[test]
+    fn ids_whose_tags_collide_are_both_candidates_in_position_order() {
+        let seeds = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let (first, second) = colliding(&Index { tags: seeds.clone(), ..Index::default() }, |n| id(n).as_u128());
+        let mut log = build(
+            seeds,
+            1,
+            &[(A, 1, id(first), "connection"), (A, 2, id(7_000_000), "connection"), (A, 3, id(second), "connection")],
+        );
+        assert_eq!(log.index.candidates_for_id(id(first)), vec![1, 3]);
+        assert_eq!(log.index.candidates_for_id(id(second)), vec![1, 3]);
+        assert_eq!(log.index.candidates_for_id(id(7_000_000)), vec![2]);
+        log.add(4, B, 1, id(second), "unites");
+        assert_eq!(log.index.candidates_for_id(id(second)), vec![1, 3, 4], "appended ids follow the arrays' candidates");
+    }
+
+    #[test]
+    fn activity_streams_whose_tags_collide_are_told_apart_by_reading_the_log() {
+        let seeds = ahash::RandomState::with_seeds(5, 6, 7, 8);
+        let (x, y) = colliding(&Index { tags: seeds.clone(), ..Index::default() }, |n| n << 64 | 0x7000);
+        let (x, y) = (format!("activity-{}", Uuid::from_u128(x << 64 | 0x7000)), format!("activity-{}", Uuid::from_u128(y << 64 | 0x7000)));
+        let mut log = build(
+            seeds,
+            1,
+            &[(&x, 1, id(1), "c"), (&y, 1, id(2), "c"), (&x, 2, id(3), "c"), (&y, 2, id(4), "c"), (&y, 3, id(5), "c")],
+        );
+        assert_eq!(log.version(&x), 2);
+        assert_eq!(log.version(&y), 3);
+        assert_eq!(log.positions(&x, 1, 10), vec![1, 3]);
+        assert_eq!(log.positions(&y, 1, 10), vec![2, 4, 5]);
+        assert_eq!(log.positions(&y, 2, 1), vec![4]);
+        assert_eq!(log.positions(&x, 3, 10), Vec::<u64>::new());
+        log.add(6, &x, 3, id(6), "c");
+        assert_eq!(log.version(&x), 3);
+        assert_eq!(log.version(&y), 3);
+        assert_eq!(log.positions(&x, 1, 10), vec![1, 3, 6]);
+        assert_eq!(log.positions(&x, 2, 10), vec![3, 6]);
+        assert_eq!(log.positions(&y, 1, 10), vec![2, 4, 5]);
     }
 
     #[test]
@@ -490,22 +752,81 @@ mod tests {
         let mut entries = Vec::new();
         for k in 0..200u32 {
             for p in 0..(k * 7 % 70 + 1) {
-                entries.push(Entry { key: [0, 1, 0, 2 * k], position: 1000 * k + p });
+                entries.push(Entry { key: 2 * k, position: 1000 * k + p });
             }
         }
         let sorted = Sorted::new(entries.clone());
         for k in 0..200u32 {
-            let expected: Vec<Entry> = entries.iter().filter(|e| e.key[3] == 2 * k).copied().collect();
-            assert_eq!(sorted.run(&[0, 1, 0, 2 * k]), expected.as_slice(), "key {}", 2 * k);
-            assert!(sorted.run(&[0, 1, 0, 2 * k + 1]).is_empty(), "key {}", 2 * k + 1);
+            let expected: Vec<Entry<Tag>> = entries.iter().filter(|e| e.key == 2 * k).copied().collect();
+            assert_eq!(sorted.run(&(2 * k)), expected.as_slice(), "key {}", 2 * k);
+            assert!(sorted.run(&(2 * k + 1)).is_empty(), "key {}", 2 * k + 1);
         }
-        assert!(sorted.run(&[0, 0, 0, 0]).is_empty());
-        assert!(sorted.run(&[u32::MAX; 4]).is_empty());
-        assert!(Sorted::default().run(&[0; 4]).is_empty());
+        assert!(sorted.run(&u32::MAX).is_empty());
+        assert!(Sorted::<Tag>::default().run(&0).is_empty());
     }
 
     #[test]
-    fn an_entry_is_twenty_bytes() {
-        assert_eq!(std::mem::size_of::<Entry>(), 20);
+    fn a_programme_with_many_of_the_events_keeps_bits_and_one_with_few_a_list() {
+        // Three programmes over a million positions: every 2nd, every 500th, and every 3rd of the first 30 000
+        // then every 1000th (bits at first, a list once its stretch is mostly other programmes' events).
+        let mut programmes: Vec<(Positions, Vec<u64>)> = (0..3).map(|_| (Positions::default(), Vec::new())).collect();
+        for position in 1..=1_000_000u64 {
+            let wants = [position % 2 == 0, position % 500 == 7, if position <= 30_000 { position % 3 == 1 } else { position % 1000 == 1 }];
+            for ((positions, model), wanted) in programmes.iter_mut().zip(wants) {
+                if wanted {
+                    positions.push(position);
+                    model.push(position);
+                }
+            }
+            if position == 30_000 {
+                assert!(matches!(programmes[2].0, Positions::Bits { .. }), "a third of the events is kept as bits");
+            }
+        }
+        assert!(matches!(programmes[0].0, Positions::Bits { .. }), "half of the events is kept as bits");
+        assert!(matches!(programmes[1].0, Positions::List { .. }));
+        assert!(matches!(programmes[2].0, Positions::List { .. }), "back to a list once sparse");
+        for (positions, model) in &programmes {
+            for from in [0, 1, 2, 63, 64, 65, 129, 29_999, 30_000, 30_001, 77_777, 999_999, 1_000_000, 1_000_001] {
+                let expected: Vec<u64> = model.iter().copied().filter(|&p| p >= from).take(100).collect();
+                assert_eq!(positions.at_or_after(from, 100), expected, "from {from}");
+            }
+            assert_eq!(positions.at_or_after(0, usize::MAX), *model);
+        }
+    }
+
+    #[test]
+    fn positions_past_u32_are_kept_in_either_form() {
+        let start = u64::from(u32::MAX) - 100;
+        let mut dense = Positions::default();
+        let mut sparse = Positions::default();
+        for position in start..start + 1000 {
+            dense.push(position);
+            if position % 97 == 0 {
+                sparse.push(position);
+            }
+        }
+        assert!(matches!(dense, Positions::Bits { .. }));
+        assert_eq!(dense.at_or_after(u64::from(u32::MAX) + 1, 2), vec![u64::from(u32::MAX) + 1, u64::from(u32::MAX) + 2]);
+        assert_eq!(dense.at_or_after(0, usize::MAX), (start..start + 1000).collect::<Vec<_>>());
+        assert_eq!(sparse.at_or_after(0, usize::MAX), (start..start + 1000).filter(|p| p % 97 == 0).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_radix_sort_orders_by_tag_then_position() {
+        let tags = ahash::RandomState::with_seeds(9, 10, 11, 12);
+        // Tags from a small range too, so that many entries share one.
+        for spread in [u32::MAX, 1000] {
+            let mut entries: Vec<Entry<Tag>> =
+                (1..=50_000u32).map(|p| Entry { key: (tags.hash_one(p) as Tag) % spread, position: p }).collect();
+            let mut expected = entries.clone();
+            expected.sort_unstable();
+            sort_by_tag(&mut entries);
+            assert_eq!(entries, expected, "tags below {spread}");
+        }
+    }
+
+    #[test]
+    fn an_entry_is_eight_bytes() {
+        assert_eq!(std::mem::size_of::<Entry<Tag>>(), 8);
     }
 }

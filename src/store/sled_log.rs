@@ -67,7 +67,9 @@ const IMPORT_BATCH: usize = 4096;
 pub struct SledLogOptions {
     /// Create the data directory when it does not exist.
     pub create: bool,
-    /// sled's page cache, in bytes.
+    /// sled's page cache, in bytes. 16 MiB by default: appends write to the last leaves, and reads are mostly
+    /// of recent events, which are in those leaves; older ones come from the system's file cache. A bigger
+    /// cache is memory the server keeps once a load has filled it (BENCHMARKS.md, issue 6).
     pub cache_capacity: u64,
     /// Most events written in one group commit.
     pub max_batch_events: usize,
@@ -85,7 +87,7 @@ impl Default for SledLogOptions {
     fn default() -> Self {
         SledLogOptions {
             create: true,
-            cache_capacity: 64 * 1024 * 1024,
+            cache_capacity: 16 * 1024 * 1024,
             max_batch_events: 2048,
             checkpoint_bytes: 16 * 1024 * 1024,
             checkpoint_every: Duration::from_secs(1),
@@ -181,6 +183,36 @@ impl SledLog {
         if !lock.try_lock_exclusive().map_err(io)? {
             return Err(OpenError::InUse(dir.to_owned()));
         }
+        SledLog::open_locked(dir, options, lock, None, meanwhile)
+    }
+
+    /// Closes sled and opens it again, keeping the indexes and the head: sled's cache, which a long scan filled
+    /// for good (see [`SledLog::open_with`]), starts empty, without the second open's index rebuild. The
+    /// directory stays locked throughout. Should the write-ahead file hold anything after the close (it holds
+    /// nothing after the close's checkpoint unless that failed), the indexes are rebuilt as at any open.
+    pub fn reopen_storage(self, options: SledLogOptions) -> Result<SledLog, OpenError> {
+        let dir = self.shared.dir.clone();
+        let io = |error| OpenError::Io { dir: dir.clone(), error };
+        self.close();
+        let lock = self._lock.try_clone().map_err(io)?;
+        let kept = self.shared.failure.lock().is_none().then(|| {
+            let index = std::mem::take(&mut *self.shared.index.write());
+            (index, *self.shared.head.read())
+        });
+        drop(self);
+        SledLog::open_locked(&dir, options, lock, kept, |_| ()).map(|(log, ())| log)
+    }
+
+    /// Opens the log in `dir`, whose lock is held; `kept` are the indexes and head of this process's last
+    /// handle on it, used when the write-ahead file gives nothing back.
+    fn open_locked<T: Send>(
+        dir: &Path,
+        options: SledLogOptions,
+        lock: File,
+        kept: Option<(Index, Head)>,
+        meanwhile: impl FnOnce(&dyn SnapshotStore) -> T + Send,
+    ) -> Result<(SledLog, T), OpenError> {
+        let io = |error| OpenError::Io { dir: dir.to_owned(), error };
         let sled_error = |error| OpenError::Sled { dir: dir.to_owned(), error };
         let db = open_sled(dir, &options).map_err(sled_error)?;
         let meta = db.open_tree("meta").map_err(sled_error)?;
@@ -199,9 +231,14 @@ impl SledLog {
         wal.restart(replayed.epoch).map_err(io)?;
 
         let snapshots = SledSnapshots { db: db.clone() };
+        let kept = kept.filter(|_| replayed.events == 0);
+        let scanned = kept.is_none();
         let (index, meanwhile) = std::thread::scope(|scope| {
             let meanwhile = scope.spawn(|| meanwhile(&snapshots));
-            let index = rebuild_index(dir, &log);
+            let index = match kept {
+                Some(kept) => Ok(kept),
+                None => rebuild_index(dir, &log),
+            };
             (index, meanwhile.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         let (index, head) = index?;
@@ -210,7 +247,7 @@ impl SledLog {
         // so the whole log would stay in memory. Reopening sled starts with an empty cache. Only worth it for a
         // big log: every open of sled starts new segments in its data file (an empty store's file grows from
         // about 6 to 16 MiB when opened twice), which a small store on a small disk feels.
-        let (db, log) = if head.position >= REOPEN_AFTER_EVENTS {
+        let (db, log) = if scanned && head.position >= REOPEN_AFTER_EVENTS {
             drop((log, meta, snapshots));
             drop(db);
             let db = open_sled(dir, &options).map_err(sled_error)?;
@@ -509,6 +546,18 @@ fn fetch(log: &sled::Tree, position: u64) -> Result<Envelope, ReadError> {
     found.ok_or_else(|| ReadError::Corrupt { position, reason: "the record is missing".into() })
 }
 
+/// The version of the event at `position` if it belongs to `stream`, from its record's header: how the index
+/// tells apart the streams that share a tag (`index.rs`).
+fn version_at(log: &sled::Tree, position: u64, stream: &str) -> Result<Option<u64>, ScanError> {
+    let mut found = None;
+    scan(log, position, position, |p, record| {
+        let header = record::decode_header(record).map_err(|reason| Corrupt { position: p, reason })?;
+        found = Some((header.stream == stream).then_some(header.version));
+        Ok(false)
+    })?;
+    found.ok_or_else(|| Corrupt { position, reason: "the record is missing".into() })
+}
+
 /// Inserts a frame's records into sled as chunks, one insert each, without flushing. Not one `apply_batch`:
 /// sled 0.34 writes its buffer out (`pwrite` and `sync_file_range`, on its own threads) at every batch, which
 /// competes with the frame's `fdatasync` for the disk; single inserts stay in its buffer until a checkpoint or its
@@ -646,8 +695,21 @@ impl EventLog for SledLog {
     }
 
     async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
-        let positions = self.shared.index.read().stream_positions(stream, from_version, limit);
-        self.fetch_all(&positions)
+        // The index's candidates are read whole: those of this stream are what the read returns.
+        let mut read = Vec::new();
+        let positions = self.shared.index.read().stream_positions(stream, from_version, limit, |position| {
+            let envelope = fetch(&self.shared.log, position)?;
+            let version = (envelope.stream == stream).then_some(envelope.version);
+            read.extend(version.map(|_| envelope));
+            Ok::<_, ReadError>(version)
+        })?;
+        positions
+            .iter()
+            .map(|&position| match read.iter().position(|e| e.position == position) {
+                Some(i) => Ok(read.swap_remove(i)),
+                None => fetch(&self.shared.log, position),
+            })
+            .collect()
     }
 
     async fn read_programme(&self, programme: &str, from: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
@@ -656,7 +718,7 @@ impl EventLog for SledLog {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, ReadError> {
-        let version = self.shared.index.read().stream_version(stream);
+        let version = self.shared.index.read().stream_version(stream, |p| version_at(&self.shared.log, p, stream))?;
         Ok((version > 0).then_some(version))
     }
 
@@ -863,8 +925,14 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
 
 impl BatchBuilder<'_> {
     /// A stream's version with what this batch already staged.
-    fn current_version(&self, stream: &str) -> u64 {
-        self.staged_versions.get(stream).copied().unwrap_or_else(|| self.index.stream_version(stream))
+    fn current_version(&self, stream: &str) -> Result<u64, AppendError> {
+        match self.staged_versions.get(stream) {
+            Some(&version) => Ok(version),
+            None => self
+                .index
+                .stream_version(stream, |p| version_at(&self.shared.log, p, stream))
+                .map_err(|e| AppendError::Unavailable(ReadError::from(e).to_string())),
+        }
     }
 
     fn stage(&mut self, request: &AppendRequest) -> Outcome {
@@ -876,7 +944,10 @@ impl BatchBuilder<'_> {
             Ok(None) => {}
             Err(error) => return Outcome::Refused(error),
         }
-        let current = self.current_version(&request.stream);
+        let current = match self.current_version(&request.stream) {
+            Ok(current) => current,
+            Err(error) => return Outcome::Refused(error),
+        };
         let matches = match request.expected {
             ExpectedVersion::Any => true,
             ExpectedVersion::NoStream => current == 0,
@@ -891,7 +962,10 @@ impl BatchBuilder<'_> {
             });
         }
         if let Some(guard) = &request.guard {
-            let current = self.current_version(&guard.stream);
+            let current = match self.current_version(&guard.stream) {
+                Ok(current) => current,
+                Err(error) => return Outcome::Refused(error),
+            };
             if current != guard.version {
                 return Outcome::Refused(AppendError::GuardChanged {
                     stream: guard.stream.clone(),
@@ -937,12 +1011,9 @@ impl BatchBuilder<'_> {
     fn already_stored(&self, request: &AppendRequest) -> Result<Option<Vec<Envelope>>, AppendError> {
         let mut found = Vec::new();
         for proposed in &request.events {
-            let existing = if let Some(&i) = self.staged_ids.get(&proposed.id) {
-                Some(self.staged[i].clone())
-            } else if let Some(position) = self.index.position_of(proposed.id) {
-                Some(fetch(&self.shared.log, position).map_err(|e| AppendError::Unavailable(e.to_string()))?)
-            } else {
-                None
+            let existing = match self.staged_ids.get(&proposed.id) {
+                Some(&i) => Some(self.staged[i].clone()),
+                None => self.stored_with_id(proposed.id)?,
             };
             if let Some(existing) = existing {
                 let same = existing.stream == request.stream
@@ -962,6 +1033,17 @@ impl BatchBuilder<'_> {
         } else {
             Err(AppendError::IdempotencyConflict { id: found[0].id, stream: request.stream.clone() })
         }
+    }
+
+    /// The stored event with this id: the index names where it may be, and each candidate is read.
+    fn stored_with_id(&self, id: Uuid) -> Result<Option<Envelope>, AppendError> {
+        for position in self.index.candidates_for_id(id) {
+            let envelope = fetch(&self.shared.log, position).map_err(|e| AppendError::Unavailable(e.to_string()))?;
+            if envelope.id == id {
+                return Ok(Some(envelope));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -66,6 +66,21 @@ async fn metrics_count_requests_by_route_and_status_and_report_the_log() {
 }
 
 #[tokio::test]
+async fn metrics_report_the_heap_in_use_and_resident() {
+    let app = spawn_app().await;
+    let metrics = app.get("/metrics", None).await.expect(200).text;
+    let gauge = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+        line[name.len() + 1..].parse().unwrap_or_else(|e| panic!("{line}: {e}"))
+    };
+    let (allocated, resident) = (gauge("tracker_memory_allocated_bytes"), gauge("tracker_memory_resident_bytes"));
+    // The test process holds at least the server's log and projection; the resident pages include the allocated ones.
+    assert!(allocated > 1 << 20, "{allocated}");
+    assert!(resident >= allocated, "{resident} < {allocated}");
+    assert!(metrics.contains("# TYPE tracker_memory_allocated_bytes gauge"));
+}
+
+#[tokio::test]
 async fn responses_carry_a_request_id() {
     let app = spawn_app().await;
     let answer = app.get("/healthz", None).await;

@@ -110,3 +110,40 @@ async fn the_log_opened_again_after_the_catch_up_takes_appends_and_restores_the_
     assert_eq!(how, Restored::FromSnapshot { position: 5, applied: 1 });
     assert_eq!(restored, replay(&log).await.unwrap());
 }
+
+#[tokio::test]
+async fn sled_opened_again_under_the_kept_indexes_reads_and_appends_as_a_fresh_open_does() {
+    use tracker::store::{EventLog, SledLog, SledLogOptions};
+    use crate::helpers::{event, request};
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let activity = format!("activity-{}", uuid::Uuid::now_v7());
+    append(&log, &activity, ExpectedVersion::NoStream, 2).await.unwrap();
+    append(&log, "a-1", ExpectedVersion::Any, 3).await.unwrap();
+    let retried = request(&activity, ExpectedVersion::Exact(2), vec![event(serde_json::json!({"retry": 1}))]);
+    let first = log.append(retried.clone()).await.unwrap();
+    assert!(!first.already_stored);
+
+    let log = log.reopen_storage(SledLogOptions::default()).unwrap();
+    assert_eq!(log.replayed_at_open(), 0, "the close's checkpoint left nothing to replay");
+    assert!(
+        matches!(SledLog::open(dir.path(), SledLogOptions::default()), Err(tracker::store::OpenError::InUse(_))),
+        "the directory stays locked"
+    );
+    assert_eq!(log.stream_version(&activity).await.unwrap(), Some(3));
+    assert_eq!(log.stream_version("a-1").await.unwrap(), Some(3));
+    let again = log.append(retried).await.unwrap();
+    assert!(again.already_stored, "the event-id index was kept: the retry is recognised");
+    assert_eq!(again.envelopes, first.envelopes);
+    let next = append(&log, &activity, ExpectedVersion::Exact(3), 1).await.unwrap();
+    assert_eq!(next.envelopes[0].position, 7);
+    let read = log.read_stream(&activity, 1, 10).await.unwrap();
+    assert_eq!(read.iter().map(|e| (e.position, e.version)).collect::<Vec<_>>(), vec![(1, 1), (2, 2), (6, 3), (7, 4)]);
+    let kept: Vec<_> = log.read_all(1, 100).await.unwrap();
+    drop(log);
+
+    let log = open(dir.path());
+    assert_eq!(log.read_all(1, 100).await.unwrap(), kept);
+    assert_eq!(log.stream_version(&activity).await.unwrap(), Some(4));
+    assert_eq!(log.read_stream(&activity, 1, 10).await.unwrap(), read);
+}

@@ -12,7 +12,7 @@
 //! - cost growth: the same 32-client figures with 10 000 and with N activity events already in the store
 //!   (filled in-process by `SledLog::import`, not over HTTP);
 //! - with each filled store: start-up (spawn → `/healthz` answers; the first start rebuilds the projection, a
-//!   restart restores its snapshot), the server's RSS after start-up and after the load, `tracker rebuild`
+//!   restart restores its snapshot), the server's RSS at ready and 5 s later (settled) after each start and right after the load, `tracker rebuild`
 //!   events per second, bytes on disk per event against the NDJSON export.
 //!
 //! Only 201 (appends) and 200 (reads) answers count; anything else is reported. The load generator runs on the
@@ -41,6 +41,9 @@ const ACTIVITY: &str =
     r#"{"kind":"staff_exchange","occurred_on":"2021-10-11","host":"torino","visitor":"asti","cluster":"cop1","days":5,"staff":2}"#;
 /// The concurrency of the peer comparison and of the cost-growth figures.
 const CLIENTS: usize = 32;
+
+/// How long the server is left alone before its RSS is read again ("settled").
+const SETTLE: Duration = Duration::from_secs(5);
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.trim().replace('_', "").parse().ok()).unwrap_or(default)
@@ -140,6 +143,13 @@ impl Server {
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS in /proc/<pid>/status");
         let kib: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
         kib / 1024.0
+    }
+
+    /// VmRSS [`SETTLE`] after now, the server left alone: start-up frees much of what it read, and jemalloc
+    /// hands freed pages back to the system after a second (`.cargo/config.toml`).
+    async fn settled_rss_mib(&self) -> f64 {
+        tokio::time::sleep(SETTLE).await;
+        self.rss_mib()
     }
 
     /// SIGTERM, then wait (with a deadline) for the graceful shutdown to finish; past the deadline the server is
@@ -503,8 +513,13 @@ struct Grown {
     first_start_s: f64,
     restart_s: f64,
     rss_started_mib: f64,
+    /// [`SETTLE`] after start-up, with no requests.
+    rss_settled_mib: f64,
     rss_loaded_mib: f64,
+    /// The events in the store when `rss_loaded_mib` was read.
+    loaded_head: u64,
     rss_restarted_mib: f64,
+    rss_restarted_settled_mib: f64,
     rebuild_events_per_s: f64,
     disk_bytes: u64,
     export_bytes: u64,
@@ -515,22 +530,23 @@ fn grown(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, seeds: &[E
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     fill(&data, seeds, events);
-    let (first_start_s, rss_started_mib, append, progress, rss_loaded_mib) = runtime.block_on(async {
+    let (first_start_s, (rss_started_mib, rss_settled_mib), append, progress, rss_loaded_mib, loaded_head) = runtime.block_on(async {
         let server = Server::start(&data, logs, client).await;
-        let rss_started = server.rss_mib();
+        let rss_started = (server.rss_mib(), server.settled_rss_mib().await);
         let append = drive(&server, Load::Append, CLIENTS, duration).await;
         let progress = drive(&server, Load::Progress, CLIENTS, duration).await;
         let rss_loaded = server.rss_mib();
+        let head = head_position(client, &server).await;
         let started = server.started_in.as_secs_f64();
         server.stop();
-        (started, rss_started, append, progress, rss_loaded)
+        (started, rss_started, append, progress, rss_loaded, head)
     });
     let disk = disk_bytes(&data);
     let export = export_bytes(&data);
     let rebuild_s = rebuild_seconds(&data);
-    let (restart_s, rss_restarted_mib, head) = runtime.block_on(async {
+    let (restart_s, (rss_restarted_mib, rss_restarted_settled_mib), head) = runtime.block_on(async {
         let server = Server::start(&data, logs, client).await;
-        let rss = server.rss_mib();
+        let rss = (server.rss_mib(), server.settled_rss_mib().await);
         let head = head_position(client, &server).await;
         let started = server.started_in.as_secs_f64();
         server.stop();
@@ -543,8 +559,11 @@ fn grown(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, seeds: &[E
         first_start_s,
         restart_s,
         rss_started_mib,
+        rss_settled_mib,
         rss_loaded_mib,
+        loaded_head,
         rss_restarted_mib,
+        rss_restarted_settled_mib,
         rebuild_events_per_s: head as f64 / rebuild_s,
         disk_bytes: disk,
         export_bytes: export,
@@ -661,10 +680,18 @@ fn main() {
         row(format!("progress reads (200), {CLIENTS} clients"), store.clone(), g.progress.describe(), flat(g.progress.p99_ms, small_run.progress.p99_ms));
         row("start-up, first (projection rebuilt from the log)".into(), store.clone(), format!("{:.2} s", g.first_start_s), String::new());
         row("start-up, restart (snapshot restored)".into(), format!("{} events", grouped(g.head as f64)), format!("{:.2} s", g.restart_s), String::new());
-        row("server RSS after start-up".into(), store.clone(), format!("{:.0} MiB", g.rss_started_mib), String::new());
-        let rss_target = if is_big { format!("≤ 150 MB — {}", verdict(g.rss_loaded_mib * 1.048_576 <= 150.0)) } else { String::new() };
-        row("server RSS after the load".into(), store.clone(), format!("{:.0} MiB", g.rss_loaded_mib), rss_target);
-        row("server RSS after restart".into(), format!("{} events", grouped(g.head as f64)), format!("{:.0} MiB", g.rss_restarted_mib), String::new());
+        let mb_target = |mib: f64| if is_big { format!("≤ 150 MB — {}", verdict(mib * 1.048_576 <= 150.0)) } else { String::new() };
+        row("server RSS at ready, first start".into(), store.clone(), format!("{:.0} MiB", g.rss_started_mib), String::new());
+        row(format!("server RSS {} s after the first start", SETTLE.as_secs()), store.clone(), format!("{:.0} MiB", g.rss_settled_mib), mb_target(g.rss_settled_mib));
+        row(
+            "server RSS right after the load (appends, then reads)".into(),
+            format!("{} events", grouped(g.loaded_head as f64)),
+            format!("{:.0} MiB", g.rss_loaded_mib),
+            mb_target(g.rss_loaded_mib),
+        );
+        let restarted = format!("{} events", grouped(g.head as f64));
+        row("server RSS at ready, restart".into(), restarted.clone(), format!("{:.0} MiB", g.rss_restarted_mib), String::new());
+        row(format!("server RSS {} s after the restart", SETTLE.as_secs()), restarted, format!("{:.0} MiB", g.rss_restarted_settled_mib), String::new());
         row(
             "`tracker rebuild` (wall time of the command)".into(),
             format!("{} events", grouped(g.head as f64)),

@@ -30,6 +30,12 @@ impl ProgressProjection {
     /// The projection as snapshot bytes, the programmes written on up to `threads` threads;
     /// [`ProgressProjection::from_snapshot`] reads them back.
     pub fn to_snapshot(&self, threads: usize) -> Vec<u8> {
+        self.to_snapshot_after(0, threads)
+    }
+
+    /// [`ProgressProjection::to_snapshot`] after `room` zero bytes, for a header the caller fills in (the bytes
+    /// are not copied again to put one in front).
+    pub fn to_snapshot_after(&self, room: usize, threads: usize) -> Vec<u8> {
         let programmes: Vec<(&String, &ProgrammeHistory)> = self.programmes.iter().collect();
         let shares = shares(&programmes.iter().map(|(_, h)| h.activities.len()).collect::<Vec<_>>(), threads);
         let write_share = |share: &[usize]| {
@@ -54,7 +60,8 @@ impl ProgressProjection {
             parts.extend(handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
             parts
         });
-        let mut w = Writer { out: Vec::with_capacity(20 + parts.iter().map(Vec::len).sum::<usize>()), ..Writer::default() };
+        let mut w = Writer { out: Vec::with_capacity(room + 20 + parts.iter().map(Vec::len).sum::<usize>()), ..Writer::default() };
+        w.out.resize(room, 0);
         w.varint(self.position);
         w.varint(self.programmes.len() as u64);
         for part in parts {

@@ -120,6 +120,11 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(metrics))
 }
 
+/// One metric with a single value, with its help and type lines.
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+}
+
 fn escape(label: &str) -> String {
     label.replace('\\', "\\\\").replace('"', "\\\"")
 }
@@ -134,21 +139,11 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.metrics().render(&mut out);
     let stats = state.log().stats();
     let head = state.log().head().await?;
-    out.push_str("# HELP tracker_log_head_position Position of the latest acknowledged event.\n");
-    out.push_str("# TYPE tracker_log_head_position gauge\n");
-    let _ = writeln!(out, "tracker_log_head_position {}", head.position);
-    out.push_str("# HELP tracker_projection_position Position the progress projection has applied.\n");
-    out.push_str("# TYPE tracker_projection_position gauge\n");
-    let _ = writeln!(out, "tracker_projection_position {}", state.progress().position());
-    out.push_str("# HELP tracker_log_commits_total Group commits written, each one write and fdatasync of the write-ahead file.\n");
-    out.push_str("# TYPE tracker_log_commits_total counter\n");
-    let _ = writeln!(out, "tracker_log_commits_total {}", stats.commits);
-    out.push_str("# HELP tracker_log_events_total Events written since start.\n");
-    out.push_str("# TYPE tracker_log_events_total counter\n");
-    let _ = writeln!(out, "tracker_log_events_total {}", stats.events);
-    out.push_str("# HELP tracker_log_sync_seconds_total Time spent making commits durable.\n");
-    out.push_str("# TYPE tracker_log_sync_seconds_total counter\n");
-    let _ = writeln!(out, "tracker_log_sync_seconds_total {}", stats.sync_micros as f64 / 1e6);
+    metric(&mut out, "tracker_log_head_position", "gauge", "Position of the latest acknowledged event.", head.position);
+    metric(&mut out, "tracker_projection_position", "gauge", "Position the progress projection has applied.", state.progress().position());
+    metric(&mut out, "tracker_log_commits_total", "counter", "Group commits written, each one write and fdatasync of the write-ahead file.", stats.commits);
+    metric(&mut out, "tracker_log_events_total", "counter", "Events written since start.", stats.events);
+    metric(&mut out, "tracker_log_sync_seconds_total", "counter", "Time spent making commits durable.", stats.sync_micros as f64 / 1e6);
     out.push_str("# HELP tracker_log_batch_events Events per group commit.\n");
     out.push_str("# TYPE tracker_log_batch_events histogram\n");
     let mut cumulative = 0;
@@ -170,12 +165,8 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let _ = writeln!(out, "tracker_log_append_seconds_sum {}", stats.append_micros as f64 / 1e6);
     let _ = writeln!(out, "tracker_log_append_seconds_count {cumulative}");
     if let Some(heap) = crate::memory::heap_stats() {
-        out.push_str("# HELP tracker_memory_allocated_bytes Heap bytes in use (jemalloc's count).\n");
-        out.push_str("# TYPE tracker_memory_allocated_bytes gauge\n");
-        let _ = writeln!(out, "tracker_memory_allocated_bytes {}", heap.allocated);
-        out.push_str("# HELP tracker_memory_resident_bytes Resident bytes of the heap: in use, allocator metadata and freed pages not yet given back.\n");
-        out.push_str("# TYPE tracker_memory_resident_bytes gauge\n");
-        let _ = writeln!(out, "tracker_memory_resident_bytes {}", heap.resident);
+        metric(&mut out, "tracker_memory_allocated_bytes", "gauge", "Heap bytes in use (jemalloc's count).", heap.allocated);
+        metric(&mut out, "tracker_memory_resident_bytes", "gauge", "Resident bytes of the heap: in use, allocator metadata and freed pages not yet given back.", heap.resident);
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

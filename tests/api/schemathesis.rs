@@ -67,7 +67,10 @@ async fn schemathesis_finds_no_server_error_and_every_error_is_a_problem() {
         .arg(app.url("/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS])
-        .args(["--max-examples", &examples, "--seed", &seed, "--request-timeout", "10", "--workers", "2"])
+        // One worker: with two threads, CPython 3.11's `ast` module (which Hypothesis uses to describe its
+        // strategies) now and then fails with "AST constructor recursion depth mismatch", an error of the tool,
+        // not of the server (seen once in CI, on GET /v1/events).
+        .args(["--max-examples", &examples, "--seed", &seed, "--request-timeout", "10", "--workers", "1"])
         // SSE never ends by itself: its own tests are in `log.rs` and `bad_input.rs`.
         .args(["--exclude-path", "/v1/subscribe"])
         .args(["--no-color", "--output-truncate", "false", "--generation-database", "none"])

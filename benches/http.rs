@@ -8,7 +8,8 @@
 //!   clients: 201 answers per second (each is on stable storage: the server answers after `fdatasync`), p50
 //!   and p99 latency; then `GET /v1/programmes/connection/progress` with 32 clients;
 //! - the peer `../shared/bench/pg-peer.sh` (PostgreSQL, pgbench) with 32 clients in the same run, interleaved
-//!   with our own 32-client figure, and the ratio of the medians;
+//!   with our own 32-client figure, and the ratio of the medians; before each of these runs, ours and the
+//!   peer's, the peer's cluster is checkpointed and the page cache synced (`quiet_disk`);
 //! - cost growth: the same 32-client figures with 10 000 and with N activity events already in the store
 //!   (filled in-process by `SledLog::import`, not over HTTP);
 //! - with each filled store: start-up (spawn → `/healthz` answers; the first start rebuilds the projection, a
@@ -366,6 +367,18 @@ async fn drive(server: &Server, load: Load, clients: usize, duration: Duration) 
 // The peer
 
 /// Runs the PostgreSQL peer; its appends per second, or why it could not run.
+/// Before each run of the comparison, ours or the peer's: the peer's PostgreSQL (which stays up between its
+/// runs, with the rows and WAL of the last one still to write out) is checkpointed, and the kernel's dirty pages
+/// are written (`sync`), so that neither side's run pays for writing out what the run before it left. Both are
+/// best effort: without a running cluster the checkpoint fails and only `sync` counts.
+fn quiet_disk() {
+    let quiet = |program: &str, args: &[&str]| {
+        let _ = Command::new(program).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    };
+    quiet("su", &["postgres", "-c", "psql -q -c CHECKPOINT"]);
+    quiet("sync", &[]);
+}
+
 fn peer(script: &Path, clients: usize, duration: Duration) -> Result<f64, String> {
     let seconds = duration.as_secs_f64().ceil().max(1.0) as u64;
     let output = Command::new("bash")
@@ -620,8 +633,10 @@ fn main() {
         );
         for round in 0..peer_rounds {
             if round > 0 || ours_32.is_empty() {
+                quiet_disk();
                 ours_32.push(drive(&server, Load::Append, CLIENTS, duration).await);
             }
+            quiet_disk();
             match peer(&script, CLIENTS, duration) {
                 Ok(rate) => peer_32.push(rate),
                 Err(why) => {

@@ -13,8 +13,10 @@ log=$(mktemp)
 "$bin" --data "$data" serve --addr "127.0.0.1:$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
+deadline=$((SECONDS + 120))
 until grep -q listening "$log"; do
     kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
+    [ "$SECONDS" -lt "$deadline" ] || { echo "not listening after 120 s" >&2; exit 1; }
     sleep 0.1
 done
 show() {

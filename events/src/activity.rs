@@ -524,28 +524,23 @@ impl ActivityDetails {
             return Some(V::Whole(i64::from(n)));
         }
         match (self, path) {
+            (_, "cluster") => self.cluster().map(slug),
             (ActivityDetails::StaffExchange(d), "host") => Some(slug(&d.host)),
             (ActivityDetails::StaffExchange(d), "visitor") => Some(slug(&d.visitor)),
-            (ActivityDetails::StaffExchange(d), "cluster") => d.cluster.as_ref().map(slug),
             (ActivityDetails::StaffExchange(d), "days") => Some(V::Whole(i64::from(d.days))),
             (ActivityDetails::StaffExchange(d), "staff") => Some(V::Whole(i64::from(d.staff))),
-            (ActivityDetails::ClusterVisit(d), "cluster") => Some(slug(&d.cluster)),
             (ActivityDetails::ClusterVisit(d), "host") => Some(slug(&d.host)),
             (ActivityDetails::WorkshopHeld(d), "host") => d.host.as_ref().map(slug),
-            (ActivityDetails::WorkshopHeld(d), "cluster") => d.cluster.as_ref().map(slug),
             (ActivityDetails::GrantAwarded(d), "recipient") => Some(slug(&d.recipient)),
             (ActivityDetails::GrantAwarded(d), "amount") => Some(V::Money(d.amount)),
             (ActivityDetails::GrantAwarded(d), "purpose") => Some(V::Text(&d.purpose)),
             (ActivityDetails::GrantPaid(d), "recipient") => Some(slug(&d.recipient)),
             (ActivityDetails::GrantPaid(d), "amount") => Some(V::Money(d.amount)),
             (ActivityDetails::ChampionTrained(d), "champion") => Some(V::Text(&d.champion)),
-            (ActivityDetails::PolicyImplemented(d), "cluster") => d.cluster.as_ref().map(slug),
-            (ActivityDetails::GuidePublished(d), "cluster") => d.cluster.as_ref().map(slug),
             (ActivityDetails::GuidePublished(d), "languages") => {
                 Some(V::List(d.languages.iter().map(|l| V::Text(l.as_str())).collect()))
             }
             (ActivityDetails::GuidePublished(d), "url") => d.url.as_deref().map(V::Text),
-            (ActivityDetails::VideoPublished(d), "cluster") => d.cluster.as_ref().map(slug),
             (ActivityDetails::VideoPublished(d), "url") => d.url.as_deref().map(V::Text),
             (ActivityDetails::ConferenceHeld(d), "host") => d.host.as_ref().map(slug),
             (ActivityDetails::TrainingDelivered(d), "mode") => Some(V::Text(d.mode.as_str())),
@@ -559,6 +554,19 @@ impl ActivityDetails {
                 AttributeValue::Whole(n) => Some(V::Whole(*n)),
                 AttributeValue::Bool(b) => Some(V::Bool(*b)),
             },
+            _ => None,
+        }
+    }
+
+    /// The cluster, for the kinds that have one, if it was given.
+    fn cluster(&self) -> Option<&Slug> {
+        match self {
+            ActivityDetails::StaffExchange(StaffExchange { cluster, .. })
+            | ActivityDetails::WorkshopHeld(WorkshopHeld { cluster, .. })
+            | ActivityDetails::PolicyImplemented(PolicyImplemented { cluster })
+            | ActivityDetails::GuidePublished(GuidePublished { cluster, .. })
+            | ActivityDetails::VideoPublished(VideoPublished { cluster, .. }) => cluster.as_ref(),
+            ActivityDetails::ClusterVisit(ClusterVisit { cluster, .. }) => Some(cluster),
             _ => None,
         }
     }
@@ -675,15 +683,7 @@ impl Activity {
 
     /// [`Activity::cluster`] as the slug itself.
     pub fn cluster_slug(&self) -> Option<&Slug> {
-        match &self.details {
-            ActivityDetails::StaffExchange(StaffExchange { cluster, .. })
-            | ActivityDetails::WorkshopHeld(WorkshopHeld { cluster, .. })
-            | ActivityDetails::PolicyImplemented(PolicyImplemented { cluster })
-            | ActivityDetails::GuidePublished(GuidePublished { cluster, .. })
-            | ActivityDetails::VideoPublished(VideoPublished { cluster, .. }) => cluster.as_ref(),
-            ActivityDetails::ClusterVisit(ClusterVisit { cluster, .. }) => Some(cluster),
-            _ => None,
-        }
+        self.details.cluster()
     }
 
     /// The value at a dotted path such as `partner`, `amount`, `participants.women` or `attributes.budget_line`;

@@ -554,12 +554,6 @@ pub struct ActivityRevision<'a> {
     rev: Rev,
 }
 
-impl PartialEq for ActivityRevision<'_> {
-    fn eq(&self, other: &ActivityRevision<'_>) -> bool {
-        self.position() == other.position() && self.to_state(Uuid::nil()) == other.to_state(Uuid::nil())
-    }
-}
-
 impl<'a> ActivityRevision<'a> {
     pub fn position(&self) -> u64 {
         self.rev.position

@@ -276,6 +276,15 @@ mod tests {
         }
     }
 
+    /// Envelopes at consecutive positions from `first`, with payload texts of these sizes.
+    fn consecutive(first: u64, sizes: &[usize]) -> Vec<Envelope> {
+        sizes
+            .iter()
+            .zip(first..)
+            .map(|(&n, position)| Envelope { position, ..envelope(None, None, "x".repeat(n)) })
+            .collect()
+    }
+
     proptest! {
         #[test]
         fn a_record_decodes_to_the_envelope_that_was_encoded(
@@ -293,11 +302,7 @@ mod tests {
 
         #[test]
         fn chunks_hold_every_record_in_order_and_stay_under_the_chunk_size(sizes in proptest::collection::vec(0usize..20_000, 1..40)) {
-            let envelopes: Vec<Envelope> = sizes.iter().enumerate().map(|(i, &n)| {
-                let mut e = envelope(None, None, "x".repeat(n));
-                e.position = i as u64 + 1;
-                e
-            }).collect();
+            let envelopes = consecutive(1, &sizes);
             let chunks = chunks(&envelopes);
             let mut decoded = Vec::new();
             for (first, value) in &chunks {
@@ -311,11 +316,7 @@ mod tests {
 
         #[test]
         fn a_body_splits_into_the_chunks_its_envelopes_make(sizes in proptest::collection::vec(0usize..30_000, 1..20)) {
-            let envelopes: Vec<Envelope> = sizes.iter().enumerate().map(|(i, &n)| {
-                let mut e = envelope(None, None, "y".repeat(n));
-                e.position = i as u64 + 7;
-                e
-            }).collect();
+            let envelopes = consecutive(7, &sizes);
             let mut body = Vec::new();
             for e in &envelopes {
                 push_record(&mut body, &encode(e));

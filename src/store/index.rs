@@ -127,12 +127,71 @@ impl StreamPositions {
         self.rest.get_or_insert_with(Box::default).push(position);
     }
 
-    fn len(&self) -> usize {
-        1 + self.rest.as_ref().map_or(0, |rest| rest.len())
-    }
-
     fn iter(&self) -> impl Iterator<Item = u64> + '_ {
         std::iter::once(self.first).chain(self.rest.iter().flat_map(|rest| rest.iter().copied()))
+    }
+
+    fn into_positions(self) -> impl Iterator<Item = u64> {
+        std::iter::once(self.first).chain(self.rest.into_iter().flat_map(|rest| *rest))
+    }
+}
+
+/// A stream's events as the index knows them ([`Index::stream_candidates`]).
+#[derive(Debug)]
+pub(super) enum Candidates {
+    /// A stream kept by name: exactly its positions, in version order.
+    Named(Vec<u64>),
+    /// An activity stream: the arrays' candidates (the events of every stream of the same tag, in position
+    /// order), then the positions appended since the arrays were built with the version of the first of them.
+    Activity { run: Vec<u64>, new: Option<(u64, Vec<u64>)> },
+}
+
+impl Candidates {
+    /// See [`Index::stream_version`].
+    pub(super) fn version<E>(&self, mut at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
+        match self {
+            Candidates::Named(positions) => Ok(positions.len() as u64),
+            Candidates::Activity { new: Some((first, positions)), .. } => Ok(first + positions.len() as u64 - 1),
+            Candidates::Activity { run, new: None } => {
+                for &position in run.iter().rev() {
+                    if let Some(version) = at(position)? {
+                        return Ok(version);
+                    }
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    /// See [`Index::stream_positions`].
+    pub(super) fn positions<E>(
+        &self,
+        from_version: u64,
+        limit: usize,
+        mut at: impl FnMut(u64) -> Result<Option<u64>, E>,
+    ) -> Result<Vec<u64>, E> {
+        let from_version = from_version.max(1);
+        let skip = |first_version: u64| usize::try_from(from_version.saturating_sub(first_version)).unwrap_or(usize::MAX);
+        let (run, new) = match self {
+            Candidates::Named(positions) => return Ok(positions.iter().copied().skip(skip(1)).take(limit).collect()),
+            Candidates::Activity { run, new } => (run, new),
+        };
+        let mut out = Vec::new();
+        // The arrays hold the versions before the first new one (all of them when there is none).
+        if new.as_ref().is_none_or(|(first, _)| from_version < *first) {
+            for &position in run {
+                if out.len() == limit {
+                    return Ok(out);
+                }
+                if at(position)?.is_some_and(|version| version >= from_version) {
+                    out.push(position);
+                }
+            }
+        }
+        if let Some((first, positions)) = new {
+            out.extend(positions.iter().copied().skip(skip(*first)).take(limit - out.len()));
+        }
+        Ok(out)
     }
 }
 
@@ -288,12 +347,12 @@ impl Index {
     /// Adds an event appended after the positions already indexed.
     pub(super) fn add(&mut self, position: u64, stream: &str, version: u64, id: Uuid, programme: &str) {
         match activity_stream_id(stream) {
-            Some(stream) => match self.new_activities.get_mut(&stream) {
-                Some((_, positions)) => positions.push(position),
-                None => {
-                    self.new_activities.insert(stream, (version, StreamPositions::new(position)));
-                }
-            },
+            Some(stream) => {
+                self.new_activities
+                    .entry(stream)
+                    .and_modify(|(_, positions)| positions.push(position))
+                    .or_insert_with(|| (version, StreamPositions::new(position)));
+            }
             None => add_named(&mut self.named, position, stream, version),
         }
         self.new_ids.insert(id, position);
@@ -318,56 +377,33 @@ impl Index {
 
     /// The stream's last version; 0 when it has no event. `at(position)` tells whether the event at a
     /// candidate position belongs to the stream, and its version (the module's comment).
-    pub(super) fn stream_version<E>(&self, stream: &str, mut at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
-        let Some(id) = activity_stream_id(stream) else {
-            return Ok(self.named.get(stream).map_or(0, |s| s.len() as u64));
-        };
-        if let Some((first, positions)) = self.new_activities.get(&id) {
-            return Ok(first + positions.len() as u64 - 1);
-        }
-        for entry in self.activity_run(id).iter().rev() {
-            if let Some(version) = at(u64::from(entry.position))? {
-                return Ok(version);
-            }
-        }
-        Ok(0)
+    pub(super) fn stream_version<E>(&self, stream: &str, at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
+        self.stream_candidates(stream).version(at)
     }
 
     /// Positions of up to `limit` of the stream's events from version `from_version` (1 is the first); `at` as
-    /// for [`Index::stream_version`].
+    /// for [`Index::stream_version`]. (The log reads through [`Index::stream_candidates`], outside the lock.)
+    #[cfg(test)]
     pub(super) fn stream_positions<E>(
         &self,
         stream: &str,
         from_version: u64,
         limit: usize,
-        mut at: impl FnMut(u64) -> Result<Option<u64>, E>,
+        at: impl FnMut(u64) -> Result<Option<u64>, E>,
     ) -> Result<Vec<u64>, E> {
-        let from_version = from_version.max(1);
-        let skip = |first_version: u64| usize::try_from(from_version.saturating_sub(first_version)).unwrap_or(usize::MAX);
-        let Some(id) = activity_stream_id(stream) else {
-            return Ok(match self.named.get(stream) {
-                Some(positions) => positions.iter().skip(skip(1)).take(limit).collect(),
-                None => Vec::new(),
-            });
-        };
-        let new = self.new_activities.get(&id);
-        let mut out = Vec::new();
-        // The arrays hold the versions before the first new one (all of them when there is none).
-        if new.is_none_or(|(first, _)| from_version < *first) {
-            for entry in self.activity_run(id) {
-                if out.len() == limit {
-                    return Ok(out);
-                }
-                let position = u64::from(entry.position);
-                if at(position)?.is_some_and(|version| version >= from_version) {
-                    out.push(position);
-                }
-            }
+        self.stream_candidates(stream).positions(from_version, limit, at)
+    }
+
+    /// Where the stream's events may be, copied out of the index, so that the records at the candidates are
+    /// read without holding the index's lock (the writer takes it after every commit).
+    pub(super) fn stream_candidates(&self, stream: &str) -> Candidates {
+        match activity_stream_id(stream) {
+            None => Candidates::Named(self.named.get(stream).map_or_else(Vec::new, |positions| positions.iter().collect())),
+            Some(id) => Candidates::Activity {
+                run: self.activity_run(id).iter().map(|entry| u64::from(entry.position)).collect(),
+                new: self.new_activities.get(&id).map(|(first, positions)| (*first, positions.iter().collect())),
+            },
         }
-        if let Some((first, positions)) = new {
-            out.extend(positions.iter().skip(skip(*first)).take(limit - out.len()));
-        }
-        Ok(out)
     }
 
     /// Positions of up to `limit` of the programme's events at or after position `from`.
@@ -396,7 +432,7 @@ impl Index {
             .drain()
             .flat_map(|(id, (_, positions))| {
                 let key = tag(id);
-                positions.iter().map(move |position| Entry { key, position: position as u32 }).collect::<Vec<_>>()
+                positions.into_positions().map(move |position| Entry { key, position: position as u32 })
             })
             .collect();
         activities.sort_unstable();

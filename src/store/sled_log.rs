@@ -697,7 +697,8 @@ impl EventLog for SledLog {
     async fn read_stream(&self, stream: &str, from_version: u64, limit: usize) -> Result<Vec<Envelope>, ReadError> {
         // The index's candidates are read whole: those of this stream are what the read returns.
         let mut read = Vec::new();
-        let positions = self.shared.index.read().stream_positions(stream, from_version, limit, |position| {
+        let candidates = self.shared.index.read().stream_candidates(stream);
+        let positions = candidates.positions(from_version, limit, |position| {
             let envelope = fetch(&self.shared.log, position)?;
             let version = (envelope.stream == stream).then_some(envelope.version);
             read.extend(version.map(|_| envelope));
@@ -718,7 +719,8 @@ impl EventLog for SledLog {
     }
 
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, ReadError> {
-        let version = self.shared.index.read().stream_version(stream, |p| version_at(&self.shared.log, p, stream))?;
+        let candidates = self.shared.index.read().stream_candidates(stream);
+        let version = candidates.version(|p| version_at(&self.shared.log, p, stream))?;
         Ok((version > 0).then_some(version))
     }
 

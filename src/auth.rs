@@ -182,7 +182,7 @@ impl Tokens {
 
     /// The principal a secret stands for, if it is a live token.
     pub fn authenticate(&self, secret: &str) -> Option<Arc<Principal>> {
-        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let digest = digest(secret);
         self.by_hash.read().get(&digest)?.principal.clone()
     }
 
@@ -193,7 +193,7 @@ impl Tokens {
             return Err(IssueError::Invalid(faults));
         }
         let secret = new_secret();
-        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let digest = digest(&secret);
         let token = StoredToken {
             name: request.name.clone(),
             role: request.role,
@@ -228,4 +228,9 @@ fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     format!("{PREFIX}{}", hex::encode(bytes))
+}
+
+/// What a token is stored and looked up under: the SHA-256 of its secret (the secret itself is never kept).
+fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
 }

@@ -745,25 +745,25 @@ impl FieldJson<'_> {
     /// Appends the value as canonical JSON: object keys sorted, no whitespace, strings escaped as serde_json
     /// escapes them — the bytes `EventData::from_value` writes for the same value.
     pub fn write(&self, out: &mut String) {
-        use crate::envelope::write_json_string as string;
+        use crate::envelope::{push_whole, write_json_string as string, write_list};
         match *self {
             FieldJson::Text(text) => string(text, out),
             FieldJson::Date(date) => write_date(date, out),
-            FieldJson::Whole(n) => write_whole(u64::from(n), out),
+            FieldJson::Whole(n) => push_whole(out, u64::from(n)),
             FieldJson::Money(money) => write_shown(&money, out),
             FieldJson::Decimal(quantity) => write_shown(&quantity, out),
             FieldJson::Participants(p) => {
                 out.push('{');
                 if let Some(migrants) = p.migrants {
                     out.push_str("\"migrants\":");
-                    write_whole(u64::from(migrants), out);
+                    push_whole(out, u64::from(migrants));
                     out.push(',');
                 }
                 out.push_str("\"total\":");
-                write_whole(u64::from(p.total), out);
+                push_whole(out, u64::from(p.total));
                 if let Some(women) = p.women {
                     out.push_str(",\"women\":");
-                    write_whole(u64::from(women), out);
+                    push_whole(out, u64::from(women));
                 }
                 out.push('}');
             }
@@ -798,7 +798,7 @@ impl FieldJson<'_> {
                             if *n < 0 {
                                 out.push('-');
                             }
-                            write_whole(n.unsigned_abs(), out);
+                            push_whole(out, n.unsigned_abs());
                         }
                         AttributeValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                     }
@@ -807,10 +807,6 @@ impl FieldJson<'_> {
             }
         }
     }
-}
-
-fn write_whole(n: u64, out: &mut String) {
-    crate::envelope::push_whole(out, n);
 }
 
 fn write_date(date: NaiveDate, out: &mut String) {
@@ -832,17 +828,6 @@ fn write_date(date: NaiveDate, out: &mut String) {
 fn write_shown(value: &dyn fmt::Display, out: &mut String) {
     use fmt::Write as _;
     let _ = write!(out, "\"{value}\"");
-}
-
-fn write_list<T>(items: &[T], out: &mut String, write: impl Fn(&T, &mut String)) {
-    out.push('[');
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write(item, out);
-    }
-    out.push(']');
 }
 
 impl Activity {

@@ -148,16 +148,7 @@ fn write_canonical(value: &Value, out: &mut String) {
                 write_entries(entries.into_iter(), out);
             }
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
+        Value::Array(items) => write_list(items, out, write_canonical),
         Value::String(s) => write_json_string(s, out),
         Value::Number(n) => {
             use std::fmt::Write as _;
@@ -183,7 +174,18 @@ pub(crate) fn write_json_string(s: &str, out: &mut String) {
     out.push_str(&serde_json::to_string(s).expect("a str always serialises"));
 }
 
-/// `value` in `width` decimal digits, zero-padded (`value` has no more digits than that).
+/// A JSON array of `items`, each written by `write`.
+pub(crate) fn write_list<T>(items: &[T], out: &mut String, write: impl Fn(&T, &mut String)) {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(item, out);
+    }
+    out.push(']');
+}
+
 /// A whole number in decimal, as serde_json writes it.
 pub(crate) fn push_whole(out: &mut String, n: u64) {
     let mut digits = [0u8; 20];
@@ -208,6 +210,7 @@ pub(crate) fn push_uuid(out: &mut String, id: &Uuid) {
     out.push('"');
 }
 
+/// `value` in `width` decimal digits, zero-padded (`value` has no more digits than that).
 pub(crate) fn push_digits(text: &mut String, value: u32, width: u32) {
     for place in (0..width).rev() {
         text.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));

@@ -201,12 +201,7 @@ impl DomainEvent {
             DomainEvent::IndicatorRevised(e) => serde_json::to_value(e),
             DomainEvent::PeriodLocked(e) => serde_json::to_value(e),
             DomainEvent::PeriodUnlocked(e) => serde_json::to_value(e),
-            // The activity is already a JSON value (`Activity::to_value`); derived serialisation would build it
-            // and then copy it into a second one.
-            DomainEvent::ActivityRecorded(e) => Ok(Value::Object(serde_json::Map::from_iter([
-                ("activity_id".to_owned(), Value::String(e.activity_id.to_string())),
-                ("activity".to_owned(), e.activity.to_value()),
-            ]))),
+            DomainEvent::ActivityRecorded(e) => serde_json::to_value(e),
             DomainEvent::ActivitySubmitted(e) => serde_json::to_value(e),
             DomainEvent::ActivityApproved(e) => serde_json::to_value(e),
             DomainEvent::ActivityReturned(e) => serde_json::to_value(e),

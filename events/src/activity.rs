@@ -508,7 +508,7 @@ impl ActivityDetails {
     }
 
     /// The value of one of the kind's own fields (no dots except into `participants` and `attributes`).
-    fn field(&self, path: &str) -> Option<FieldValue<'_>> {
+    pub(crate) fn field(&self, path: &str) -> Option<FieldValue<'_>> {
         use FieldValue as V;
         fn slug(s: &Slug) -> FieldValue<'_> {
             FieldValue::Text(s.as_str())

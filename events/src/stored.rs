@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::activity::{
     self, Activity, ActivityDetails, ActivityRules, ActivityKind, Attribution, ChampionTrained, ClusterVisit, ConferenceHeld,
-    ConsultationHeld, CoursePublished, CustomActivity, GrantAwarded, GrantPaid, GuidePublished, Participants,
+    ConsultationHeld, CoursePublished, CustomActivity, FieldType, FieldValue, GrantAwarded, GrantPaid, GuidePublished, Participants,
     PeerVisit, PolicyImplemented, StaffExchange, TrainingDelivered, VideoPublished, WorkshopHeld,
 };
 use crate::event::{
@@ -397,11 +397,8 @@ impl ActivityDraft {
         let kind = self.details.kind();
         if let Some(rules) = rules {
             let programme = rules.programme;
-            let (mut partners, mut clusters) = (Vec::new(), Vec::new());
-            references(&self.details, &mut partners, &mut clusters);
-            partners.extend(self.partner.as_ref());
-            if partners.iter().any(|p| programme.partner(p.as_str()).is_none())
-                || clusters.iter().any(|c| programme.cluster(c.as_str()).is_none())
+            if self.partner.as_ref().is_some_and(|p| programme.partner(p.as_str()).is_none())
+                || !references_are_known(&self.details, programme)
                 || self.occurred_on < programme.starts_on
                 || self.occurred_on > programme.ends_on
                 || self.occurred_on > rules.today
@@ -435,38 +432,19 @@ impl ActivityDraft {
     }
 }
 
-/// The partners and clusters an activity's own fields name, which a programme must know (the fields
-/// `activity::read_details` reads with `partner_ref` and `cluster_ref`).
-fn references<'a>(details: &'a ActivityDetails, partners: &mut Vec<&'a Slug>, clusters: &mut Vec<&'a Slug>) {
-    match details {
-        ActivityDetails::StaffExchange(d) => {
-            partners.extend([&d.host, &d.visitor]);
-            clusters.extend(d.cluster.as_ref());
+/// Whether every partner and cluster the activity's own fields name is the programme's (the fields the kind
+/// lists as partners or clusters, which `activity::read_details` reads with `partner_ref` and `cluster_ref`).
+fn references_are_known(details: &ActivityDetails, programme: &crate::Programme) -> bool {
+    details.kind().own_fields().iter().all(|(name, field_type)| {
+        let known = |id: &str| match field_type {
+            FieldType::Partner | FieldType::Partners => programme.partner(id).is_some(),
+            FieldType::Cluster => programme.cluster(id).is_some(),
+            _ => true,
+        };
+        match details.field(name) {
+            Some(FieldValue::Text(id)) => known(id),
+            Some(FieldValue::List(items)) => items.iter().all(|item| !matches!(item, FieldValue::Text(id) if !known(id))),
+            _ => true,
         }
-        ActivityDetails::ClusterVisit(d) => {
-            partners.push(&d.host);
-            clusters.push(&d.cluster);
-        }
-        ActivityDetails::WorkshopHeld(d) => {
-            partners.extend(d.host.as_ref());
-            clusters.extend(d.cluster.as_ref());
-        }
-        ActivityDetails::GrantAwarded(d) => partners.push(&d.recipient),
-        ActivityDetails::GrantPaid(d) => partners.push(&d.recipient),
-        ActivityDetails::ConferenceHeld(d) => partners.extend(d.host.as_ref()),
-        ActivityDetails::PeerVisit(d) => {
-            partners.push(&d.host);
-            partners.extend(&d.visitors);
-        }
-        ActivityDetails::PolicyImplemented(d) => clusters.extend(d.cluster.as_ref()),
-        ActivityDetails::GuidePublished(d) => clusters.extend(d.cluster.as_ref()),
-        ActivityDetails::VideoPublished(d) => clusters.extend(d.cluster.as_ref()),
-        ActivityDetails::ChampionTrained(_)
-        | ActivityDetails::ActionPlanEndorsed
-        | ActivityDetails::TrainingDelivered(_)
-        | ActivityDetails::CoursePublished(_)
-        | ActivityDetails::ConsultationHeld(_)
-        | ActivityDetails::StrategyAdopted
-        | ActivityDetails::Custom(_) => {}
-    }
+    })
 }

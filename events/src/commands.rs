@@ -364,8 +364,8 @@ pub fn record_activity_body(
     body: &Value,
     ctx: &CommandContext,
 ) -> Result<Vec<DomainEvent>, Faults> {
-    record_read(state, activity_id, ctx, |rules| Some(parse_activity(body, Some(rules))))
-        .expect("parse_activity always decides")
+    let rules = recording_rules(state, ctx)?;
+    decide_recorded(state, rules.programme, parse_activity(body, Some(&rules))?, activity_id, ctx)
 }
 
 /// [`record_activity_body`] for a body the fast reader took ([`ActivityDraft::read`]): the same events or
@@ -377,24 +377,18 @@ pub fn record_activity_draft(
     draft: &ActivityDraft,
     ctx: &CommandContext,
 ) -> Option<Result<Vec<DomainEvent>, Faults>> {
-    record_read(state, activity_id, ctx, |rules| draft.activity(Some(rules)).map(Ok))
+    let rules = match recording_rules(state, ctx) {
+        Ok(rules) => rules,
+        Err(faults) => return Some(Err(faults)),
+    };
+    Some(decide_recorded(state, rules.programme, draft.activity(Some(&rules))?, activity_id, ctx))
 }
 
-/// Records the activity `read` makes under the programme's rules; `None` when `read` gave none.
-fn record_read(
-    state: &ProgrammeState,
-    activity_id: Uuid,
-    ctx: &CommandContext,
-    read: impl FnOnce(&ActivityRules<'_>) -> Option<Result<Activity, Faults>>,
-) -> Option<Result<Vec<DomainEvent>, Faults>> {
-    let decided = (|| {
-        let programme = registered(state)?;
-        let recorder = recording_partner(programme, ctx)?;
-        let rules = ActivityRules { programme, today: ctx.today, recorder };
-        let Some(activity) = read(&rules) else { return Ok(None) };
-        decide_recorded(state, programme, activity?, activity_id, ctx).map(Some)
-    })();
-    decided.transpose()
+/// The rules an activity recorded by this caller in this programme is read under.
+fn recording_rules<'a>(state: &'a ProgrammeState, ctx: &'a CommandContext) -> Result<ActivityRules<'a>, Faults> {
+    let programme = registered(state)?;
+    let recorder = recording_partner(programme, ctx)?;
+    Ok(ActivityRules { programme, today: ctx.today, recorder })
 }
 
 fn decide_recorded(

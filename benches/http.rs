@@ -14,7 +14,10 @@
 //!   (filled in-process by `SledLog::import`, not over HTTP);
 //! - with each filled store: start-up (spawn → `/healthz` answers; the first start rebuilds the projection, a
 //!   restart restores its snapshot), the server's RSS at ready and once settled (≤ 5 s) after each start and right after the load, `tracker rebuild`
-//!   events per second, bytes on disk per event against the NDJSON export.
+//!   events per second, bytes on disk per event against the NDJSON export;
+//! - RSS under sustained appends with N events: a store filled with 80 % of N, appended to by 32 clients for
+//!   the load's duration while RSS and the head are read every 250 ms; the figure is the RSS read when the store
+//!   first held N events or more (then the last reading of the load and the highest, with their event counts).
 //!
 //! Only 201 (appends) and 200 (reads) answers count; anything else is reported. The load generator runs on the
 //! same machine as the server, so they share its cores. The one table goes to stdout; nothing else is written.
@@ -596,6 +599,48 @@ fn grown(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, seeds: &[E
     }
 }
 
+/// RSS while 32 clients append, read every 250 ms with the head (see [`under_appends`]).
+struct UnderAppends {
+    filled: u64,
+    /// The first reading with at least the target in the store: (RSS MiB, events).
+    at_target: Option<(f64, u64)>,
+    last: (f64, u64),
+    highest: (f64, u64),
+    append: Measured,
+}
+
+/// Fills a store with `filled` events, starts the server, lets its RSS settle, then appends with [`CLIENTS`]
+/// clients for `duration`, reading RSS and the head every 250 ms beside the load.
+fn under_appends(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, seeds: &[Envelope], filled: u64, target: u64, duration: Duration, logs: &Path) -> UnderAppends {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fill(&data, seeds, filled);
+    runtime.block_on(async {
+        let server = Server::start(&data, logs, client).await;
+        server.settled_rss_mib().await;
+        let readings = async {
+            let end = Instant::now() + duration;
+            let mut readings = Vec::new();
+            while Instant::now() < end {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let head = head_position(client, &server).await;
+                readings.push((server.rss_mib(), head));
+            }
+            readings
+        };
+        let (append, readings) = tokio::join!(drive(&server, Load::Append, CLIENTS, duration), readings);
+        server.stop();
+        let highest = readings.iter().copied().fold((0.0, 0), |high, r| if r.0 > high.0 { r } else { high });
+        UnderAppends {
+            filled,
+            at_target: readings.iter().copied().find(|&(_, head)| head >= target),
+            last: readings.last().copied().unwrap_or_default(),
+            highest,
+            append,
+        }
+    })
+}
+
 fn main() {
     let duration = Duration::from_secs_f64(env_or("BENCH_SECONDS", 10.0));
     let big: u64 = env_or("BENCH_HTTP_EVENTS", 1_000_000);
@@ -741,6 +786,27 @@ fn main() {
             disk_target,
         );
     }
+
+    // 3. RSS under sustained appends, read when the store first holds `big` events.
+    let under = under_appends(&runtime, &client, &seeds, big - big / 5, big, duration, logs.path());
+    let filled = format!("{} events, then appends", grouped(under.filled as f64));
+    row(format!("durable appends (201), {CLIENTS} clients, RSS read beside them"), filled.clone(), under.append.describe(), String::new());
+    match under.at_target {
+        Some((mib, head)) => row(
+            format!("server RSS under appends, first reading with ≥ {} events", grouped(big as f64)),
+            format!("{} events", grouped(head as f64)),
+            format!("{mib:.0} MiB"),
+            format!("≤ 150 MB — {}", verdict(mib * 1.048_576 <= 150.0)),
+        ),
+        None => row(
+            format!("server RSS under appends with ≥ {} events", grouped(big as f64)),
+            filled.clone(),
+            format!("not reached: the load ended at {} events", grouped(under.last.1 as f64)),
+            "≤ 150 MB — unknown".into(),
+        ),
+    }
+    row("server RSS under appends, last reading".into(), format!("{} events", grouped(under.last.1 as f64)), format!("{:.0} MiB", under.last.0), String::new());
+    row("server RSS under appends, highest reading".into(), format!("{} events", grouped(under.highest.1 as f64)), format!("{:.0} MiB", under.highest.0), String::new());
 
     println!(
         "HTTP benchmark: {:?} per load run; load generator and server share this machine ({} CPUs)",

@@ -5,7 +5,8 @@
 //! The third argument chooses when the log makes checkpoints: `default`; `wal-only` (never while it runs, and
 //! sled's background flush off, so that sled's files hold nothing of this run and every acknowledged event
 //! must come back from the write-ahead file); `often` (every 32 KiB of frames or 2 ms, so kills land inside
-//! checkpoints).
+//! checkpoints); `outgrown` (a write-ahead file of 4 KiB, so most group commits are too big for it and go to sled
+//! directly, made durable by one checkpoint together with the small frames the file holds).
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use tracker::store::{AppendRequest, EventLog, ExpectedVersion, OpenError, Propos
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().expect("usage: tracker-crash-child DIR APPENDERS [default|wal-only|often]"));
+    let dir = PathBuf::from(args.next().expect("usage: tracker-crash-child DIR APPENDERS [default|wal-only|often|outgrown]"));
     let appenders: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(32);
     let options = match args.next().as_deref() {
         None | Some("default") => SledLogOptions::default(),
@@ -35,6 +36,7 @@ async fn main() {
             checkpoint_bytes: 32 * 1024,
             ..SledLogOptions::default()
         },
+        Some("outgrown") => SledLogOptions { checkpoint_bytes: 4 * 1024, ..SledLogOptions::default() },
         Some(other) => panic!("unknown checkpoint mode {other}"),
     };
     // The test that starts this child has just closed the directory; a process that another test forked at that

@@ -900,22 +900,28 @@ fn commit_batch(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, b
 }
 
 /// Makes a batch durable: one frame of the write-ahead file, written and synced, then the same records into
-/// sled unflushed. A batch bigger than the file may hold goes to sled directly, flushed and synced.
+/// sled unflushed. A batch bigger than the file may hold goes to sled directly, and one checkpoint makes it
+/// durable together with whatever frames the file holds.
 fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, staged: &[Envelope]) -> std::io::Result<()> {
-    let mut frame_bytes = wal.build(staged) as u64;
-    if wal.holds_frames() && wal.used() + frame_bytes > checkpoints.bytes {
-        checkpoint_now(shared, wal, checkpoints)?;
-        frame_bytes = wal.build(staged) as u64; // under the new epoch
-    }
-    let started = Instant::now();
-    if frame_bytes <= checkpoints.bytes {
+    let frame_bytes = wal.build(staged) as u64;
+    let started;
+    if frame_bytes > checkpoints.bytes {
+        started = Instant::now();
+        write_chunks(&shared.log, staged).map_err(sled_io)?;
+        if wal.holds_frames() {
+            checkpoint_now(shared, wal, checkpoints)?;
+        } else {
+            durable_flush(shared)?;
+        }
+    } else {
+        if wal.holds_frames() && wal.used() + frame_bytes > checkpoints.bytes {
+            checkpoint_now(shared, wal, checkpoints)?;
+            wal.stamp(); // the frame was built under the epoch the checkpoint ended
+        }
+        started = Instant::now();
         wal.append()?;
         checkpoints.since.get_or_insert(started);
-        let first = staged[0].position;
-        write_body(&shared.log, first, wal.body())?;
-    } else {
-        write_chunks(&shared.log, staged).map_err(sled_io)?;
-        durable_flush(shared)?;
+        write_body(&shared.log, staged[0].position, wal.body())?;
     }
     let mut stats = shared.stats.lock();
     stats.commits += 1;

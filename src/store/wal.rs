@@ -140,13 +140,19 @@ impl Wal {
         frame.resize(frame.len().next_multiple_of(8), 0);
         let first = envelopes.first().map_or(0, |e| e.position);
         frame[..8].copy_from_slice(FRAME_MAGIC);
-        frame[8..16].copy_from_slice(&self.epoch.to_be_bytes());
         frame[16..24].copy_from_slice(&first.to_be_bytes());
         frame[24..28].copy_from_slice(&u32::try_from(envelopes.len()).expect("a batch is small").to_be_bytes());
         frame[28..32].copy_from_slice(&u32::try_from(body_len).expect("a frame is far below 4 GiB").to_be_bytes());
-        let crc = frame_crc(&frame[8..32], &frame[FRAME_HEADER..FRAME_HEADER + body_len]);
-        frame[32..36].copy_from_slice(&crc.to_be_bytes());
-        frame.len()
+        self.stamp();
+        self.frame.len()
+    }
+
+    /// Gives the frame last built the file's current epoch, and its checksum: at [`Wal::build`], and again when a
+    /// checkpoint started a new epoch between building the frame and writing it.
+    pub(crate) fn stamp(&mut self) {
+        self.frame[8..16].copy_from_slice(&self.epoch.to_be_bytes());
+        let crc = frame_crc(&self.frame[8..32], self.body());
+        self.frame[32..36].copy_from_slice(&crc.to_be_bytes());
     }
 
     /// The records of the frame last built.
@@ -191,14 +197,18 @@ fn read_epoch(bytes: &[u8]) -> Option<u64> {
         .then(|| u64::from_be_bytes(header[8..16].try_into().expect("8 bytes")))
 }
 
-/// The whole frame at `at` with its epoch, or `None` when there is none.
-fn frame_at(bytes: &[u8], at: usize) -> Option<(u64, Frame<'_>, usize)> {
+/// The whole frame at `at` with its epoch, or `None` when there is none or it belongs to another epoch than
+/// `epoch` (any, when `None`); the epoch is looked at before the checksum is computed, so stale frames cost nothing.
+fn frame_at(bytes: &[u8], at: usize, epoch: Option<u64>) -> Option<(Frame<'_>, usize)> {
     let header = bytes.get(at..at.checked_add(FRAME_HEADER)?)?;
     if &header[..8] != FRAME_MAGIC {
         return None;
     }
     let field = |range: std::ops::Range<usize>| &header[range];
-    let epoch = u64::from_be_bytes(field(8..16).try_into().expect("8 bytes"));
+    let frame_epoch = u64::from_be_bytes(field(8..16).try_into().expect("8 bytes"));
+    if epoch.is_some_and(|e| e != frame_epoch) {
+        return None;
+    }
     let first = u64::from_be_bytes(field(16..24).try_into().expect("8 bytes"));
     let records = u32::from_be_bytes(field(24..28).try_into().expect("4 bytes"));
     let body_len = u32::from_be_bytes(field(28..32).try_into().expect("4 bytes")) as usize;
@@ -209,7 +219,7 @@ fn frame_at(bytes: &[u8], at: usize) -> Option<(u64, Frame<'_>, usize)> {
         return None;
     }
     let next = (body_start + body_len).next_multiple_of(8);
-    Some((epoch, Frame { first, records, body }, next))
+    Some((Frame { first, records, body }, next))
 }
 
 /// Reads the file's bytes: the current epoch's whole, consecutive frames. `durable_head` is the last position
@@ -219,10 +229,9 @@ pub(crate) fn scan(bytes: &[u8], durable_head: u64) -> Result<Contents<'_>, Dama
     let epoch = read_epoch(bytes);
     let mut frames: Vec<Frame<'_>> = Vec::new();
     let mut at = HEADER_BYTES as usize;
-    if let Some(epoch) = epoch {
-        while let Some((frame_epoch, frame, next)) = frame_at(bytes, at) {
-            let follows = frames.last().is_none_or(|last| last.end() == frame.first);
-            if frame_epoch != epoch || !follows {
+    if epoch.is_some() {
+        while let Some((frame, next)) = frame_at(bytes, at, epoch) {
+            if frames.last().is_some_and(|last| last.end() != frame.first) {
                 break;
             }
             frames.push(frame);
@@ -234,8 +243,8 @@ pub(crate) fn scan(bytes: &[u8], durable_head: u64) -> Result<Contents<'_>, Dama
     // Frames start at multiples of 8: look at each for a whole frame beyond what was read.
     let mut probe = end + 8;
     while probe + FRAME_HEADER <= bytes.len() {
-        if let Some((frame_epoch, frame, _)) = frame_at(bytes, probe) {
-            if epoch.is_none_or(|e| e == frame_epoch) && frame.end() > next_position {
+        if let Some((frame, _)) = frame_at(bytes, probe, epoch) {
+            if frame.end() > next_position {
                 let what = if epoch.is_none() { "its header is unreadable" } else { "a frame is damaged" };
                 return Err(Damaged {
                     position: next_position,
@@ -379,6 +388,26 @@ mod tests {
         wal.checkpointed().unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert!(scan(&bytes, 14).unwrap().frames.is_empty());
+    }
+
+    #[test]
+    fn a_frame_built_before_a_checkpoint_and_stamped_after_it_belongs_to_the_new_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal");
+        let (mut wal, _) = Wal::open(&path).unwrap();
+        wal.restart(None).unwrap();
+        wal.build(&envelopes(1, 4));
+        wal.append().unwrap();
+        // The writer builds the next frame, finds a checkpoint due, makes it, then writes the frame it built.
+        wal.build(&envelopes(5, 3));
+        wal.checkpointed().unwrap();
+        wal.stamp();
+        let stamped = wal.frame.clone();
+        wal.build(&envelopes(5, 3));
+        assert_eq!(stamped, wal.frame, "the stamped frame is the one built under the new epoch");
+        wal.append().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(positions(&scan(&bytes, 4).unwrap()), vec![(5, 3)]);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! there, in place, with the chain verifying and positions gapless. Several kill cycles on one directory, in
 //! each of the child's checkpoint modes: as shipped; with no checkpoint and no sled flush while it runs, so
 //! everything acknowledged comes back from the write-ahead file; with a checkpoint every few milliseconds, so
-//! kills land inside checkpoints. Then the write-ahead file a killed child left, cut short (a torn tail: the
+//! kills land inside checkpoints; with a write-ahead file too small for most group commits, which then go to
+//! sled directly. Then the write-ahead file a killed child left, cut short (a torn tail: the
 //! whole frames before the cut come back) and with one byte changed in its first frame (refused, naming
 //! position 1).
 
@@ -36,6 +37,11 @@ async fn acknowledged_appends_not_yet_checkpointed_come_back_from_the_write_ahea
 #[tokio::test]
 async fn every_acknowledged_append_survives_sigkill_amid_checkpoints() {
     kill_cycles("often", 4).await;
+}
+
+#[tokio::test]
+async fn every_acknowledged_append_survives_sigkill_when_group_commits_outgrow_the_write_ahead_file() {
+    kill_cycles("outgrown", 4).await;
 }
 
 /// Runs `cycles` kill cycles of the child in checkpoint `mode` on one directory and checks the store after each.

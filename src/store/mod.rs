@@ -13,6 +13,18 @@ use uuid::Uuid;
 
 pub use sled_log::{open_raw, OpenError, SledLog, SledLogOptions, REOPEN_AFTER_EVENTS};
 
+/// The records of a chunk as sled stores it in the `log` tree (`record.rs`: packed, or plain in stores written
+/// before packing), each preceded by its length (u32, big-endian): for tests and tools that read sled's raw
+/// entries. An error says why the chunk is unreadable.
+pub fn unpack_chunk(stored: &[u8]) -> Result<Vec<u8>, String> {
+    record::unpack(stored).map(std::borrow::Cow::into_owned)
+}
+
+/// The bytes sled stores for a chunk of these records (the inverse of [`unpack_chunk`]).
+pub fn pack_chunk(records: &[u8]) -> Vec<u8> {
+    record::pack(records).into_owned()
+}
+
 /// Largest payload of one event, in bytes of canonical JSON. Bigger events are refused so that every node sled
 /// writes stays in its log, where `fdatasync` reaches it (see `sled_log`).
 pub const MAX_EVENT_DATA_BYTES: usize = 96 * 1024;

@@ -6,6 +6,15 @@
 //! bigger. A binary record rather than JSON keeps replay cheap: decoding is a handful of slice reads, and the
 //! index rebuild at start-up reads only the header.
 //!
+//! Chunks are stored *packed* ([`pack`]): the byte `P` (0x50), the records' length (u32, big-endian) and the
+//! records compressed as one LZ4 block — a quarter of their size for a chunk of staff exchanges (the payloads'
+//! JSON repeats its keys from record to record). A packed chunk cannot be mistaken for a plain one, which
+//! starts with the high byte of its first record's length, always 0. Plain chunks (every store written before
+//! packing, and a chunk that compression would not make smaller) are read as they are ([`unpack`]). Packing
+//! is for memory more than for disk: sled keeps recently written leaves in memory far beyond its cache's
+//! capacity (its cache evicts from one of 256 shards only after 64 accesses to that shard), so under sustained
+//! appends what it holds is proportional to the bytes written (BENCHMARKS.md, issue 6).
+//!
 //! One record:
 //! ```text
 //! u8 layout (1) · u64 version · u32 schema · i64 recorded_at µs · [16] id · u8 flags
@@ -22,6 +31,46 @@ const HAS_CAUSATION: u8 = 2;
 
 /// The size a chunk is filled up to.
 pub(crate) const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The first byte of a packed chunk.
+const PACKED: u8 = b'P';
+
+/// The most bytes a packed chunk may unpack to: far above any chunk (at most [`CHUNK_BYTES`], or one record of
+/// at most [`MAX_EVENT_DATA_BYTES`](super::MAX_EVENT_DATA_BYTES) plus its names), so that a damaged length
+/// cannot make a reader allocate gigabytes.
+const MAX_UNPACKED_BYTES: usize = 1024 * 1024;
+
+/// A chunk's records as stored: packed, or as they are when packing would not make them smaller.
+pub(crate) fn pack(records: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let mut packed = vec![0; 5 + lz4_flex::block::get_maximum_output_size(records.len())];
+    packed[0] = PACKED;
+    packed[1..5].copy_from_slice(&u32::try_from(records.len()).expect("a chunk is far below 4 GiB").to_be_bytes());
+    match lz4_flex::block::compress_into(records, &mut packed[5..]) {
+        Ok(len) if 5 + len < records.len() => {
+            packed.truncate(5 + len);
+            std::borrow::Cow::Owned(packed)
+        }
+        _ => std::borrow::Cow::Borrowed(records),
+    }
+}
+
+/// The records of a stored chunk, unpacked if it is packed.
+pub(crate) fn unpack(stored: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if stored.first() != Some(&PACKED) {
+        return Ok(std::borrow::Cow::Borrowed(stored));
+    }
+    let len = stored.get(1..5).ok_or("a packed chunk ends inside its length")?;
+    let len = u32::from_be_bytes(len.try_into().expect("4 bytes")) as usize;
+    if len > MAX_UNPACKED_BYTES {
+        return Err(format!("a packed chunk claims {len} bytes of records; at most {MAX_UNPACKED_BYTES}"));
+    }
+    let mut records = vec![0; len];
+    match lz4_flex::block::decompress_into(&stored[5..], &mut records) {
+        Ok(n) if n == len => Ok(std::borrow::Cow::Owned(records)),
+        Ok(n) => Err(format!("a packed chunk unpacks to {n} bytes, not the {len} it claims")),
+        Err(error) => Err(format!("a packed chunk does not unpack: {error}")),
+    }
+}
 
 /// Splits consecutive envelopes into chunks: `(first position, value)` pairs ready for sled.
 pub(crate) fn chunks(envelopes: &[Envelope]) -> Vec<(u64, Vec<u8>)> {
@@ -274,6 +323,49 @@ mod tests {
             data: EventData::from_value(&serde_json::json!({ "text": text })),
             hash: ChainHash([7; 32]),
         }
+    }
+
+    /// The records of consecutive envelopes as one chunk.
+    fn chunk_of(envelopes: &[Envelope]) -> Vec<u8> {
+        let mut chunk = Vec::new();
+        for e in envelopes {
+            push_record(&mut chunk, &encode(e));
+        }
+        chunk
+    }
+
+    #[test]
+    fn a_chunk_is_stored_packed_and_unpacks_to_its_records() {
+        let records = chunk_of(&consecutive(1, &[40, 300, 5, 1000]));
+        let packed = pack(&records);
+        assert_eq!(packed[0], PACKED);
+        assert!(packed.len() * 2 < records.len(), "{} of {} bytes", packed.len(), records.len());
+        assert_eq!(unpack(&packed).unwrap(), records);
+    }
+
+    #[test]
+    fn plain_chunks_are_read_as_they_are_and_stay_plain_when_packing_does_not_help() {
+        let records = chunk_of(&consecutive(1, &[10]));
+        assert_eq!(records[0], 0, "a plain chunk starts with the high byte of a record's length");
+        assert!(matches!(unpack(&records).unwrap(), std::borrow::Cow::Borrowed(_)));
+        let incompressible: Vec<u8> = (0..64u32).flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes()).collect();
+        let mut chunk = Vec::new();
+        push_record(&mut chunk, &incompressible);
+        assert_eq!(&*pack(&chunk), &chunk[..], "stored plain");
+    }
+
+    #[test]
+    fn a_damaged_packed_chunk_is_refused_saying_why() {
+        let records = chunk_of(&consecutive(1, &[200, 200, 200]));
+        let packed = pack(&records).into_owned();
+        assert!(unpack(&packed[..3]).unwrap_err().contains("ends inside its length"));
+        let mut claims = packed.clone();
+        claims[1..5].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(unpack(&claims).unwrap_err().contains("claims 4294967295 bytes"));
+        let mut short = packed.clone();
+        short[1..5].copy_from_slice(&(records.len() as u32 + 1).to_be_bytes());
+        assert!(unpack(&short).is_err(), "fewer bytes than it claims");
+        assert!(unpack(&packed[..packed.len() - 4]).is_err(), "cut short");
     }
 
     /// Envelopes at consecutive positions from `first`, with payload texts of these sizes.

@@ -520,6 +520,7 @@ fn scan(
         if first > to {
             return Ok(());
         }
+        let chunk = record::unpack(&chunk).map_err(|reason| Corrupt { position: first, reason })?;
         let mut position = first;
         for record in record::records(&chunk) {
             let record = record.map_err(|(i, reason)| Corrupt { position: first + i as u64, reason })?;
@@ -565,7 +566,7 @@ fn version_at(log: &sled::Tree, position: u64, stream: &str) -> Result<Option<u6
 /// and replaying the write-ahead file completes a frame sled holds part of.
 fn write_body(log: &sled::Tree, first: u64, body: &[u8]) -> std::io::Result<()> {
     for (first, value) in record::split_into_chunks(first, body).map_err(std::io::Error::other)? {
-        log.insert(record::key(first), value).map_err(sled_io)?;
+        log.insert(record::key(first), &*record::pack(value)).map_err(sled_io)?;
     }
     Ok(())
 }
@@ -586,6 +587,7 @@ fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, Op
     let (mut head, mut hash) = (0, ChainHash::GENESIS);
     if let Some((key, chunk)) = log.last().map_err(sled_error)? {
         let first = record::position_of(&key).map_err(|reason| corrupt(1, reason))?;
+        let chunk = record::unpack(&chunk).map_err(|reason| corrupt(first, reason))?;
         for (i, bytes) in record::records(&chunk).enumerate() {
             let position = first + i as u64;
             let bytes = bytes.map_err(|(_, reason)| corrupt(position, reason))?;
@@ -628,7 +630,7 @@ fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, Op
 fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Error> {
     let mut batch = sled::Batch::default();
     for (first, value) in record::chunks(envelopes) {
-        batch.insert(&record::key(first), value);
+        batch.insert(&record::key(first), &*record::pack(&value));
     }
     log.apply_batch(batch)
 }

@@ -42,19 +42,44 @@ pub(crate) async fn append(log: &SledLog, stream: &str, expected: ExpectedVersio
 }
 
 /// Flips one bit of byte `byte` (modulo its length) of the stored record at `position` (the log must be
-/// closed). Records sit in chunks keyed by their first position, each preceded by a big-endian u32 length.
+/// closed). Records sit in chunks keyed by their first position, each preceded by a big-endian u32 length; the
+/// chunk is unpacked, changed and packed again.
 pub(crate) fn flip_stored_byte(dir: &Path, position: u64, byte: usize) {
     let db = tracker::store::open_raw(dir).expect("raw open");
     let tree = db.open_tree("log").expect("log tree");
-    let (key, chunk) = tree.range(..=position.to_be_bytes()).next_back().expect("a chunk").expect("read");
+    let (key, stored) = tree.range(..=position.to_be_bytes()).next_back().expect("a chunk").expect("read");
     let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());
-    let mut chunk = chunk.to_vec();
+    let mut chunk = tracker::store::unpack_chunk(&stored).expect("a readable chunk");
     let mut offset = 0;
     for _ in first..position {
         offset += 4 + u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap()) as usize;
     }
     let len = u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap()) as usize;
     chunk[offset + 4 + byte % len] ^= 0x01;
-    tree.insert(key, chunk).expect("write");
+    tree.insert(key, tracker::store::pack_chunk(&chunk)).expect("write");
     db.flush().expect("flush");
+}
+
+/// Flips one bit of byte `byte` (modulo its length) of the chunk holding `position` as sled stores it (packed),
+/// the log being closed. Returns the chunk's first and last positions, and whether its records changed (a flip
+/// inside compressed bytes may also leave them as they were, or make the chunk unreadable).
+pub(crate) fn flip_packed_byte(dir: &Path, position: u64, byte: usize) -> (u64, u64, bool) {
+    let db = tracker::store::open_raw(dir).expect("raw open");
+    let tree = db.open_tree("log").expect("log tree");
+    let (key, stored) = tree.range(..=position.to_be_bytes()).next_back().expect("a chunk").expect("read");
+    let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());
+    assert_eq!(stored[0], b'P', "the chunk is stored packed");
+    let records = tracker::store::unpack_chunk(&stored).expect("a readable chunk");
+    let mut count = 0;
+    let mut offset = 0;
+    while offset < records.len() {
+        offset += 4 + u32::from_be_bytes(records[offset..offset + 4].try_into().unwrap()) as usize;
+        count += 1;
+    }
+    let mut damaged = stored.to_vec();
+    damaged[byte % stored.len()] ^= 0x01;
+    let changed = tracker::store::unpack_chunk(&damaged).map_or(true, |r| r != records);
+    tree.insert(key, damaged).expect("write");
+    db.flush().expect("flush");
+    (first, first + count - 1, changed)
 }

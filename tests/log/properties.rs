@@ -142,6 +142,50 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Chunks are stored compressed: a flipped bit anywhere in the stored bytes either leaves the records as they
+    /// were, or is caught — the store refuses to open or `verify` stops — at a position of that chunk.
+    #[test]
+    fn a_flipped_byte_in_a_packed_chunk_is_caught_within_the_chunk(
+        events in 2u64..40,
+        victim in any::<prop::sample::Index>(),
+        byte in any::<usize>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        rt.block_on(async {
+            let log = open(dir.path());
+            // One append of many events: one chunk, compressible (its payloads share their keys).
+            let events: Vec<_> = (0..events).map(|i| event(serde_json::json!({"kind": "staff_exchange", "days": i}))).collect();
+            log.append(request("a-packed", ExpectedVersion::NoStream, events)).await.unwrap();
+        });
+        let position = victim.index(events as usize) as u64 + 1;
+        let (first, last, changed) = crate::helpers::flip_packed_byte(dir.path(), position, byte);
+        rt.block_on(async {
+            match tracker::store::SledLog::open(dir.path(), Default::default()) {
+                Ok(log) => {
+                    let report = verify_log(&log, |_, _| {}).await.unwrap();
+                    match report.first_bad {
+                        Some(bad) => {
+                            prop_assert!(changed, "nothing changed, yet verify reports {}", bad.reason);
+                            prop_assert!((first..=last).contains(&bad.position), "{} outside {first}..={last}: {}", bad.position, bad.reason);
+                        }
+                        None => prop_assert!(!changed, "a changed chunk passed verify"),
+                    }
+                }
+                Err(tracker::store::OpenError::Corrupt { position: at, reason, .. }) => {
+                    prop_assert!(changed, "nothing changed, yet the open refused: {reason}");
+                    prop_assert!((first..=last).contains(&at), "{at} outside {first}..={last}: {reason}");
+                }
+                Err(other) => prop_assert!(false, "unexpected {other}"),
+            }
+            Ok(())
+        })?;
+    }
+}
+
 #[tokio::test]
 async fn appending_to_a_stream_with_a_wrong_expected_version_changes_nothing_and_reports_the_current_version() {
     let dir = tempfile::tempdir().unwrap();

@@ -31,11 +31,11 @@ fn change_stored_payload(dir: &std::path::Path, needle: &str) {
     let db = tracker::store::open_raw(dir).expect("raw open");
     let tree = db.open_tree("log").unwrap();
     for entry in tree.iter() {
-        let (key, chunk) = entry.unwrap();
+        let (key, stored) = entry.unwrap();
+        let mut chunk = tracker::store::unpack_chunk(&stored).unwrap();
         if let Some(at) = chunk.windows(needle.len()).position(|w| w == needle.as_bytes()) {
-            let mut chunk = chunk.to_vec();
             chunk[at] = chunk[at].to_ascii_uppercase();
-            tree.insert(key, chunk).unwrap();
+            tree.insert(key, tracker::store::pack_chunk(&chunk)).unwrap();
             db.flush().unwrap();
             return;
         }

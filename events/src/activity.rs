@@ -1121,24 +1121,7 @@ fn read_activity(body: &Value, rules: Option<&ActivityRules<'_>>, faults: &mut V
     f.finish(faults);
 
     if let (Some(rules), Some(occurred_on)) = (rules, occurred_on) {
-        let programme = rules.programme;
-        if occurred_on < programme.starts_on {
-            faults.push(Fault::new(
-                "occurred_on",
-                format!("{occurred_on} is before the programme starts on {}", programme.starts_on),
-            ));
-        } else if occurred_on > programme.ends_on {
-            faults.push(Fault::new(
-                "occurred_on",
-                format!("{occurred_on} is after the programme ends on {}", programme.ends_on),
-            ));
-        } else if occurred_on > rules.today {
-            faults.push(Fault::new("occurred_on", format!("{occurred_on} is in the future")));
-        }
-        if let Some(ends_on) = ends_on.filter(|ends_on| *ends_on > programme.ends_on) {
-            faults
-                .push(Fault::new("ends_on", format!("{ends_on} is after the programme ends on {}", programme.ends_on)));
-        }
+        date_faults(occurred_on, ends_on, rules, faults);
     }
     if let (Some(occurred_on), Some(ends_on)) = (occurred_on, ends_on) {
         if ends_on < occurred_on {
@@ -1151,14 +1134,7 @@ fn read_activity(body: &Value, rules: Option<&ActivityRules<'_>>, faults: &mut V
         Some(partner) => Some(partner),
         None if partner_given => None,
         None => {
-            let default = match kind.attribution() {
-                Attribution::Host | Attribution::Recipient => details.default_partner().cloned(),
-                Attribution::HostOrRecorder => {
-                    details.default_partner().cloned().or_else(|| rules.map(|r| r.recorder.clone()))
-                }
-                Attribution::Recorder | Attribution::PartnerOrRecorder => rules.map(|r| r.recorder.clone()),
-                Attribution::OwnPartner => None,
-            };
+            let default = default_partner(&details, rules);
             if default.is_none() {
                 faults.push(Fault::new("partner", "required"));
             }
@@ -1166,6 +1142,35 @@ fn read_activity(body: &Value, rules: Option<&ActivityRules<'_>>, faults: &mut V
         }
     };
     Some(Activity { occurred_on: occurred_on?, ends_on, partner: partner?, title, notes, evidence, details })
+}
+
+/// The faults of an activity's dates against the programme it is recorded in: before its start, after its end
+/// or in the future, and an end after the programme's. (Both readers of an activity use this: `read_activity`
+/// and the fast reader of `stored.rs`.)
+pub(crate) fn date_faults(occurred_on: NaiveDate, ends_on: Option<NaiveDate>, rules: &ActivityRules<'_>, faults: &mut Vec<Fault>) {
+    let programme = rules.programme;
+    if occurred_on < programme.starts_on {
+        faults.push(Fault::new("occurred_on", format!("{occurred_on} is before the programme starts on {}", programme.starts_on)));
+    } else if occurred_on > programme.ends_on {
+        faults.push(Fault::new("occurred_on", format!("{occurred_on} is after the programme ends on {}", programme.ends_on)));
+    } else if occurred_on > rules.today {
+        faults.push(Fault::new("occurred_on", format!("{occurred_on} is in the future")));
+    }
+    if let Some(ends_on) = ends_on.filter(|ends_on| *ends_on > programme.ends_on) {
+        faults.push(Fault::new("ends_on", format!("{ends_on} is after the programme ends on {}", programme.ends_on)));
+    }
+}
+
+/// The partner an activity that names none is attributed to, by its kind: from its own fields (the host, the
+/// recipient), or the recorder's partner; `None` when there is none to take (then `partner` is required).
+pub(crate) fn default_partner(details: &ActivityDetails, rules: Option<&ActivityRules<'_>>) -> Option<Slug> {
+    let recorder = || rules.map(|r| r.recorder.clone());
+    match details.kind().attribution() {
+        Attribution::Host | Attribution::Recipient => details.default_partner().cloned(),
+        Attribution::HostOrRecorder => details.default_partner().cloned().or_else(recorder),
+        Attribution::Recorder | Attribution::PartnerOrRecorder => recorder(),
+        Attribution::OwnPartner => None,
+    }
 }
 
 fn read_details(

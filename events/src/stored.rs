@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::activity::{
-    self, Activity, ActivityDetails, ActivityRules, ActivityKind, Attribution, ChampionTrained, ClusterVisit, ConferenceHeld,
+    self, Activity, ActivityDetails, ActivityRules, ActivityKind, ChampionTrained, ClusterVisit, ConferenceHeld,
     ConsultationHeld, CoursePublished, CustomActivity, FieldType, FieldValue, GrantAwarded, GrantPaid, GuidePublished, Participants,
     PeerVisit, PolicyImplemented, StaffExchange, TrainingDelivered, VideoPublished, WorkshopHeld,
 };
@@ -394,31 +394,20 @@ impl ActivityDraft {
     /// `None` when the rules refuse it (an unknown partner or cluster, a date outside the programme, no partner
     /// to attribute it to) and `parse_activity` must say why.
     pub fn activity(&self, rules: Option<&ActivityRules<'_>>) -> Option<Activity> {
-        let kind = self.details.kind();
         if let Some(rules) = rules {
             let programme = rules.programme;
-            if self.partner.as_ref().is_some_and(|p| programme.partner(p.as_str()).is_none())
+            let mut faults = Vec::new();
+            activity::date_faults(self.occurred_on, self.ends_on, rules, &mut faults);
+            if !faults.is_empty()
+                || self.partner.as_ref().is_some_and(|p| programme.partner(p.as_str()).is_none())
                 || !references_are_known(&self.details, programme)
-                || self.occurred_on < programme.starts_on
-                || self.occurred_on > programme.ends_on
-                || self.occurred_on > rules.today
-                || self.ends_on.is_some_and(|ends_on| ends_on > programme.ends_on)
             {
                 return None;
             }
         }
         let partner = match &self.partner {
             Some(partner) => partner.clone(),
-            // As `activity::read_activity` defaults it: from the kind's own fields, or the recorder's partner.
-            None => {
-                let recorder = rules.map(|r| r.recorder.clone());
-                match kind.attribution() {
-                    Attribution::Host | Attribution::Recipient => self.details.default_partner().cloned()?,
-                    Attribution::HostOrRecorder => self.details.default_partner().cloned().or(recorder)?,
-                    Attribution::Recorder | Attribution::PartnerOrRecorder => recorder?,
-                    Attribution::OwnPartner => return None,
-                }
-            }
+            None => activity::default_partner(&self.details, rules)?,
         };
         Some(Activity {
             occurred_on: self.occurred_on,

@@ -13,7 +13,7 @@ use events::{
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use crate::stored_decode::{bodies, replacements, FIELDS};
+use crate::stored_decode::{bodies, replacements, single_changes, FIELDS};
 use crate::support::{activity_id, auditor, coordinator, demo_registered, recorder};
 
 /// Checks both writers on the activity `body` reads as (without a programme's rules); `false` when it is not
@@ -26,25 +26,6 @@ fn writes_the_same(body: &Value) -> bool {
     let event = DomainEvent::ActivityRecorded(ActivityRecorded { activity_id: activity_id(), activity });
     assert_eq!(event.to_event_data(), EventData::from_value(&event.to_data()), "{body}");
     true
-}
-
-/// Every body with one field (its own or another kind's) removed or replaced by each of the replacements.
-fn single_changes() -> impl Iterator<Item = Value> {
-    bodies().into_iter().flat_map(|body| {
-        let object = body.as_object().unwrap().clone();
-        let fields: Vec<String> = object.keys().cloned().chain(FIELDS.iter().map(|f| f.to_string())).collect();
-        fields.into_iter().flat_map(move |field| {
-            let object = object.clone();
-            replacements().into_iter().map(move |value| {
-                let mut changed = object.clone();
-                match value {
-                    None => changed.remove(&field),
-                    Some(value) => changed.insert(field.clone(), value),
-                };
-                Value::Object(changed)
-            })
-        })
-    })
 }
 
 #[test]

@@ -48,10 +48,10 @@ pub async fn open_with_progress(
     open_with_progress_reopening(dir, options, REOPEN_AFTER_EVENTS).await
 }
 
-/// [`open_with_progress`], opening sled again when the catch-up applied at least `reopen_after` events.
-/// Catching up over much of the log pages it into sled's cache, which keeps it (see `SledLog::open_with`):
-/// opening sled again (`SledLog::reopen_storage`, which keeps the indexes) empties the cache, so a server that
-/// rebuilt its projection does not hold the log.
+/// [`open_with_progress`], opening sled again when the catch-up applied at least `reopen_after` events or the
+/// index rebuild read [`REOPEN_AFTER_EVENTS`] or more. Reading much of the log pages it into sled's cache, which
+/// keeps it (see `SledLog::open`): opening sled again (`SledLog::reopen_storage`, which keeps the indexes) empties
+/// the cache, so a server that rebuilt its indexes or its projection does not hold the log. Once, after both.
 pub async fn open_with_progress_reopening(
     dir: &std::path::Path,
     options: SledLogOptions,
@@ -64,7 +64,7 @@ pub async fn open_with_progress_reopening(
     let applied = match &restored {
         Restored::FromSnapshot { applied, .. } | Restored::Rebuilt { applied, .. } => *applied,
     };
-    if applied >= reopen_after {
+    if applied >= reopen_after || log.scanned_at_open() >= REOPEN_AFTER_EVENTS {
         log = log.reopen_storage(options)?;
     }
     Ok((log, projection, restored))

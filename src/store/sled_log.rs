@@ -140,6 +140,8 @@ struct Shared {
     stats: Mutex<LogStats>,
     /// Events taken from the write-ahead file at open.
     replayed: u64,
+    /// Events the open's index rebuild read.
+    scanned: u64,
 }
 
 type Reply = oneshot::Sender<Result<Appended, AppendError>>;
@@ -161,12 +163,25 @@ pub struct SledLog {
 
 impl SledLog {
     /// Opens (or creates) the log in `dir` and rebuilds its indexes from the stored records.
+    ///
+    /// The rebuild pages every leaf of the log into sled's cache, and sled 0.34 evicts from a shard of its cache
+    /// only after 64 accesses to that shard: the leaves of a scan never get there, so the whole log would stay in
+    /// memory. After a scan of [`REOPEN_AFTER_EVENTS`] or more, sled is opened again, with an empty cache
+    /// ([`SledLog::reopen_storage`]). Only worth it for a big log: every open of sled starts new segments in its
+    /// data file (an empty store's file grows from about 6 to 16 MiB when opened twice), which a small store on
+    /// a small disk feels.
     pub fn open(dir: &Path, options: SledLogOptions) -> Result<SledLog, OpenError> {
-        SledLog::open_with(dir, options, |_| ()).map(|(log, ())| log)
+        let (log, ()) = SledLog::open_with(dir, options.clone(), |_| ())?;
+        if log.scanned_at_open() >= REOPEN_AFTER_EVENTS {
+            return log.reopen_storage(options);
+        }
+        Ok(log)
     }
 
-    /// [`SledLog::open`], running `meanwhile` on another thread with the directory's snapshots while the
-    /// indexes are rebuilt: start-up restores a projection's snapshot in the time the log takes to open.
+    /// [`SledLog::open`] without opening sled again after the scan (the caller decides, with
+    /// [`SledLog::scanned_at_open`]: start-up reads more of the log to catch its projection up first, and opens
+    /// sled again once), running `meanwhile` on another thread with the directory's snapshots while the indexes
+    /// are rebuilt: start-up restores a projection's snapshot in the time the log takes to open.
     pub fn open_with<T: Send>(
         dir: &Path,
         options: SledLogOptions,
@@ -242,20 +257,6 @@ impl SledLog {
             (index, meanwhile.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         let (index, head) = index?;
-        // The rebuild paged every leaf of the log into sled's cache, and sled 0.34 evicts from a shard of its
-        // cache only after 64 accesses to that shard: the few hundred large leaves of a scan never get there,
-        // so the whole log would stay in memory. Reopening sled starts with an empty cache. Only worth it for a
-        // big log: every open of sled starts new segments in its data file (an empty store's file grows from
-        // about 6 to 16 MiB when opened twice), which a small store on a small disk feels.
-        let (db, log) = if scanned && head.position >= REOPEN_AFTER_EVENTS {
-            drop((log, meta, snapshots));
-            drop(db);
-            let db = open_sled(dir, &options).map_err(sled_error)?;
-            let log = db.open_tree("log").map_err(sled_error)?;
-            (db, log)
-        } else {
-            (db, log)
-        };
         let data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
         let (head_tx, _) = watch::channel(head.position);
         let shared = Arc::new(Shared {
@@ -269,6 +270,7 @@ impl SledLog {
             failure: Mutex::new(None),
             stats: Mutex::new(LogStats::default()),
             replayed: replayed.events,
+            scanned: if scanned { head.position } else { 0 },
         });
         let (requests, inbox) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
@@ -284,6 +286,11 @@ impl SledLog {
     /// The data directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// How many events the open read to rebuild the indexes (0 when [`SledLog::reopen_storage`] kept them).
+    pub fn scanned_at_open(&self) -> u64 {
+        self.shared.scanned
     }
 
     /// How many events opening took from the write-ahead file (acknowledged, not yet checkpointed into sled when

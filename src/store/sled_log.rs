@@ -605,13 +605,13 @@ fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, Op
     let contents = wal::scan(bytes, head).map_err(|d| damaged(d.position, d.reason))?;
     let mut events = 0;
     for frame in &contents.frames {
-        let mut envelopes = Vec::new();
-        if record::records(frame.body).count() != frame.records as usize {
-            return Err(damaged(frame.first, format!("a frame announces {} records but holds another number", frame.records)));
-        }
+        // The records beyond sled's head are checked, then stored as the frame holds them (from byte `from`).
+        let (mut count, mut at, mut from) = (0, 0, None);
         for (i, bytes) in record::records(frame.body).enumerate() {
             let position = frame.first + i as u64;
             let bytes = bytes.map_err(|(_, reason)| damaged(position, reason))?;
+            let start = at;
+            (count, at) = (count + 1, at + 4 + bytes.len());
             if position <= head {
                 continue;
             }
@@ -622,11 +622,16 @@ fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, Op
             if envelope.expected_hash(&hash) != envelope.hash {
                 return Err(damaged(position, "the record does not continue the hash chain".into()));
             }
+            from.get_or_insert((position, start));
             (head, hash) = (position, envelope.hash);
-            envelopes.push(envelope);
         }
-        events += envelopes.len() as u64;
-        write_chunks(log, &envelopes).map_err(sled_error)?;
+        if count != frame.records {
+            return Err(damaged(frame.first, format!("a frame announces {} records but holds {count}", frame.records)));
+        }
+        if let Some((first, start)) = from {
+            events += head + 1 - first;
+            write_body(log, first, &frame.body[start..]).map_err(|error| OpenError::Io { dir: dir.to_owned(), error })?;
+        }
     }
     if events > 0 {
         tracing::info!(dir = %dir.display(), events, last = head, bytes = contents.end, "took acknowledged events from the write-ahead file");

@@ -5,8 +5,8 @@
 //! everything acknowledged comes back from the write-ahead file; with a checkpoint every few milliseconds, so
 //! kills land inside checkpoints; with a write-ahead file too small for most group commits, which then go to
 //! sled directly. Then the write-ahead file a killed child left, cut short (a torn tail: the
-//! whole frames before the cut come back) and with one byte changed in its first frame (refused, naming
-//! position 1).
+//! whole frames before the cut come back), with one byte changed in its first frame (refused, naming
+//! position 1), and with sled holding part of a frame (the rest of it comes back).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -142,6 +142,44 @@ async fn a_write_ahead_file_cut_inside_its_frames_gives_back_the_whole_frames_be
     let head = log.head().await.unwrap().position;
     assert!(head > 0 && head < 400, "the whole frames before the cut, not those after it: head {head}");
     assert_eq!(log.replayed_at_open(), head, "sled held none of them");
+    assert!(verify_log(&log, |_, _| {}).await.unwrap().ok());
+}
+
+#[tokio::test]
+async fn a_frame_sled_holds_part_of_is_completed_from_the_write_ahead_file() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(append_then_kill(dir.path(), 400), 400);
+    // sled holds nothing of the run (wal-only). Give it every record up to the middle of the first frame of
+    // several records, as a flush of sled that reached the disk before the kill would have: one chunk at 1.
+    let bytes = std::fs::read(dir.path().join("wal")).unwrap();
+    let (mut at, mut held, mut records) = (4096, 0, Vec::new());
+    loop {
+        let header = &bytes[at..at + 40];
+        assert_eq!(&header[..8], b"TRKWALF1", "a frame at byte {at}");
+        let count = u32::from_be_bytes(header[24..28].try_into().unwrap()) as usize;
+        let body = &bytes[at + 40..at + 40 + u32::from_be_bytes(header[28..32].try_into().unwrap()) as usize];
+        if count < 3 {
+            records.extend_from_slice(body);
+            held += count;
+            at = (at + 40 + body.len()).next_multiple_of(8);
+            continue;
+        }
+        let mut offset = 0;
+        for _ in 0..count / 2 {
+            offset += 4 + u32::from_be_bytes(body[offset..offset + 4].try_into().unwrap()) as usize;
+        }
+        records.extend_from_slice(&body[..offset]);
+        held += count / 2;
+        break;
+    }
+    let db = tracker::store::open_raw(dir.path()).unwrap();
+    db.open_tree("log").unwrap().insert(1u64.to_be_bytes(), tracker::store::pack_chunk(&records)).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let log = tracker::store::SledLog::open(dir.path(), Default::default()).expect("reopening");
+    let head = log.head().await.unwrap().position;
+    assert!(head >= 400, "every acknowledged event is back: head {head}");
+    assert_eq!(log.replayed_at_open(), head - held as u64, "the rest of that frame and the frames after it");
     assert!(verify_log(&log, |_, _| {}).await.unwrap().ok());
 }
 

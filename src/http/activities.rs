@@ -58,12 +58,11 @@ pub(super) fn view(programme: &str, state: &ActivityState, version: u64, positio
 }
 
 /// [`view`] written straight to JSON: the same bytes as serialising it, without building the object first.
-/// The view's own entries go between the activity's fields in key order; where a name is both, `id` and
-/// `programme` are the field's and the others the view's, as in [`view`].
+/// The view's own entries go between the activity's fields in key order.
 pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, position: u64) -> Vec<u8> {
     use events::activity::FieldJson;
-    /// An entry of the view that is not one of the activity's fields; `overrides` when it replaces a field of
-    /// the same name.
+    /// An entry of the view that is not one of the activity's fields (no field has any of these names: the
+    /// activity's `id` is assigned by the server, and the others are not fields of any kind).
     enum Own<'a> {
         Id(Option<Uuid>),
         Text(&'a str),
@@ -71,14 +70,15 @@ pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, po
     }
     let fields = state.activity().map(events::Activity::json_fields).unwrap_or_default();
     let mut own = Vec::with_capacity(6);
-    own.push(("id", Own::Id(state.id()), false));
-    own.push(("position", Own::Number(position), true));
-    own.push(("programme", Own::Text(programme), false));
+    own.push(("id", Own::Id(state.id())));
+    own.push(("position", Own::Number(position)));
+    own.push(("programme", Own::Text(programme)));
     if let Some(note) = state.return_note() {
-        own.push(("return_note", Own::Text(note), true));
+        own.push(("return_note", Own::Text(note)));
     }
-    own.push(("status", Own::Text(state.status().as_str()), true));
-    own.push(("version", Own::Number(version), true));
+    own.push(("status", Own::Text(state.status().as_str())));
+    own.push(("version", Own::Number(version)));
+    debug_assert!(fields.iter().all(|(name, _)| own.iter().all(|(key, _)| name != key)), "a field named like a view entry");
     let mut out = String::with_capacity(512);
     out.push('{');
     let mut first = true;
@@ -89,18 +89,12 @@ pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, po
         FieldJson::Text(key).write(out);
         out.push(':');
     };
+    // Both lists are sorted by name: merged, they make the object's keys in order.
     let mut fields = fields.iter().peekable();
-    for (key, value, overrides) in own {
+    for (key, value) in own {
         while let Some((name, field)) = fields.next_if(|(name, _)| *name < key) {
             entry(&mut out, name);
             field.write(&mut out);
-        }
-        if let Some((name, field)) = fields.next_if(|(name, _)| *name == key) {
-            if !overrides {
-                entry(&mut out, name);
-                field.write(&mut out);
-                continue;
-            }
         }
         entry(&mut out, key);
         match value {

@@ -87,6 +87,73 @@ impl<T: Copy> Chunked<T> {
     }
 }
 
+/// Slots in increasing order, in chunks of at most [`CHUNK_ITEMS`]: slots added at the end fill the last chunk
+/// (which grows up to that size and no further), one added in the middle splits a full chunk in two, so the list
+/// takes about 4 bytes a slot and never doubles (and copies) one large allocation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SortedSlots {
+    chunks: Vec<Vec<u32>>,
+}
+
+impl PartialEq for SortedSlots {
+    fn eq(&self, other: &SortedSlots) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for SortedSlots {}
+
+impl SortedSlots {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.chunks.iter().flatten().copied()
+    }
+
+    /// The chunk `slot` is in or belongs in: the first whose last slot is not below it.
+    fn chunk_of(&self, slot: u32) -> usize {
+        self.chunks.partition_point(|chunk| chunk.last().is_some_and(|&last| last < slot))
+    }
+
+    /// Adds a slot (nothing when it is there already).
+    pub(crate) fn insert(&mut self, slot: u32) {
+        let n = self.chunk_of(slot);
+        let Some(chunk) = self.chunks.get_mut(n) else {
+            match self.chunks.last_mut() {
+                Some(last) if last.len() < CHUNK_ITEMS => last.push(slot),
+                _ => self.chunks.push(vec![slot]),
+            }
+            return;
+        };
+        let Err(at) = chunk.binary_search(&slot) else { return };
+        if chunk.len() < CHUNK_ITEMS {
+            chunk.insert(at, slot);
+            return;
+        }
+        let mut tail = chunk.split_off(CHUNK_ITEMS / 2);
+        match at.checked_sub(CHUNK_ITEMS / 2) {
+            Some(at) => tail.insert(at, slot),
+            None => chunk.insert(at, slot),
+        }
+        self.chunks.insert(n + 1, tail);
+    }
+
+    /// Takes a slot out (nothing when it is not there).
+    pub(crate) fn remove(&mut self, slot: u32) {
+        let n = self.chunk_of(slot);
+        let Some(chunk) = self.chunks.get_mut(n) else { return };
+        let Ok(at) = chunk.binary_search(&slot) else { return };
+        chunk.remove(at);
+        if chunk.is_empty() {
+            self.chunks.remove(n);
+        } else if chunk.capacity() > 4 * chunk.len() {
+            chunk.shrink_to(2 * chunk.len());
+        }
+    }
+}
+
 /// Bytes per arena chunk; a reference is the chunk's number above [`OFFSET_BITS`] and the offset below.
 const ARENA_CHUNK: usize = 1 << OFFSET_BITS;
 const OFFSET_BITS: u32 = 18;
@@ -315,7 +382,7 @@ pub(crate) struct Activities {
     /// Return notes, by revision.
     pub(crate) notes: BTreeMap<u32, String>,
     /// The slots whose current activity is of each kind, increasing.
-    pub(crate) by_kind: BTreeMap<ActivityKind, Vec<u32>>,
+    pub(crate) by_kind: BTreeMap<ActivityKind, SortedSlots>,
 }
 
 /// What an event did to an activity, for the running totals: the states before and after, and the activity
@@ -421,15 +488,10 @@ impl Activities {
         let (old_kind, new_kind) = (before.and_then(|(_, rev)| rev.kind()), after.kind());
         if old_kind != new_kind {
             if let Some(slots) = old_kind.and_then(|kind| self.by_kind.get_mut(&kind)) {
-                if let Ok(i) = slots.binary_search(&slot) {
-                    slots.remove(i);
-                }
+                slots.remove(slot);
             }
             if let Some(kind) = new_kind {
-                let slots = self.by_kind.entry(kind).or_default();
-                if let Err(i) = slots.binary_search(&slot) {
-                    slots.insert(i, slot);
-                }
+                self.by_kind.entry(kind).or_default().insert(slot);
             }
             self.by_kind.retain(|_, slots| !slots.is_empty());
         }
@@ -476,7 +538,7 @@ impl Activities {
                 return false;
             }
             if let Some(kind) = self.revisions.get(index).kind() {
-                self.by_kind.entry(kind).or_default().push(slot);
+                self.by_kind.entry(kind).or_default().insert(slot);
             }
         }
         true
@@ -672,6 +734,69 @@ mod tests {
         assert_eq!(newest_first, sorted.iter().rev().copied().collect::<Vec<_>>());
         let pairs: Vec<(Uuid, u32)> = ids.iter_after(None).collect();
         assert_eq!(Ids::from_sorted(pairs), Some(ids));
+    }
+
+    #[test]
+    fn sorted_slots_stay_in_order_across_chunk_splits_and_removals() {
+        let mut slots = SortedSlots::default();
+        let mut expected = std::collections::BTreeSet::new();
+        // Even slots at the end fill three chunks; odd ones then go into full chunks and split them.
+        let evens = (0..3 * CHUNK_ITEMS as u32).map(|n| 2 * n);
+        let odds = (0..3 * CHUNK_ITEMS as u32).map(|n| (n * 7919 % (3 * CHUNK_ITEMS as u32)) * 2 + 1).take(5_000);
+        for slot in evens.chain(odds) {
+            slots.insert(slot);
+            expected.insert(slot);
+        }
+        slots.insert(4);
+        assert_eq!(slots.iter().collect::<Vec<_>>(), expected.iter().copied().collect::<Vec<_>>());
+        assert!(slots.chunks.len() > 4, "inserts in the middle split chunks");
+        for slot in (0..6 * CHUNK_ITEMS as u32).filter(|n| n % 8 != 0) {
+            slots.remove(slot);
+            expected.remove(&slot);
+        }
+        slots.remove(1);
+        assert_eq!(slots.iter().collect::<Vec<_>>(), expected.iter().copied().collect::<Vec<_>>());
+        let kept = expected.len();
+        for chunk in &slots.chunks {
+            assert!(!chunk.is_empty() && chunk.len() <= CHUNK_ITEMS && chunk.capacity() <= CHUNK_ITEMS);
+        }
+        let capacity: usize = slots.chunks.iter().map(Vec::capacity).sum();
+        assert!(capacity <= 4 * kept + CHUNK_ITEMS, "{capacity} places for {kept} slots");
+        for slot in expected {
+            slots.remove(slot);
+        }
+        assert!(slots.is_empty());
+    }
+
+    #[test]
+    fn kinds_list_each_slot_under_its_current_kind_after_corrections_and_a_relink() {
+        let mut table = Activities::default();
+        let visit = |n: u128| {
+            events::parse_activity(&json!({"kind": "cluster_visit", "occurred_on": "2021-05-01", "cluster": "cop1", "host": format!("h{n}")}), None)
+                .unwrap()
+        };
+        let count = 3 * CHUNK_ITEMS as u128;
+        for n in 0..count {
+            table.apply(Uuid::from_u128(n), n as u64 + 1, recorded(Uuid::from_u128(n), exchange("torino", None, None)));
+        }
+        // Every fifth becomes a cluster visit, and every tenth back again.
+        let mut position = count as u64;
+        for (n, activity) in (0..count).step_by(5).map(|n| (n, visit(n))).chain((0..count).step_by(10).map(|n| (n, exchange("paris", None, None)))) {
+            position += 1;
+            let id = Uuid::from_u128(n);
+            table.apply(id, position, DomainEvent::ActivityCorrected(ActivityCorrected { activity_id: id, activity, reason: "kind".into(), changes: Default::default() }));
+        }
+        let scanned = |table: &Activities, kind: ActivityKind| -> Vec<u32> {
+            table.slots().filter(|&slot| table.revisions.get(table.latest.get(slot)).kind() == Some(kind)).collect()
+        };
+        for kind in [ActivityKind::StaffExchange, ActivityKind::ClusterVisit] {
+            let listed: Vec<u32> = table.by_kind[&kind].iter().collect();
+            assert_eq!(listed, scanned(&table, kind), "{kind:?}");
+        }
+        assert_eq!(table.by_kind[&ActivityKind::ClusterVisit].iter().count(), (0..count).filter(|n| n % 5 == 0 && n % 10 != 0).count());
+        let live = table.by_kind.clone();
+        assert!(table.link(table.len()));
+        assert_eq!(table.by_kind, live);
     }
 
     #[test]

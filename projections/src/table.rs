@@ -1,6 +1,6 @@
 //! The activities of one programme, kept column by column so that a million of them fit in tens of megabytes:
-//! every revision (the state after one event) is a fixed 32-byte [`Rev`] in log order, with the columns that
-//! lists, filters and reports look at (kind, date, partner, cluster, status); the activity itself is kept
+//! every revision (the state after one event) is a fixed 24-byte record in log order ([`Revisions`]), with the
+//! columns that lists, filters and reports look at (kind, date, partner, cluster, status); the activity is kept
 //! encoded once per record or correction in an arena of bytes (`codec.rs`), read back only when a report or a
 //! view needs its fields. Slots number the activities in the order they first appeared; ids map to slots.
 //!
@@ -73,18 +73,6 @@ impl<T: Copy> Chunked<T> {
         self.chunks[index / CHUNK_ITEMS][index % CHUNK_ITEMS] = item;
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
-        self.chunks.iter().flatten().copied()
-    }
-
-    /// The number of leading items for which `pred` holds (it must hold for a prefix only).
-    fn partition_point(&self, pred: impl Fn(&T) -> bool) -> usize {
-        let full = self.chunks.partition_point(|chunk| chunk.last().is_some_and(&pred));
-        match self.chunks.get(full) {
-            Some(chunk) => full * CHUNK_ITEMS + chunk.partition_point(pred),
-            None => self.len,
-        }
-    }
 }
 
 /// Slots in increasing order, in chunks of at most [`CHUNK_ITEMS`]: slots added at the end fill the last chunk
@@ -225,7 +213,6 @@ impl Arena {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Rev {
     pub(crate) position: u64,
-    pub(crate) slot: u32,
     /// The same activity's revision before this one ([`NONE`] for its first).
     pub(crate) prev: u32,
     /// The activity in the arena ([`NONE`] while it has none: an event before its record).
@@ -256,6 +243,112 @@ impl Rev {
 
     pub(crate) fn occurred_on(&self) -> Option<NaiveDate> {
         (self.data != NONE).then(|| NaiveDate::from_num_days_from_ce_opt(self.occurred_on).expect("a stored date"))
+    }
+}
+
+/// Every revision in log order, in chunks of [`CHUNK_ITEMS`] 24-byte [`Kept`] records: a position is kept as a
+/// `u32` offset from a base of its chunk (the chunk's first position; positions increase within a chunk). Where
+/// an offset would not fit 32 bits, a new base starts at that record, so every `u64` position is kept exactly.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Revisions {
+    chunks: Vec<RevisionChunk>,
+    len: usize,
+}
+
+#[derive(Clone, Debug)]
+struct RevisionChunk {
+    base: u64,
+    /// (index in the chunk, base) from which later records count instead: empty unless the positions of one
+    /// chunk span more than `u32::MAX`.
+    rebased: Vec<(u32, u64)>,
+    records: Vec<Kept>,
+}
+
+impl RevisionChunk {
+    fn base_of(&self, within: usize) -> u64 {
+        match self.rebased.partition_point(|&(from, _)| from as usize <= within) {
+            0 => self.base,
+            n => self.rebased[n - 1].1,
+        }
+    }
+}
+
+/// A [`Rev`] as the table keeps it: the position as an offset from its chunk's base.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    offset: u32,
+    prev: u32,
+    data: u32,
+    occurred_on: i32,
+    partner: u16,
+    cluster: u16,
+    status: u8,
+    event: u8,
+    kind: u8,
+    flags: u8,
+}
+
+impl PartialEq for Revisions {
+    fn eq(&self, other: &Revisions) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Revisions {}
+
+impl Revisions {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds a revision; returns its index.
+    pub(crate) fn push(&mut self, rev: Rev) -> u32 {
+        let index = u32::try_from(self.len).ok().filter(|&i| i != NONE).expect("fewer than 2^32 - 1 revisions in a programme");
+        let within = self.len % CHUNK_ITEMS;
+        if within == 0 {
+            self.chunks.push(RevisionChunk { base: rev.position, rebased: Vec::new(), records: Vec::with_capacity(CHUNK_ITEMS) });
+        }
+        let chunk = self.chunks.last_mut().expect("a chunk with room");
+        let base = chunk.rebased.last().map_or(chunk.base, |&(_, base)| base);
+        let offset = match rev.position.checked_sub(base).and_then(|offset| u32::try_from(offset).ok()) {
+            Some(offset) => offset,
+            None => {
+                chunk.rebased.push((within as u32, rev.position));
+                0
+            }
+        };
+        let Rev { position: _, prev, data, occurred_on, partner, cluster, status, event, kind, flags } = rev;
+        chunk.records.push(Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags });
+        self.len += 1;
+        index
+    }
+
+    pub(crate) fn get(&self, index: u32) -> Rev {
+        let (chunk, within) = (&self.chunks[index as usize / CHUNK_ITEMS], index as usize % CHUNK_ITEMS);
+        let Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags } = chunk.records[within];
+        Rev { position: chunk.base_of(within) + u64::from(offset), prev, data, occurred_on, partner, cluster, status, event, kind, flags }
+    }
+
+    fn set_prev(&mut self, index: u32, prev: u32) {
+        self.chunks[index as usize / CHUNK_ITEMS].records[index as usize % CHUNK_ITEMS].prev = prev;
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Rev> + '_ {
+        (0..self.len as u32).map(|index| self.get(index))
+    }
+
+    /// How many revisions are at or before `position` (positions increase in log order).
+    fn count_at_or_before(&self, position: u64) -> usize {
+        let (mut low, mut high) = (0, self.len);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.get(middle as u32).position <= position {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low
     }
 }
 
@@ -376,7 +469,7 @@ pub(crate) struct Activities {
     /// By slot: its latest revision.
     pub(crate) latest: Chunked<u32>,
     /// Every revision, in log order.
-    pub(crate) revisions: Chunked<Rev>,
+    pub(crate) revisions: Revisions,
     pub(crate) arena: Arena,
     pub(crate) slugs: Slugs,
     /// Return notes, by revision.
@@ -441,7 +534,7 @@ impl Activities {
 
     /// How many revisions at or before `position`.
     pub(crate) fn position_at(&self, position: u64) -> Option<u64> {
-        let applied = self.revisions.partition_point(|r| r.position <= position);
+        let applied = self.revisions.count_at_or_before(position);
         applied.checked_sub(1).map(|i| self.revisions.get(i as u32).position)
     }
 
@@ -475,7 +568,6 @@ impl Activities {
             (None, None) => Rev { data: NONE, occurred_on: 0, partner: 0, cluster: 0, kind: 0, ..EMPTY },
         };
         after.position = position;
-        after.slot = slot;
         after.prev = before.map_or(NONE, |(index, _)| index);
         after.status = ActivityStatus::ALL.iter().position(|s| *s == state.status()).expect("every status is listed") as u8;
         after.event = event_index;
@@ -515,21 +607,36 @@ impl Activities {
         }
     }
 
-    /// Rebuilds the links between revisions, the latest of each slot and the kinds from the revisions (after
-    /// reading a snapshot). `false` when a revision names a slot that does not exist.
-    pub(crate) fn link(&mut self, slots: usize) -> bool {
+    /// Each revision's slot, in log order (revisions do not keep it: the snapshot writes it, and [`Activities::link`]
+    /// rebuilds the links from it).
+    pub(crate) fn revision_slots(&self) -> Vec<u32> {
+        let mut slots = vec![NONE; self.revisions.len()];
+        for slot in self.slots() {
+            let mut index = self.latest.get(slot);
+            while index != NONE {
+                slots[index as usize] = slot;
+                index = self.revisions.get(index).prev;
+            }
+        }
+        slots
+    }
+
+    /// Rebuilds the links between revisions, the latest of each slot and the kinds from the revisions and the
+    /// slot of each (after reading a snapshot). `false` when a revision names a slot that does not exist.
+    pub(crate) fn link(&mut self, slots: usize, revision_slots: &[u32]) -> bool {
+        if revision_slots.len() != self.revisions.len() {
+            return false;
+        }
         self.latest = Chunked::default();
         for _ in 0..slots {
             self.latest.push(NONE);
         }
-        for index in 0..self.revisions.len() as u32 {
-            let mut rev = self.revisions.get(index);
-            if rev.slot as usize >= slots {
+        for (index, &slot) in (0..).zip(revision_slots) {
+            if slot as usize >= slots {
                 return false;
             }
-            rev.prev = self.latest.get(rev.slot);
-            self.revisions.set(index, rev);
-            self.latest.set(rev.slot, index);
+            self.revisions.set_prev(index, self.latest.get(slot));
+            self.latest.set(slot, index);
         }
         self.by_kind.clear();
         for slot in 0..slots as u32 {
@@ -560,7 +667,7 @@ impl Activities {
 }
 
 const EMPTY: Rev =
-    Rev { position: 0, slot: 0, prev: NONE, data: NONE, occurred_on: 0, partner: 0, cluster: 0, status: 0, event: 0, kind: 0, flags: 0 };
+    Rev { position: 0, prev: NONE, data: NONE, occurred_on: 0, partner: 0, cluster: 0, status: 0, event: 0, kind: 0, flags: 0 };
 
 /// Every state an activity went through, in log order.
 #[derive(Clone, Copy, Debug)]
@@ -795,8 +902,67 @@ mod tests {
         }
         assert_eq!(table.by_kind[&ActivityKind::ClusterVisit].iter().count(), (0..count).filter(|n| n % 5 == 0 && n % 10 != 0).count());
         let live = table.by_kind.clone();
-        assert!(table.link(table.len()));
+        let slots = table.revision_slots();
+        assert!(table.link(table.len(), &slots));
         assert_eq!(table.by_kind, live);
+    }
+
+    #[test]
+    fn a_kept_revision_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<Kept>(), 24);
+    }
+
+    #[test]
+    fn positions_beyond_32_bits_are_kept_exactly_across_chunks() {
+        let mut positions = Vec::new();
+        let mut position = 0u64;
+        for n in 0..3 * CHUNK_ITEMS + 10 {
+            // Small steps, and leaps of 32 bits or more: inside a chunk, into a chunk's last record and its first.
+            position += match n {
+                100 | 101 => 1 << 32,
+                n if n == CHUNK_ITEMS - 1 || n == CHUNK_ITEMS => 5 << 33,
+                n if n == 2 * CHUNK_ITEMS + 7 => u64::from(u32::MAX),
+                n => 1 + n as u64 % 3,
+            };
+            positions.push(position);
+        }
+        positions.push(u64::MAX);
+        let mut revisions = Revisions::default();
+        for (n, &position) in positions.iter().enumerate() {
+            assert_eq!(revisions.push(Rev { position, prev: n as u32, ..EMPTY }), n as u32);
+        }
+        // A new base at each leap within a chunk (three in the first, one in the third and the last); the second
+        // chunk starts at its leap.
+        let rebased: Vec<usize> = revisions.chunks.iter().map(|chunk| chunk.rebased.len()).collect();
+        assert_eq!(rebased, [3, 0, 1, 1]);
+        for (n, &position) in positions.iter().enumerate() {
+            let rev = revisions.get(n as u32);
+            assert_eq!((rev.position, rev.prev), (position, n as u32), "revision {n}");
+            assert_eq!(revisions.count_at_or_before(position), n + 1, "at {position}");
+            assert_eq!(revisions.count_at_or_before(position - 1), n, "before {position}");
+        }
+    }
+
+    #[test]
+    fn activities_at_positions_beyond_32_bits_keep_their_histories_through_a_relink() {
+        let mut table = Activities::default();
+        let count = CHUNK_ITEMS as u128 + 10;
+        let position = |n: u128| (n as u64 + 1) * (1 << 31);
+        for n in 0..count {
+            table.apply(Uuid::from_u128(n % 1000), position(n), recorded(Uuid::from_u128(n % 1000), exchange("torino", None, None)));
+        }
+        let history = table.history(&Uuid::from_u128(7)).unwrap();
+        let expected: Vec<u64> = (0..count).filter(|n| n % 1000 == 7).map(position).collect();
+        assert_eq!(history.revisions().iter().map(ActivityRevision::position).collect::<Vec<_>>(), expected);
+        assert_eq!(history.at(position(4007) - 1).map(|r| r.position()), Some(position(3007)));
+        assert_eq!(history.version_at(position(2500)), 3);
+        assert_eq!(table.position_at(position(count - 1) + 5), Some(position(count - 1)));
+        assert_eq!(table.position_at(position(0) - 1), None);
+        let mut relinked = table.clone();
+        let slots = table.revision_slots();
+        assert_eq!(slots[4007], table.ids.get(&Uuid::from_u128(7)).unwrap());
+        assert!(relinked.link(table.len(), &slots));
+        assert_eq!(relinked, table);
     }
 
     #[test]

@@ -107,6 +107,11 @@ impl SortedSlots {
 
     /// Adds a slot (nothing when it is there already).
     pub(crate) fn insert(&mut self, slot: u32) {
+        // Nearly every slot is the highest yet (a new activity, or the lists rebuilt in slot order).
+        if let Some(last) = self.chunks.last_mut().filter(|last| last.len() < CHUNK_ITEMS && last.last() < Some(&slot)) {
+            last.push(slot);
+            return;
+        }
         let n = self.chunk_of(slot);
         let Some(chunk) = self.chunks.get_mut(n) else {
             match self.chunks.last_mut() {

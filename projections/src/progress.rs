@@ -13,7 +13,7 @@ use events::{
 };
 
 use crate::index::{Bucket, Contribution, HeadIndex, Totals};
-use crate::table::{Activities, ActivityHistory, ActivityRevision, Change, Rev, NONE};
+use crate::table::{Activities, ActivityHistory, ActivityRevision, Change, Rev, SortedSlots, NONE};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -278,7 +278,7 @@ impl ProgressProjection {
                 (None, Aggregate::Distinct) => {
                     let mut slots = BTreeSet::new();
                     for kind in &indicator.measure.kinds {
-                        slots.extend(activities.by_kind.get(kind).into_iter().flatten().copied());
+                        slots.extend(activities.by_kind.get(kind).into_iter().flat_map(SortedSlots::iter));
                     }
                     let (counted, pending) = states(&mut slots.into_iter());
                     (tally(indicator, &counted), tally(indicator, &pending))

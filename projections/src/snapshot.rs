@@ -15,7 +15,8 @@
 //! arena       = chunk count · (length · bytes)*                      (the encoded activities, as kept in memory)
 //! ```
 //! The columns are the table's own (`table.rs`): reading them back is mostly copying, and the links between
-//! an activity's revisions, the latest of each and the activities of each kind are derived on reading.
+//! an activity's revisions, the latest of each and the activities of each kind are derived on reading (from
+//! each revision's slot, which the table does not keep: writing derives it from the links).
 //! Programme sections carry their length, so they are read on several threads. The format is named by
 //! `ProgressProjection::VERSION`: change it and bump that.
 
@@ -142,10 +143,10 @@ fn write_programme(w: &mut Writer, history: &ProgrammeHistory) {
     }
     w.varint(table.revisions.len() as u64);
     let mut previous = 0;
-    for rev in table.revisions.iter() {
+    for (rev, slot) in table.revisions.iter().zip(table.revision_slots()) {
         w.varint(rev.position - previous);
         previous = rev.position;
-        w.varint(u64::from(rev.slot));
+        w.varint(u64::from(slot));
         w.varint(if rev.data == NONE { 0 } else { u64::from(rev.data) + 1 });
         w.zigzag(i64::from(rev.occurred_on));
         w.varint(u64::from(rev.partner));
@@ -191,6 +192,7 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
     let count = r.count()?;
     let mut position = 0u64;
     let mut pending = Vec::with_capacity(count);
+    let mut revision_slots = Vec::with_capacity(count);
     let mut with_notes = 0usize;
     for _ in 0..count {
         position = position.checked_add(r.varint()?).map_or_else(|| error("a position is out of range"), Ok)?;
@@ -211,7 +213,8 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
             return error("a revision's status, event type, kind or flags are unknown");
         }
         with_notes += usize::from(flags & NOTE != 0);
-        pending.push(Rev { position, slot, prev: NONE, data, occurred_on, partner, cluster, status, event, kind, flags });
+        revision_slots.push(slot);
+        pending.push(Rev { position, prev: NONE, data, occurred_on, partner, cluster, status, event, kind, flags });
     }
     for _ in 0..r.count()? {
         let revision = r.u32()?;
@@ -236,7 +239,7 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
         }
         table.push_revision(rev);
     }
-    if !table.link(slots) {
+    if !table.link(slots, &revision_slots) {
         return error("a revision names no activity, or an activity has no revision");
     }
     history.index = crate::index::HeadIndex::read(&mut r)?;

@@ -1,6 +1,6 @@
 //! The activities of one programme, kept column by column so that a million of them fit in tens of megabytes:
-//! every revision (the state after one event) is a fixed 32-byte [`Rev`] in log order, with the columns that
-//! lists, filters and reports look at (kind, date, partner, cluster, status); the activity itself is kept
+//! every revision (the state after one event) is a fixed 24-byte record in log order ([`Revisions`]), with the
+//! columns that lists, filters and reports look at (kind, date, partner, cluster, status); the activity is kept
 //! encoded once per record or correction in an arena of bytes (`codec.rs`), read back only when a report or a
 //! view needs its fields. Slots number the activities in the order they first appeared; ids map to slots.
 //!
@@ -73,16 +73,76 @@ impl<T: Copy> Chunked<T> {
         self.chunks[index / CHUNK_ITEMS][index % CHUNK_ITEMS] = item;
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = T> + '_ {
+}
+
+/// Slots in increasing order, in chunks of at most [`CHUNK_ITEMS`]: slots added at the end fill the last chunk
+/// (which grows up to that size and no further), one added in the middle splits a full chunk in two, so the list
+/// takes about 4 bytes a slot and never doubles (and copies) one large allocation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SortedSlots {
+    chunks: Vec<Vec<u32>>,
+}
+
+impl PartialEq for SortedSlots {
+    fn eq(&self, other: &SortedSlots) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for SortedSlots {}
+
+impl SortedSlots {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.chunks.iter().flatten().copied()
     }
 
-    /// The number of leading items for which `pred` holds (it must hold for a prefix only).
-    fn partition_point(&self, pred: impl Fn(&T) -> bool) -> usize {
-        let full = self.chunks.partition_point(|chunk| chunk.last().is_some_and(&pred));
-        match self.chunks.get(full) {
-            Some(chunk) => full * CHUNK_ITEMS + chunk.partition_point(pred),
-            None => self.len,
+    /// The chunk `slot` is in or belongs in: the first whose last slot is not below it.
+    fn chunk_of(&self, slot: u32) -> usize {
+        self.chunks.partition_point(|chunk| chunk.last().is_some_and(|&last| last < slot))
+    }
+
+    /// Adds a slot (nothing when it is there already).
+    pub(crate) fn insert(&mut self, slot: u32) {
+        // Nearly every slot is the highest yet (a new activity, or the lists rebuilt in slot order).
+        if let Some(last) = self.chunks.last_mut().filter(|last| last.len() < CHUNK_ITEMS && last.last() < Some(&slot)) {
+            last.push(slot);
+            return;
+        }
+        let n = self.chunk_of(slot);
+        let Some(chunk) = self.chunks.get_mut(n) else {
+            match self.chunks.last_mut() {
+                Some(last) if last.len() < CHUNK_ITEMS => last.push(slot),
+                _ => self.chunks.push(vec![slot]),
+            }
+            return;
+        };
+        let Err(at) = chunk.binary_search(&slot) else { return };
+        if chunk.len() < CHUNK_ITEMS {
+            chunk.insert(at, slot);
+            return;
+        }
+        let mut tail = chunk.split_off(CHUNK_ITEMS / 2);
+        match at.checked_sub(CHUNK_ITEMS / 2) {
+            Some(at) => tail.insert(at, slot),
+            None => chunk.insert(at, slot),
+        }
+        self.chunks.insert(n + 1, tail);
+    }
+
+    /// Takes a slot out (nothing when it is not there).
+    pub(crate) fn remove(&mut self, slot: u32) {
+        let n = self.chunk_of(slot);
+        let Some(chunk) = self.chunks.get_mut(n) else { return };
+        let Ok(at) = chunk.binary_search(&slot) else { return };
+        chunk.remove(at);
+        if chunk.is_empty() {
+            self.chunks.remove(n);
+        } else if chunk.capacity() > 4 * chunk.len() {
+            chunk.shrink_to(2 * chunk.len());
         }
     }
 }
@@ -158,7 +218,6 @@ impl Arena {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Rev {
     pub(crate) position: u64,
-    pub(crate) slot: u32,
     /// The same activity's revision before this one ([`NONE`] for its first).
     pub(crate) prev: u32,
     /// The activity in the arena ([`NONE`] while it has none: an event before its record).
@@ -192,13 +251,202 @@ impl Rev {
     }
 }
 
+/// Every revision in log order, in chunks of [`CHUNK_ITEMS`] 24-byte [`Kept`] records: a position is kept as a
+/// `u32` offset from a base of its chunk (the chunk's first position; positions increase within a chunk). Where
+/// an offset would not fit 32 bits, a new base starts at that record, so every `u64` position is kept exactly.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Revisions {
+    chunks: Vec<RevisionChunk>,
+    len: usize,
+}
+
+#[derive(Clone, Debug)]
+struct RevisionChunk {
+    base: u64,
+    /// (index in the chunk, base) from which later records count instead: empty unless the positions of one
+    /// chunk span more than `u32::MAX`.
+    rebased: Vec<(u32, u64)>,
+    records: Vec<Kept>,
+}
+
+impl RevisionChunk {
+    fn base_of(&self, within: usize) -> u64 {
+        match self.rebased.partition_point(|&(from, _)| from as usize <= within) {
+            0 => self.base,
+            n => self.rebased[n - 1].1,
+        }
+    }
+}
+
+/// A [`Rev`] as the table keeps it: the position as an offset from its chunk's base.
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    offset: u32,
+    prev: u32,
+    data: u32,
+    occurred_on: i32,
+    partner: u16,
+    cluster: u16,
+    status: u8,
+    event: u8,
+    kind: u8,
+    flags: u8,
+}
+
+impl PartialEq for Revisions {
+    fn eq(&self, other: &Revisions) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Revisions {}
+
+impl Revisions {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds a revision; returns its index.
+    pub(crate) fn push(&mut self, rev: Rev) -> u32 {
+        let index = u32::try_from(self.len).ok().filter(|&i| i != NONE).expect("fewer than 2^32 - 1 revisions in a programme");
+        let within = self.len % CHUNK_ITEMS;
+        if within == 0 {
+            self.chunks.push(RevisionChunk { base: rev.position, rebased: Vec::new(), records: Vec::with_capacity(CHUNK_ITEMS) });
+        }
+        let chunk = self.chunks.last_mut().expect("a chunk with room");
+        let base = chunk.rebased.last().map_or(chunk.base, |&(_, base)| base);
+        let offset = match rev.position.checked_sub(base).and_then(|offset| u32::try_from(offset).ok()) {
+            Some(offset) => offset,
+            None => {
+                chunk.rebased.push((within as u32, rev.position));
+                0
+            }
+        };
+        let Rev { position: _, prev, data, occurred_on, partner, cluster, status, event, kind, flags } = rev;
+        chunk.records.push(Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags });
+        self.len += 1;
+        index
+    }
+
+    pub(crate) fn get(&self, index: u32) -> Rev {
+        let (chunk, within) = (&self.chunks[index as usize / CHUNK_ITEMS], index as usize % CHUNK_ITEMS);
+        let Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags } = chunk.records[within];
+        Rev { position: chunk.base_of(within) + u64::from(offset), prev, data, occurred_on, partner, cluster, status, event, kind, flags }
+    }
+
+    fn set_prev(&mut self, index: u32, prev: u32) {
+        self.chunks[index as usize / CHUNK_ITEMS].records[index as usize % CHUNK_ITEMS].prev = prev;
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Rev> + '_ {
+        (0..self.len as u32).map(|index| self.get(index))
+    }
+
+    /// How many revisions are at or before `position` (positions increase in log order).
+    fn count_at_or_before(&self, position: u64) -> usize {
+        let (mut low, mut high) = (0, self.len);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            if self.get(middle as u32).position <= position {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        low
+    }
+}
+
 /// Activity ids → slots: sorted chunks, and ids that came out of order in a map beside them (merged into the
-/// chunks when they reach an eighth of the whole). Ids are UUID v7, so nearly every new id goes at the end.
+/// chunks when they reach an eighth of the whole). Ids are UUID v7, so nearly every new id goes at the end, and
+/// slots are handed out in the order activities first appear: a chunk keeps its slots as runs of consecutive
+/// ones ([`ChunkSlots`]), usually a single run, rather than one per id.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Ids {
-    sorted: Vec<Vec<(Uuid, u32)>>,
+    sorted: Vec<IdChunk>,
     recent: BTreeMap<Uuid, u32>,
     len: usize,
+}
+
+#[derive(Clone, Debug)]
+struct IdChunk {
+    ids: Vec<Uuid>,
+    slots: ChunkSlots,
+}
+
+/// The slots of a chunk's ids: where consecutive ids have consecutive slots, a run keeps only the first (the
+/// id at index `i` has slot `first + i - start` of the last run that starts at or before `i`); where runs
+/// would take more room than the slots themselves (8 bytes a run, 4 a slot), the slots.
+#[derive(Clone, Debug)]
+enum ChunkSlots {
+    Runs(Vec<(u32, u32)>),
+    Each(Vec<u32>),
+}
+
+impl IdChunk {
+    fn last(&self) -> Option<&Uuid> {
+        self.ids.last()
+    }
+
+    fn slot(&self, index: usize) -> u32 {
+        match &self.slots {
+            ChunkSlots::Each(slots) => slots[index],
+            ChunkSlots::Runs(runs) => {
+                let (start, first) = runs[runs.partition_point(|&(start, _)| start as usize <= index) - 1];
+                first + (index as u32 - start)
+            }
+        }
+    }
+
+    fn pair(&self, index: usize) -> (Uuid, u32) {
+        (self.ids[index], self.slot(index))
+    }
+
+    /// Adds an id after the others (the chunk has room).
+    fn push(&mut self, id: Uuid, slot: u32) {
+        let index = self.ids.len() as u32;
+        if self.ids.len() == self.ids.capacity() {
+            // A chunk read from a snapshot has no room to spare: it grows to a full chunk, not to twice its size.
+            self.ids.reserve_exact(CHUNK_ITEMS - self.ids.len());
+        }
+        self.ids.push(id);
+        match &mut self.slots {
+            ChunkSlots::Each(slots) => slots.push(slot),
+            ChunkSlots::Runs(runs) => match runs.last() {
+                Some(&(start, first)) if first.checked_add(index - start) == Some(slot) => {}
+                _ => runs.push((index, slot)),
+            },
+        }
+        if self.ids.len() == CHUNK_ITEMS {
+            self.compact();
+        }
+    }
+
+    /// Keeps the slots one per id when runs take more room.
+    fn compact(&mut self) {
+        match &mut self.slots {
+            ChunkSlots::Runs(runs) if 2 * runs.len() > self.ids.len() => {
+                self.slots = ChunkSlots::Each((0..self.ids.len()).map(|index| self.slot(index)).collect());
+            }
+            ChunkSlots::Runs(runs) => runs.shrink_to_fit(),
+            ChunkSlots::Each(_) => {}
+        }
+    }
+
+    /// A chunk of pairs in id order.
+    fn from_pairs(pairs: &[(Uuid, u32)]) -> IdChunk {
+        let mut chunk = IdChunk { ids: Vec::with_capacity(pairs.len()), slots: ChunkSlots::Runs(Vec::new()) };
+        for &(id, slot) in pairs {
+            chunk.push(id, slot);
+        }
+        chunk.compact();
+        chunk
+    }
+
+    /// The pairs from index `from` on, in id order.
+    fn pairs_from(&self, from: usize) -> impl DoubleEndedIterator<Item = (Uuid, u32)> + '_ {
+        (from..self.ids.len()).map(|index| self.pair(index))
+    }
 }
 
 impl PartialEq for Ids {
@@ -218,19 +466,19 @@ impl Ids {
         if let Some(&slot) = self.recent.get(id) {
             return Some(slot);
         }
-        let chunk = self.sorted.get(self.sorted.partition_point(|c| c.last().is_some_and(|(last, _)| last < id)))?;
-        chunk.binary_search_by(|(key, _)| key.cmp(id)).ok().map(|i| chunk[i].1)
+        let chunk = self.sorted.get(self.sorted.partition_point(|c| c.last().is_some_and(|last| last < id)))?;
+        chunk.ids.binary_search(id).ok().map(|index| chunk.slot(index))
     }
 
     /// Adds an id that is not there yet.
     pub(crate) fn insert(&mut self, id: Uuid, slot: u32) {
-        let last = self.sorted.last().and_then(|chunk| chunk.last()).map(|(last, _)| *last);
+        let last = self.sorted.last().and_then(IdChunk::last).copied();
         if last.is_none_or(|last| last < id) {
             match self.sorted.last_mut() {
-                Some(chunk) if chunk.len() < CHUNK_ITEMS => chunk.push((id, slot)),
+                Some(chunk) if chunk.ids.len() < CHUNK_ITEMS => chunk.push(id, slot),
                 _ => {
-                    let mut chunk = Vec::with_capacity(CHUNK_ITEMS);
-                    chunk.push((id, slot));
+                    let mut chunk = IdChunk { ids: Vec::with_capacity(CHUNK_ITEMS), slots: ChunkSlots::Runs(Vec::new()) };
+                    chunk.push(id, slot);
                     self.sorted.push(chunk);
                 }
             }
@@ -246,7 +494,7 @@ impl Ids {
     fn merge(&mut self) {
         let all: Vec<(Uuid, u32)> = self.iter_after(None).collect();
         self.recent.clear();
-        self.sorted = all.chunks(CHUNK_ITEMS).map(<[_]>::to_vec).collect();
+        self.sorted = all.chunks(CHUNK_ITEMS).map(IdChunk::from_pairs).collect();
     }
 
     /// Every (id, slot) after `after` (from the first when `None`), in id order.
@@ -254,12 +502,12 @@ impl Ids {
         let (chunk, within) = match after {
             None => (0, 0),
             Some(id) => {
-                let chunk = self.sorted.partition_point(|c| c.last().is_some_and(|(last, _)| *last <= id));
-                (chunk, self.sorted.get(chunk).map_or(0, |c| c.partition_point(|(key, _)| *key <= id)))
+                let chunk = self.sorted.partition_point(|c| c.last().is_some_and(|last| *last <= id));
+                (chunk, self.sorted.get(chunk).map_or(0, |c| c.ids.partition_point(|key| *key <= id)))
             }
         };
         let sorted = self.sorted.get(chunk..).unwrap_or_default().iter().enumerate().flat_map(move |(n, c)| {
-            c[if n == 0 { within } else { 0 }..].iter().copied()
+            c.pairs_from(if n == 0 { within } else { 0 })
         });
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let recent = self.recent.range((start, Bound::Unbounded)).map(|(id, slot)| (*id, *slot));
@@ -268,7 +516,7 @@ impl Ids {
 
     /// Every (id, slot), the highest id first.
     pub(crate) fn iter_rev(&self) -> impl Iterator<Item = (Uuid, u32)> + '_ {
-        let sorted = self.sorted.iter().rev().flat_map(|chunk| chunk.iter().rev().copied());
+        let sorted = self.sorted.iter().rev().flat_map(|chunk| chunk.pairs_from(0).rev());
         let recent = self.recent.iter().rev().map(|(id, slot)| (*id, *slot));
         Merged { a: sorted.peekable(), b: recent.peekable(), descending: true }
     }
@@ -279,7 +527,7 @@ impl Ids {
             return None;
         }
         let len = pairs.len();
-        Some(Ids { sorted: pairs.chunks(CHUNK_ITEMS).map(<[_]>::to_vec).collect(), recent: BTreeMap::new(), len })
+        Some(Ids { sorted: pairs.chunks(CHUNK_ITEMS).map(IdChunk::from_pairs).collect(), recent: BTreeMap::new(), len })
     }
 }
 
@@ -309,13 +557,13 @@ pub(crate) struct Activities {
     /// By slot: its latest revision.
     pub(crate) latest: Chunked<u32>,
     /// Every revision, in log order.
-    pub(crate) revisions: Chunked<Rev>,
+    pub(crate) revisions: Revisions,
     pub(crate) arena: Arena,
     pub(crate) slugs: Slugs,
     /// Return notes, by revision.
     pub(crate) notes: BTreeMap<u32, String>,
     /// The slots whose current activity is of each kind, increasing.
-    pub(crate) by_kind: BTreeMap<ActivityKind, Vec<u32>>,
+    pub(crate) by_kind: BTreeMap<ActivityKind, SortedSlots>,
 }
 
 /// What an event did to an activity, for the running totals: the states before and after, and the activity
@@ -374,7 +622,7 @@ impl Activities {
 
     /// How many revisions at or before `position`.
     pub(crate) fn position_at(&self, position: u64) -> Option<u64> {
-        let applied = self.revisions.partition_point(|r| r.position <= position);
+        let applied = self.revisions.count_at_or_before(position);
         applied.checked_sub(1).map(|i| self.revisions.get(i as u32).position)
     }
 
@@ -408,7 +656,6 @@ impl Activities {
             (None, None) => Rev { data: NONE, occurred_on: 0, partner: 0, cluster: 0, kind: 0, ..EMPTY },
         };
         after.position = position;
-        after.slot = slot;
         after.prev = before.map_or(NONE, |(index, _)| index);
         after.status = ActivityStatus::ALL.iter().position(|s| *s == state.status()).expect("every status is listed") as u8;
         after.event = event_index;
@@ -421,15 +668,10 @@ impl Activities {
         let (old_kind, new_kind) = (before.and_then(|(_, rev)| rev.kind()), after.kind());
         if old_kind != new_kind {
             if let Some(slots) = old_kind.and_then(|kind| self.by_kind.get_mut(&kind)) {
-                if let Ok(i) = slots.binary_search(&slot) {
-                    slots.remove(i);
-                }
+                slots.remove(slot);
             }
             if let Some(kind) = new_kind {
-                let slots = self.by_kind.entry(kind).or_default();
-                if let Err(i) = slots.binary_search(&slot) {
-                    slots.insert(i, slot);
-                }
+                self.by_kind.entry(kind).or_default().insert(slot);
             }
             self.by_kind.retain(|_, slots| !slots.is_empty());
         }
@@ -453,21 +695,36 @@ impl Activities {
         }
     }
 
-    /// Rebuilds the links between revisions, the latest of each slot and the kinds from the revisions (after
-    /// reading a snapshot). `false` when a revision names a slot that does not exist.
-    pub(crate) fn link(&mut self, slots: usize) -> bool {
+    /// Each revision's slot, in log order (revisions do not keep it: the snapshot writes it, and [`Activities::link`]
+    /// rebuilds the links from it).
+    pub(crate) fn revision_slots(&self) -> Vec<u32> {
+        let mut slots = vec![NONE; self.revisions.len()];
+        for slot in self.slots() {
+            let mut index = self.latest.get(slot);
+            while index != NONE {
+                slots[index as usize] = slot;
+                index = self.revisions.get(index).prev;
+            }
+        }
+        slots
+    }
+
+    /// Rebuilds the links between revisions, the latest of each slot and the kinds from the revisions and the
+    /// slot of each (after reading a snapshot). `false` when a revision names a slot that does not exist.
+    pub(crate) fn link(&mut self, slots: usize, revision_slots: &[u32]) -> bool {
+        if revision_slots.len() != self.revisions.len() {
+            return false;
+        }
         self.latest = Chunked::default();
         for _ in 0..slots {
             self.latest.push(NONE);
         }
-        for index in 0..self.revisions.len() as u32 {
-            let mut rev = self.revisions.get(index);
-            if rev.slot as usize >= slots {
+        for (index, &slot) in (0..).zip(revision_slots) {
+            if slot as usize >= slots {
                 return false;
             }
-            rev.prev = self.latest.get(rev.slot);
-            self.revisions.set(index, rev);
-            self.latest.set(rev.slot, index);
+            self.revisions.set_prev(index, self.latest.get(slot));
+            self.latest.set(slot, index);
         }
         self.by_kind.clear();
         for slot in 0..slots as u32 {
@@ -476,7 +733,7 @@ impl Activities {
                 return false;
             }
             if let Some(kind) = self.revisions.get(index).kind() {
-                self.by_kind.entry(kind).or_default().push(slot);
+                self.by_kind.entry(kind).or_default().insert(slot);
             }
         }
         true
@@ -498,7 +755,7 @@ impl Activities {
 }
 
 const EMPTY: Rev =
-    Rev { position: 0, slot: 0, prev: NONE, data: NONE, occurred_on: 0, partner: 0, cluster: 0, status: 0, event: 0, kind: 0, flags: 0 };
+    Rev { position: 0, prev: NONE, data: NONE, occurred_on: 0, partner: 0, cluster: 0, status: 0, event: 0, kind: 0, flags: 0 };
 
 /// Every state an activity went through, in log order.
 #[derive(Clone, Copy, Debug)]
@@ -672,6 +929,179 @@ mod tests {
         assert_eq!(newest_first, sorted.iter().rev().copied().collect::<Vec<_>>());
         let pairs: Vec<(Uuid, u32)> = ids.iter_after(None).collect();
         assert_eq!(Ids::from_sorted(pairs), Some(ids));
+    }
+
+    #[test]
+    fn ids_keep_consecutive_slots_as_runs_and_scattered_ones_one_by_one() {
+        let count = 3 * CHUNK_ITEMS as u32 + 5;
+        type SlotOf = fn(u32) -> u32;
+        let cases: [(&str, SlotOf); 3] = [
+            ("consecutive", |n| n),
+            ("a jump every 100", |n| n + 1000 * (n / 100)),
+            ("scattered", |n| n * 7919 % (3 * CHUNK_ITEMS as u32 + 5)),
+        ];
+        for (case, slot_of) in cases {
+            let mut ids = Ids::default();
+            for n in 0..count {
+                ids.insert(Uuid::from_u128(u128::from(n) * 3), slot_of(n));
+            }
+            let kinds: Vec<usize> = ids
+                .sorted
+                .iter()
+                .map(|chunk| match &chunk.slots {
+                    ChunkSlots::Runs(runs) => runs.len(),
+                    ChunkSlots::Each(_) => usize::MAX,
+                })
+                .collect();
+            match case {
+                "consecutive" => assert_eq!(kinds, [1, 1, 1, 1], "{case}"),
+                "a jump every 100" => assert!(kinds.iter().all(|&runs| runs <= CHUNK_ITEMS / 100 + 2), "{case}: {kinds:?}"),
+                _ => assert!(kinds[..3].iter().all(|&runs| runs == usize::MAX), "{case}: {kinds:?}"),
+            }
+            for n in 0..count {
+                assert_eq!(ids.get(&Uuid::from_u128(u128::from(n) * 3)), Some(slot_of(n)), "{case}: id {n}");
+                assert_eq!(ids.get(&Uuid::from_u128(u128::from(n) * 3 + 1)), None, "{case}");
+            }
+            let expected: Vec<(Uuid, u32)> = (0..count).map(|n| (Uuid::from_u128(u128::from(n) * 3), slot_of(n))).collect();
+            assert_eq!(ids.iter_after(None).collect::<Vec<_>>(), expected, "{case}");
+            let from = CHUNK_ITEMS + 17;
+            assert_eq!(ids.iter_after(Some(expected[from].0)).collect::<Vec<_>>(), expected[from + 1..], "{case}");
+            assert!(ids.iter_rev().eq(expected.iter().rev().copied()), "{case}");
+            assert_eq!(Ids::from_sorted(expected.clone()), Some(ids.clone()), "{case}");
+            // An id out of order, then more at the end: the end of a chunk read back from pairs grows again.
+            let mut restored = Ids::from_sorted(expected).unwrap();
+            restored.insert(Uuid::from_u128(1), NONE - 1);
+            restored.insert(Uuid::from_u128(u128::from(count) * 3), count + 1);
+            assert_eq!(restored.get(&Uuid::from_u128(1)), Some(NONE - 1), "{case}");
+            assert_eq!(restored.get(&Uuid::from_u128(u128::from(count) * 3)), Some(count + 1), "{case}");
+            assert_eq!(restored.get(&Uuid::from_u128(u128::from(count - 1) * 3)), Some(slot_of(count - 1)), "{case}");
+        }
+        // The last chunk read back from pairs, more than half full, grows to a full chunk and no further.
+        let mut grown = Ids::from_sorted((0..CHUNK_ITEMS as u128 + 3000).map(|n| (Uuid::from_u128(n), n as u32)).collect()).unwrap();
+        grown.insert(Uuid::from_u128(1 << 100), 0);
+        assert!(grown.sorted.iter().all(|chunk| chunk.ids.capacity() <= CHUNK_ITEMS));
+    }
+
+    #[test]
+    fn sorted_slots_stay_in_order_across_chunk_splits_and_removals() {
+        let mut slots = SortedSlots::default();
+        let mut expected = std::collections::BTreeSet::new();
+        // Even slots at the end fill three chunks; odd ones then go into full chunks and split them.
+        let evens = (0..3 * CHUNK_ITEMS as u32).map(|n| 2 * n);
+        let odds = (0..3 * CHUNK_ITEMS as u32).map(|n| (n * 7919 % (3 * CHUNK_ITEMS as u32)) * 2 + 1).take(5_000);
+        for slot in evens.chain(odds) {
+            slots.insert(slot);
+            expected.insert(slot);
+        }
+        slots.insert(4);
+        assert_eq!(slots.iter().collect::<Vec<_>>(), expected.iter().copied().collect::<Vec<_>>());
+        assert!(slots.chunks.len() > 4, "inserts in the middle split chunks");
+        for slot in (0..6 * CHUNK_ITEMS as u32).filter(|n| n % 8 != 0) {
+            slots.remove(slot);
+            expected.remove(&slot);
+        }
+        slots.remove(1);
+        assert_eq!(slots.iter().collect::<Vec<_>>(), expected.iter().copied().collect::<Vec<_>>());
+        let kept = expected.len();
+        for chunk in &slots.chunks {
+            assert!(!chunk.is_empty() && chunk.len() <= CHUNK_ITEMS && chunk.capacity() <= CHUNK_ITEMS);
+        }
+        let capacity: usize = slots.chunks.iter().map(Vec::capacity).sum();
+        assert!(capacity <= 4 * kept + CHUNK_ITEMS, "{capacity} places for {kept} slots");
+        for slot in expected {
+            slots.remove(slot);
+        }
+        assert!(slots.is_empty());
+    }
+
+    #[test]
+    fn kinds_list_each_slot_under_its_current_kind_after_corrections_and_a_relink() {
+        let mut table = Activities::default();
+        let visit = |n: u128| {
+            events::parse_activity(&json!({"kind": "cluster_visit", "occurred_on": "2021-05-01", "cluster": "cop1", "host": format!("h{n}")}), None)
+                .unwrap()
+        };
+        let count = 3 * CHUNK_ITEMS as u128;
+        for n in 0..count {
+            table.apply(Uuid::from_u128(n), n as u64 + 1, recorded(Uuid::from_u128(n), exchange("torino", None, None)));
+        }
+        // Every fifth becomes a cluster visit, and every tenth back again.
+        let mut position = count as u64;
+        for (n, activity) in (0..count).step_by(5).map(|n| (n, visit(n))).chain((0..count).step_by(10).map(|n| (n, exchange("paris", None, None)))) {
+            position += 1;
+            let id = Uuid::from_u128(n);
+            table.apply(id, position, DomainEvent::ActivityCorrected(ActivityCorrected { activity_id: id, activity, reason: "kind".into(), changes: Default::default() }));
+        }
+        let scanned = |table: &Activities, kind: ActivityKind| -> Vec<u32> {
+            table.slots().filter(|&slot| table.revisions.get(table.latest.get(slot)).kind() == Some(kind)).collect()
+        };
+        for kind in [ActivityKind::StaffExchange, ActivityKind::ClusterVisit] {
+            let listed: Vec<u32> = table.by_kind[&kind].iter().collect();
+            assert_eq!(listed, scanned(&table, kind), "{kind:?}");
+        }
+        assert_eq!(table.by_kind[&ActivityKind::ClusterVisit].iter().count(), (0..count).filter(|n| n % 5 == 0 && n % 10 != 0).count());
+        let live = table.by_kind.clone();
+        let slots = table.revision_slots();
+        assert!(table.link(table.len(), &slots));
+        assert_eq!(table.by_kind, live);
+    }
+
+    #[test]
+    fn a_kept_revision_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<Kept>(), 24);
+    }
+
+    #[test]
+    fn positions_beyond_32_bits_are_kept_exactly_across_chunks() {
+        let mut positions = Vec::new();
+        let mut position = 0u64;
+        for n in 0..3 * CHUNK_ITEMS + 10 {
+            // Small steps, and leaps of 32 bits or more: inside a chunk, into a chunk's last record and its first.
+            position += match n {
+                100 | 101 => 1 << 32,
+                n if n == CHUNK_ITEMS - 1 || n == CHUNK_ITEMS => 5 << 33,
+                n if n == 2 * CHUNK_ITEMS + 7 => u64::from(u32::MAX),
+                n => 1 + n as u64 % 3,
+            };
+            positions.push(position);
+        }
+        positions.push(u64::MAX);
+        let mut revisions = Revisions::default();
+        for (n, &position) in positions.iter().enumerate() {
+            assert_eq!(revisions.push(Rev { position, prev: n as u32, ..EMPTY }), n as u32);
+        }
+        // A new base at each leap within a chunk (three in the first, one in the third and the last); the second
+        // chunk starts at its leap.
+        let rebased: Vec<usize> = revisions.chunks.iter().map(|chunk| chunk.rebased.len()).collect();
+        assert_eq!(rebased, [3, 0, 1, 1]);
+        for (n, &position) in positions.iter().enumerate() {
+            let rev = revisions.get(n as u32);
+            assert_eq!((rev.position, rev.prev), (position, n as u32), "revision {n}");
+            assert_eq!(revisions.count_at_or_before(position), n + 1, "at {position}");
+            assert_eq!(revisions.count_at_or_before(position - 1), n, "before {position}");
+        }
+    }
+
+    #[test]
+    fn activities_at_positions_beyond_32_bits_keep_their_histories_through_a_relink() {
+        let mut table = Activities::default();
+        let count = CHUNK_ITEMS as u128 + 10;
+        let position = |n: u128| (n as u64 + 1) * (1 << 31);
+        for n in 0..count {
+            table.apply(Uuid::from_u128(n % 1000), position(n), recorded(Uuid::from_u128(n % 1000), exchange("torino", None, None)));
+        }
+        let history = table.history(&Uuid::from_u128(7)).unwrap();
+        let expected: Vec<u64> = (0..count).filter(|n| n % 1000 == 7).map(position).collect();
+        assert_eq!(history.revisions().iter().map(ActivityRevision::position).collect::<Vec<_>>(), expected);
+        assert_eq!(history.at(position(4007) - 1).map(|r| r.position()), Some(position(3007)));
+        assert_eq!(history.version_at(position(2500)), 3);
+        assert_eq!(table.position_at(position(count - 1) + 5), Some(position(count - 1)));
+        assert_eq!(table.position_at(position(0) - 1), None);
+        let mut relinked = table.clone();
+        let slots = table.revision_slots();
+        assert_eq!(slots[4007], table.ids.get(&Uuid::from_u128(7)).unwrap());
+        assert!(relinked.link(table.len(), &slots));
+        assert_eq!(relinked, table);
     }
 
     #[test]

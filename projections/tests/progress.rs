@@ -650,3 +650,44 @@ fn a_snapshot_keeps_every_kind_and_every_lifecycle_step() {
         assert!(ProgressProjection::from_snapshot(&snapshot[..cut], 2).is_err(), "cut at {cut}");
     }
 }
+
+#[test]
+fn positions_beyond_32_bits_give_the_same_reports_histories_and_snapshot() {
+    let mut log = Log::default();
+    log.push("demo", &registered(true));
+    for n in 0..5_000u128 {
+        let host = ["torino", "asti", "paris"][n as usize % 3];
+        log.push("demo", &recorded(n, exchange(&format!("2021-{:02}-11", 1 + n % 12), host, (n % 2 == 0).then_some("cop1"))));
+        match n % 7 {
+            0 => log.push_all("demo", &[submitted(n), approved(n)]),
+            3 => log.push_all("demo", &[corrected(n / 2, workshop("2021-05-01", "torino", None, 10, 4)), submitted(n / 2)]),
+            5 => log.push("demo", &retracted(n - 1)),
+            _ => 0,
+        };
+    }
+    // The same log with every position far apart: consecutive ones more than `u32::MAX` apart.
+    let far = |position: u64| position * 5_000_000_000;
+    let mut shifted = log.envelopes.clone();
+    for envelope in &mut shifted {
+        envelope.position = far(envelope.position);
+    }
+    let (near, wide) = (log.projection(), ProgressProjection::from_envelopes(&shifted));
+    let restored = ProgressProjection::from_snapshot(&wide.to_snapshot(2), 2).unwrap();
+    assert_eq!(restored, wide);
+    let head = log.envelopes.len() as u64;
+    for position in (1..head).step_by(997).chain([head]) {
+        let expected = near.report("demo", &ProgressQuery { as_of: day("2022-12-31"), at_position: Some(position) }).unwrap();
+        for projection in [&wide, &restored] {
+            let mut report = projection.report("demo", &ProgressQuery { as_of: day("2022-12-31"), at_position: Some(far(position)) }).unwrap();
+            assert_eq!(report.position, far(expected.position), "at {position}");
+            report.position = expected.position;
+            assert_eq!(json_of(&report), json_of(&expected), "at {position}");
+        }
+    }
+    for n in [0, 6, 7, 1000, 4999] {
+        let positions = |projection: &ProgressProjection| -> Vec<u64> {
+            projection.activity("demo", &id(n)).unwrap().revisions().iter().map(|r| r.position()).collect()
+        };
+        assert_eq!(positions(&restored), positions(&near).into_iter().map(far).collect::<Vec<_>>(), "activity {n}");
+    }
+}

@@ -101,10 +101,6 @@ impl<K: Copy + Ord> Sorted<K> {
         self.fences.extend(self.entries.iter().step_by(FENCE).map(|e| e.key));
     }
 
-    fn clear(&mut self) {
-        *self = Sorted { entries: Vec::new(), fences: Vec::new() };
-    }
-
     /// The index of the first entry whose key is not below `key`.
     fn lower_bound(&self, key: &K) -> usize {
         let fence = self.fences.partition_point(|k| k < key);
@@ -489,9 +485,9 @@ impl Index {
     /// Moves the middle tier into the big arrays (a linear merge into new arrays).
     fn merge_middle(&mut self) {
         self.ids = Sorted::new(merge_sorted(&self.ids.entries, &self.middle_ids.entries));
-        self.middle_ids.clear();
+        self.middle_ids = Sorted::default();
         self.activities = Sorted::new(merge_sorted(&self.activities.entries, &self.middle_activities.entries));
-        self.middle_activities.clear();
+        self.middle_activities = Sorted::default();
     }
 }
 

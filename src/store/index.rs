@@ -935,6 +935,19 @@ mod tests {
         assert!(log.index.candidates_for_id(id(8)).contains(&(q + 1)));
     }
 
+    /// The tiers `tests/log/index_tiers.rs` counts on: a log appended from empty keeps its first 36 864
+    /// events in the big arrays and the next 4 096 in the middle tier.
+    #[test]
+    fn a_log_appended_from_empty_fills_the_tiers_in_steps_of_min_merge() {
+        let mut log = Log::default();
+        log.fill(1..40_963);
+        assert_eq!(log.index.ids.len(), 36_864);
+        assert_eq!(log.index.middle_ids.len(), 4_096);
+        assert_eq!(log.index.new_ids.len(), 2);
+        assert_eq!(log.index.middle_ids.entries.iter().map(|e| e.position).min(), Some(36_865));
+        assert_eq!(log.index.middle_activities.entries.iter().map(|e| e.position).max(), Some(40_960));
+    }
+
     #[test]
     fn ids_whose_tags_collide_across_tiers_are_candidates_in_position_order() {
         let m = MIN_MERGE as u64;

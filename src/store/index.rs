@@ -3,9 +3,19 @@
 //!
 //! Memory is what shapes them (BENCHMARKS.md, issue 6): a million events in hash maps cost about 120 MB, most
 //! of it empty buckets. What the open reads goes into sorted arrays instead — 8 bytes an event for the ids
-//! and 8 for the activity streams, no buckets — and what is appended afterwards into small hash maps that
-//! every lookup also consults. When those grow past an eighth of the arrays they are merged into them (a
-//! linear merge on the writer thread), so a long-running server keeps the compact form too.
+//! and 8 for the activity streams, no buckets. What is appended afterwards goes through three tiers, which
+//! every lookup consults in position order (each tier's positions follow the tier before):
+//!
+//! - the big arrays, built at open;
+//! - a middle tier of the same 8-byte entries (same tags, same seed), merged into the big arrays when it
+//!   reaches an eighth of them (a linear merge into new arrays, on the writer thread under the index's
+//!   write lock);
+//! - small hash maps of what was appended since the last merge into the middle tier, moved into it every
+//!   `MIN_MERGE` events (a merge in place, costing what the middle tier holds).
+//!
+//! So a long-running server keeps the compact form too: a map entry costs about 130 bytes an event (the
+//! id, the stream's id and positions, the buckets), and at most `MIN_MERGE` events are in the maps; before
+//! the middle tier they held up to an eighth of the log (21 MiB after 400 000 appends onto a million).
 //!
 //! The arrays keep a 32-bit tag of each id (a hash, seeded afresh at every open) instead of the id: a tag
 //! names the positions where an event with that id, or of that activity stream, *may* be, and the event at
@@ -13,8 +23,10 @@
 //! stored — reads the events anyway to compare their content. An activity stream's lookup reads the record
 //! header of its last event in the arrays (its version), and a stream read reads the events it returns: an
 //! activity stream that is not in the log meets another's tag about once in four thousand lookups at a
-//! million streams, which costs one read. A stream appended to since the arrays were built is known exactly
-//! (its id and first version are in the maps), without a read.
+//! million streams, which costs one read. The middle tier is read the same way, after the big arrays' run.
+//! A stream appended to since the last merge into the middle tier is known exactly (its id and first version
+//! are in the maps), without a read; once its events are in the middle tier, its version costs a read of its
+//! last candidate's header, as for a stream in the big arrays.
 //!
 //! Positions in the arrays are `u32`; an event past position `u32::MAX` stays in the maps, which hold `u64`.
 //! Activity streams (`activity-{uuid}`, nearly every stream) are kept by their 16-byte id; any other stream,
@@ -67,6 +79,26 @@ impl<K: Copy + Ord> Sorted<K> {
 
     fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Merges sorted `new` entries in, in place: the array grows by exactly their number, and from the last new
+    /// entry to the first, the old entries above it move up in one copy and it takes its slot below them. A
+    /// merge of the maps into the middle tier brings a few thousand entries into up to an eighth of the log:
+    /// a search and a short copy each costs less than stepping through every entry (callgrind, BENCHMARKS.md).
+    /// The fences are made again.
+    fn absorb(&mut self, new: &[Entry<K>]) {
+        // `end`: the old entries below it have not moved yet.
+        let mut end = self.entries.len();
+        self.entries.reserve_exact(new.len());
+        self.entries.extend_from_slice(new);
+        for (j, entry) in new.iter().enumerate().rev() {
+            let slot = self.entries[..end].partition_point(|e| e < entry);
+            self.entries.copy_within(slot..end, slot + j + 1);
+            self.entries[slot + j] = *entry;
+            end = slot;
+        }
+        self.fences.clear();
+        self.fences.extend(self.entries.iter().step_by(FENCE).map(|e| e.key));
     }
 
     /// The index of the first entry whose key is not below `key`.
@@ -142,7 +174,8 @@ pub(super) enum Candidates {
     /// A stream kept by name: exactly its positions, in version order.
     Named(Vec<u64>),
     /// An activity stream: the arrays' candidates (the events of every stream of the same tag, in position
-    /// order), then the positions appended since the arrays were built with the version of the first of them.
+    /// order: the big arrays' run, then the middle tier's), then the positions in the maps with the version of
+    /// the first of them.
     Activity { run: Vec<u64>, new: Option<(u64, Vec<u64>)> },
 }
 
@@ -317,15 +350,20 @@ impl Positions {
 pub(super) struct Index {
     /// Tags of the arrays' event ids, by tag then position.
     ids: Sorted<Tag>,
+    /// The middle tier: tags of event ids appended since `ids` was built and moved out of `new_ids`, by tag
+    /// then position; every position here follows every position in `ids`.
+    middle_ids: Sorted<Tag>,
     /// The seed of the tags.
     tags: ahash::RandomState,
     /// Tags of the arrays' activity streams, by tag then position: a stream's events are in one run, in
     /// version order (with those of any stream of the same tag).
     activities: Sorted<Tag>,
-    /// Event ids appended since the arrays were built.
+    /// The middle tier of `activities`, as `middle_ids` is of `ids`.
+    middle_activities: Sorted<Tag>,
+    /// Event ids appended since the last merge into the middle tier.
     new_ids: FastMap<Uuid, u64>,
-    /// Activity streams' events appended since the arrays were built, with the version of the first of them;
-    /// they follow the stream's events in `activities`, if it has any.
+    /// Activity streams' events appended since the last merge into the middle tier, with the version of the
+    /// first of them; they follow the stream's events in `activities` and `middle_activities`, if it has any.
     new_activities: FastMap<u128, (u64, StreamPositions)>,
     /// Every other stream, by name.
     named: FastMap<Box<str>, StreamPositions>,
@@ -358,15 +396,20 @@ impl Index {
         self.new_ids.insert(id, position);
         add_programme(&mut self.programmes, position, programme);
         self.past_u32 |= u32::try_from(position).is_err();
-        if !self.past_u32 && self.new_ids.len() >= MIN_MERGE.max(self.ids.len() / 8) {
-            self.merge();
+        if !self.past_u32 && self.new_ids.len() >= MIN_MERGE {
+            self.merge_maps();
+            if self.middle_ids.len() >= MIN_MERGE.max(self.ids.len() / 8) {
+                self.merge_middle();
+            }
         }
     }
 
     /// The positions where the event with this id may be, in order: the event at each must be read to tell
     /// whether it has the id. Empty when the log does not hold the id.
     pub(super) fn candidates_for_id(&self, id: Uuid) -> Vec<u64> {
-        let mut positions: Vec<u64> = self.ids.run(&self.tag(id.as_u128())).iter().map(|e| u64::from(e.position)).collect();
+        let tag = self.tag(id.as_u128());
+        let mut positions: Vec<u64> =
+            self.ids.run(&tag).iter().chain(self.middle_ids.run(&tag)).map(|e| u64::from(e.position)).collect();
         positions.extend(self.new_ids.get(&id));
         positions
     }
@@ -400,7 +443,11 @@ impl Index {
         match activity_stream_id(stream) {
             None => Candidates::Named(self.named.get(stream).map_or_else(Vec::new, |positions| positions.iter().collect())),
             Some(id) => Candidates::Activity {
-                run: self.activity_run(id).iter().map(|entry| u64::from(entry.position)).collect(),
+                run: {
+                    let tag = self.tag(id);
+                    let (run, middle) = (self.activities.run(&tag), self.middle_activities.run(&tag));
+                    run.iter().chain(middle).map(|entry| u64::from(entry.position)).collect()
+                },
                 new: self.new_activities.get(&id).map(|(first, positions)| (*first, positions.iter().collect())),
             },
         }
@@ -411,13 +458,9 @@ impl Index {
         self.programmes.get(programme).map_or_else(Vec::new, |positions| positions.at_or_after(from, limit))
     }
 
-    /// The arrays' run of one activity stream.
-    fn activity_run(&self, id: u128) -> &[Entry<Tag>] {
-        self.activities.run(&self.tag(id))
-    }
-
-    /// Moves what was appended since the arrays were built into them; every position fits in a `u32`.
-    fn merge(&mut self) {
+    /// Moves what the maps hold into the middle tier; every position fits in a `u32`. The maps keep their
+    /// buckets for the next `MIN_MERGE` appends.
+    fn merge_maps(&mut self) {
         let tags = &self.tags;
         let tag = |id: u128| tags.hash_one(id) as Tag;
         let mut ids: Vec<Entry<Tag>> = self
@@ -426,7 +469,7 @@ impl Index {
             .map(|(id, position)| Entry { key: tag(id.as_u128()), position: position as u32 })
             .collect();
         ids.sort_unstable();
-        self.ids = Sorted::new(merge_sorted(&self.ids.entries, &ids));
+        self.middle_ids.absorb(&ids);
         let mut activities: Vec<Entry<Tag>> = self
             .new_activities
             .drain()
@@ -436,9 +479,15 @@ impl Index {
             })
             .collect();
         activities.sort_unstable();
-        self.activities = Sorted::new(merge_sorted(&self.activities.entries, &activities));
-        self.new_ids.shrink_to_fit();
-        self.new_activities.shrink_to_fit();
+        self.middle_activities.absorb(&activities);
+    }
+
+    /// Moves the middle tier into the big arrays (a linear merge into new arrays).
+    fn merge_middle(&mut self) {
+        self.ids = Sorted::new(merge_sorted(&self.ids.entries, &self.middle_ids.entries));
+        self.middle_ids = Sorted::default();
+        self.activities = Sorted::new(merge_sorted(&self.activities.entries, &self.middle_activities.entries));
+        self.middle_activities = Sorted::default();
     }
 }
 
@@ -780,6 +829,231 @@ mod tests {
         assert_eq!(log.positions(&x, 1, 10), vec![1, 3, 6]);
         assert_eq!(log.positions(&x, 2, 10), vec![3, 6]);
         assert_eq!(log.positions(&y, 1, 10), vec![2, 4, 5]);
+    }
+
+    /// A one-event activity stream and its event's id, numbered by the event's position: what fills the tiers
+    /// around the events a test looks at.
+    fn filler(position: u64) -> (String, Uuid) {
+        let n = u128::from(position);
+        (format!("activity-{}", Uuid::from_u128(0x6000_0000_0000_0000_0000 + n)), id(0x6000_0000_0000 + n))
+    }
+
+    impl Log {
+        /// Appends a filler event at each of `positions`.
+        fn fill(&mut self, positions: std::ops::Range<u64>) {
+            for position in positions {
+                let (stream, id) = filler(position);
+                self.add(position, &stream, 1, id, "connection");
+            }
+        }
+    }
+
+    /// Builds the index of `events` read at open from position `first` on, followed by filler events up to
+    /// `opened` events in all.
+    fn build_filled(tags: ahash::RandomState, first: u64, events: &[(&str, u64, Uuid, &str)], opened: u64) -> Log {
+        let fillers: Vec<(String, Uuid)> = (first + events.len() as u64..first + opened).map(filler).collect();
+        let mut all = events.to_vec();
+        all.extend(fillers.iter().map(|(stream, id)| (stream.as_str(), 1, *id, "connection")));
+        build(tags, first, &all)
+    }
+
+    /// Events read at open in the tier tests: an eighth of them is more than two merges of the maps, so that
+    /// what is appended stays in the middle tier for two of them.
+    const OPENED: u64 = 17 * MIN_MERGE as u64;
+
+    const C: &str = "activity-0190c6a2-7c4e-7a1b-9f00-00000000000c";
+    const D: &str = "activity-0190c6a2-7c4e-7a1b-9f00-00000000000d";
+
+    #[test]
+    fn events_in_all_three_tiers_are_found_by_id_and_stream() {
+        let m = MIN_MERGE as u64;
+        let seeds = ahash::RandomState::with_seeds(13, 14, 15, 16);
+        let mut log = build_filled(seeds, 1, &[(A, 1, id(1), "connection"), (B, 1, id(2), "unites")], OPENED);
+        // The first appends reach the middle tier in the maps' first merge, C's second in their second merge;
+        // the last two stay in the maps.
+        let p = OPENED + 1;
+        log.add(p, A, 2, id(3), "connection");
+        log.add(p + 1, C, 1, id(4), "connection");
+        log.add(p + 2, B, 2, id(5), "unites");
+        log.fill(p + 3..p + m);
+        log.add(p + m, C, 2, id(6), "connection");
+        log.fill(p + m + 1..p + 2 * m);
+        let q = p + 2 * m;
+        log.add(q, A, 3, id(7), "connection");
+        log.add(q + 1, D, 1, id(8), "connection");
+        assert_eq!(log.index.ids.len() as u64, OPENED, "nothing appended is in the big arrays");
+        assert_eq!(log.index.middle_ids.len() as u64, 2 * m, "two merges of the maps are in the middle tier");
+        assert_eq!(log.index.middle_activities.len() as u64, 2 * m);
+        assert_eq!(log.index.new_ids.len(), 2);
+
+        for (n, position) in [(1, 1), (2, 2), (3, p), (4, p + 1), (5, p + 2), (6, p + m), (7, q), (8, q + 1)] {
+            assert!(log.index.candidates_for_id(id(n)).contains(&position), "event {n} at {position}");
+        }
+        for position in [3, OPENED, p + 3, p + m - 1, p + m + 1, q - 1] {
+            let (stream, filler_id) = filler(position);
+            assert_eq!(log.index.candidates_for_id(filler_id), vec![position], "{position}");
+            assert_eq!(log.version(&stream), 1, "{stream}");
+            assert_eq!(log.positions(&stream, 1, 10), vec![position], "{stream}");
+        }
+        assert!(log.index.candidates_for_id(id(9)).is_empty());
+
+        // A: one event in each tier.
+        assert_eq!(log.version(A), 3);
+        assert_eq!(log.positions(A, 1, 10), vec![1, p, q]);
+        assert_eq!(log.positions(A, 2, 10), vec![p, q]);
+        assert_eq!(log.positions(A, 2, 1), vec![p]);
+        assert_eq!(log.positions(A, 3, 10), vec![q]);
+        assert_eq!(log.positions(A, 4, 10), Vec::<u64>::new());
+        // B: the big arrays and the middle tier.
+        assert_eq!(log.version(B), 2);
+        assert_eq!(log.positions(B, 1, 10), vec![2, p + 2]);
+        assert_eq!(log.positions(B, 2, 10), vec![p + 2]);
+        assert_eq!(log.index.programme_positions("unites", 1, 10), vec![2, p + 2]);
+        // C: two merges into the middle tier; its version is read from the log, as in the big arrays.
+        let reads = log.reads.get();
+        assert_eq!(log.version(C), 2);
+        assert!(log.reads.get() > reads, "a stream in the middle tier is told by reading its candidates");
+        assert_eq!(log.positions(C, 1, 10), vec![p + 1, p + m]);
+        assert_eq!(log.positions(C, 2, 10), vec![p + m]);
+        // D: only in the maps, known without a read.
+        let reads = log.reads.get();
+        assert_eq!(log.version(D), 1);
+        assert_eq!(log.positions(D, 1, 10), vec![q + 1]);
+        assert_eq!(log.reads.get(), reads, "a stream only in the maps is known without reading the log");
+        assert_eq!(log.version("activity-0190c6a2-7c4e-7a1b-9f00-999999999999"), 0);
+
+        // One more merge of the maps fills the middle tier past an eighth of the big arrays: all of it moves there.
+        log.fill(q + 2..p + 3 * m);
+        assert_eq!(log.index.ids.len() as u64, OPENED + 3 * m);
+        assert!(log.index.middle_ids.len() == 0 && log.index.middle_activities.len() == 0);
+        assert!(log.index.ids.entries.windows(2).all(|w| w[0] < w[1]));
+        assert!(log.index.activities.entries.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(log.version(A), 3);
+        assert_eq!(log.positions(A, 1, 10), vec![1, p, q]);
+        assert_eq!(log.positions(C, 1, 10), vec![p + 1, p + m]);
+        assert_eq!(log.positions(D, 1, 10), vec![q + 1]);
+        assert!(log.index.candidates_for_id(id(8)).contains(&(q + 1)));
+    }
+
+    /// The tiers `tests/log/index_tiers.rs` counts on: a log appended from empty keeps its first 36 864
+    /// events in the big arrays and the next 4 096 in the middle tier.
+    #[test]
+    fn a_log_appended_from_empty_fills_the_tiers_in_steps_of_min_merge() {
+        let mut log = Log::default();
+        log.fill(1..40_963);
+        assert_eq!(log.index.ids.len(), 36_864);
+        assert_eq!(log.index.middle_ids.len(), 4_096);
+        assert_eq!(log.index.new_ids.len(), 2);
+        assert_eq!(log.index.middle_ids.entries.iter().map(|e| e.position).min(), Some(36_865));
+        assert_eq!(log.index.middle_activities.entries.iter().map(|e| e.position).max(), Some(40_960));
+    }
+
+    #[test]
+    fn ids_whose_tags_collide_across_tiers_are_candidates_in_position_order() {
+        let m = MIN_MERGE as u64;
+        let seeds = ahash::RandomState::with_seeds(1, 2, 3, 4);
+        let (first, second) = colliding(&Index { tags: seeds.clone(), ..Index::default() }, |n| id(n).as_u128());
+        let mut log = build_filled(seeds, 1, &[(A, 1, id(first), "connection")], OPENED);
+        let p = OPENED + 1;
+        log.add(p, B, 1, id(second), "unites");
+        log.fill(p + 1..p + m);
+        assert_eq!(log.index.middle_ids.len() as u64, m, "the second id is in the middle tier");
+        assert_eq!(log.index.candidates_for_id(id(first)), vec![1, p]);
+        assert_eq!(log.index.candidates_for_id(id(second)), vec![1, p]);
+        log.add(p + m, C, 1, id(second), "unites");
+        assert_eq!(log.index.candidates_for_id(id(second)), vec![1, p, p + m], "the maps' candidate comes last");
+        assert_eq!(log.index.candidates_for_id(id(first)), vec![1, p]);
+    }
+
+    #[test]
+    fn activity_streams_whose_tags_collide_across_tiers_are_told_apart_by_reading_the_log() {
+        let m = MIN_MERGE as u64;
+        let seeds = ahash::RandomState::with_seeds(5, 6, 7, 8);
+        let (x, y) = colliding(&Index { tags: seeds.clone(), ..Index::default() }, |n| n << 64 | 0x7000);
+        let (x, y) = (format!("activity-{}", Uuid::from_u128(x << 64 | 0x7000)), format!("activity-{}", Uuid::from_u128(y << 64 | 0x7000)));
+        let mut log = build_filled(seeds, 1, &[(&x, 1, id(1), "c"), (&y, 1, id(2), "c")], OPENED);
+        let p = OPENED + 1;
+        log.add(p, &x, 2, id(3), "c");
+        log.add(p + 1, &y, 2, id(4), "c");
+        log.fill(p + 2..p + m);
+        assert_eq!(log.index.middle_activities.len() as u64, m, "x's and y's second events are in the middle tier");
+        assert_eq!(log.version(&x), 2);
+        assert_eq!(log.version(&y), 2);
+        assert_eq!(log.positions(&x, 1, 10), vec![1, p]);
+        assert_eq!(log.positions(&y, 1, 10), vec![2, p + 1]);
+        assert_eq!(log.positions(&y, 2, 10), vec![p + 1]);
+        assert_eq!(log.positions(&x, 3, 10), Vec::<u64>::new());
+        let q = p + m;
+        log.add(q, &y, 3, id(5), "c");
+        assert_eq!(log.version(&x), 2, "y's event in the maps is not x's");
+        assert_eq!(log.version(&y), 3);
+        assert_eq!(log.positions(&y, 1, 10), vec![2, p + 1, q]);
+        assert_eq!(log.positions(&y, 2, 10), vec![p + 1, q]);
+        assert_eq!(log.positions(&y, 3, 10), vec![q]);
+        assert_eq!(log.positions(&x, 1, 10), vec![1, p]);
+        log.add(q + 1, &x, 3, id(6), "c");
+        assert_eq!(log.version(&x), 3);
+        assert_eq!(log.positions(&x, 1, 10), vec![1, p, q + 1]);
+        assert_eq!(log.positions(&x, 2, 1), vec![p]);
+        assert_eq!(log.positions(&y, 1, 10), vec![2, p + 1, q]);
+    }
+
+    #[test]
+    fn the_middle_tier_takes_nothing_past_u32() {
+        let m = MIN_MERGE as u64;
+        let max = u64::from(u32::MAX);
+        // Open so that the maps' first merge into the middle tier ends three positions before u32::MAX + 1.
+        let s = max + 1 - OPENED - m - 3;
+        let mut log = build_filled(ahash::RandomState::new(), s, &[(A, 1, id(1), "connection")], OPENED);
+        log.add(s + OPENED, A, 2, id(2), "connection");
+        log.fill(s + OPENED + 1..s + OPENED + m);
+        assert_eq!(log.index.middle_ids.len() as u64, m);
+        let t = s + OPENED + m;
+        assert_eq!(t, max - 2);
+        log.add(t, A, 3, id(3), "connection");
+        log.fill(t + 1..max + 2 + m);
+        let last = max + 2 + m;
+        log.add(last, A, 4, id(4), "connection");
+        assert_eq!(log.index.middle_ids.len() as u64, m, "nothing is merged once a position is past u32");
+        assert!(log.index.new_ids.len() as u64 > m);
+        assert!(log.index.middle_ids.entries.iter().all(|e| u64::from(e.position) < t));
+        for (n, position) in [(1, s), (2, s + OPENED), (3, t), (4, last)] {
+            assert!(log.index.candidates_for_id(id(n)).contains(&position), "event {n} at {position}");
+        }
+        for position in [max - 1, max, max + 1, max + 2] {
+            let (stream, filler_id) = filler(position);
+            assert!(log.index.candidates_for_id(filler_id).contains(&position), "{position}");
+            assert_eq!(log.positions(&stream, 1, 10), vec![position], "{stream}");
+        }
+        assert_eq!(log.version(A), 4);
+        assert_eq!(log.positions(A, 1, 10), vec![s, s + OPENED, t, last]);
+        assert_eq!(log.positions(A, 2, 10), vec![s + OPENED, t, last]);
+        assert_eq!(log.positions(A, 4, 10), vec![last]);
+    }
+
+    #[test]
+    fn a_merge_in_place_keeps_the_entries_sorted_and_fenced() {
+        let tags = ahash::RandomState::with_seeds(17, 18, 19, 20);
+        let entry = |p: u32| Entry { key: (tags.hash_one(p) as Tag) % 500, position: p };
+        let mut sorted = Sorted::default();
+        let mut model = Vec::new();
+        let mut next = 1;
+        // Batches of 0 to 300 entries, later positions each time, on keys that repeat.
+        for batch in [0, 1, 300, 2, 33, 0, 250, 64, 31, 32] {
+            let mut new: Vec<Entry<Tag>> = (next..next + batch).map(entry).collect();
+            next += batch;
+            new.sort_unstable();
+            sorted.absorb(&new);
+            model.extend(new);
+            model.sort_unstable();
+            assert_eq!(sorted.entries, model);
+            assert_eq!(sorted.fences, model.iter().step_by(FENCE).map(|e| e.key).collect::<Vec<_>>());
+            for key in 0..501 {
+                let expected: Vec<Entry<Tag>> = model.iter().filter(|e| e.key == key).copied().collect();
+                assert_eq!(sorted.run(&key), expected.as_slice(), "key {key}");
+            }
+        }
+        assert_eq!(sorted.entries.capacity(), sorted.entries.len(), "the array grows by what it takes");
     }
 
     #[test]

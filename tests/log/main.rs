@@ -6,6 +6,7 @@ mod concurrency;
 mod crash;
 mod helpers;
 mod import_robustness;
+mod index_tiers;
 mod live;
 mod projection_store;
 mod properties;

@@ -26,8 +26,11 @@
 //!
 //! sled writes any log item bigger than a quarter of a segment to a separate "blob" file that it never syncs.
 //! A leaf node holds up to 17 chunks of at most 64 KiB (or one record, whose payload is capped at
-//! [`MAX_EVENT_DATA_BYTES`](super::MAX_EVENT_DATA_BYTES)), so segments are 16 MiB (blob threshold 4 MiB): no
-//! node can reach the threshold.
+//! [`MAX_EVENT_DATA_BYTES`](super::MAX_EVENT_DATA_BYTES): at most 1.7 MiB in all), so segments are 8 MiB (blob
+//! threshold 2 MiB): no node can reach the threshold. sled keeps the segment it is filling in a buffer of that
+//! size, so the segment is memory too (BENCHMARKS.md, issue 6). A store keeps the segment size it was made with
+//! (stores made before session 5 have 16 MiB: sled refuses to open a store with another), read from sled's own
+//! `conf` file.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -57,7 +60,8 @@ use super::{
 /// is opened a second time after its indexes are rebuilt, and so is one that a start-up catch-up read this far.
 pub const REOPEN_AFTER_EVENTS: u64 = 100_000;
 
-const SEGMENT_SIZE: usize = 16 * 1024 * 1024;
+/// sled's segment size for a new store (see the module's comment).
+const SEGMENT_SIZE: usize = 8 * 1024 * 1024;
 const MAX_NAME_BYTES: usize = 255;
 const IMPORT_MARKER: &[u8] = b"import_in_progress";
 const IMPORT_BATCH: usize = 4096;
@@ -67,9 +71,10 @@ const IMPORT_BATCH: usize = 4096;
 pub struct SledLogOptions {
     /// Create the data directory when it does not exist.
     pub create: bool,
-    /// sled's page cache, in bytes. 16 MiB by default: appends write to the last leaves, and reads are mostly
-    /// of recent events, which are in those leaves; older ones come from the system's file cache. A bigger
-    /// cache is memory the server keeps once a load has filled it (BENCHMARKS.md, issue 6).
+    /// sled's page cache, in bytes. 4 MiB by default (of packed chunks, about 16 MiB of records): appends write
+    /// to the last leaves, and reads are mostly of recent events, which are in those leaves; older ones come from
+    /// the system's file cache. A bigger cache is memory the server keeps once a load has filled it
+    /// (BENCHMARKS.md, issue 6).
     pub cache_capacity: u64,
     /// Most events written in one group commit.
     pub max_batch_events: usize,
@@ -87,7 +92,7 @@ impl Default for SledLogOptions {
     fn default() -> Self {
         SledLogOptions {
             create: true,
-            cache_capacity: 16 * 1024 * 1024,
+            cache_capacity: 4 * 1024 * 1024,
             max_batch_events: 2048,
             checkpoint_bytes: 16 * 1024 * 1024,
             checkpoint_every: Duration::from_secs(1),
@@ -117,7 +122,16 @@ pub enum OpenError {
 
 fn sled_config(dir: &Path, background_flush: bool) -> sled::Config {
     let flush_every_ms = background_flush.then_some(500);
-    sled::Config::new().path(dir.join("sled")).segment_size(SEGMENT_SIZE).flush_every_ms(flush_every_ms)
+    sled::Config::new().path(dir.join("sled")).segment_size(segment_size(dir)).flush_every_ms(flush_every_ms)
+}
+
+/// The segment size of the store in `dir`, as sled's `conf` file records it; [`SEGMENT_SIZE`] for a new store.
+fn segment_size(dir: &Path) -> usize {
+    let conf = std::fs::read(dir.join("sled").join("conf")).unwrap_or_default();
+    String::from_utf8_lossy(&conf)
+        .lines()
+        .find_map(|line| line.strip_prefix("segment_size: ")?.trim().parse().ok())
+        .unwrap_or(SEGMENT_SIZE)
 }
 
 /// sled on a data directory, configured as the log uses it, for tests and benchmarks that need the raw trees.

@@ -12,4 +12,5 @@ mod projection_store;
 mod properties;
 mod report;
 mod seeds;
+mod segments;
 mod tamper;

@@ -81,29 +81,6 @@ impl<K: Copy + Ord> Sorted<K> {
         self.entries.len()
     }
 
-    /// Merges `new` (sorted; far more entries than `absorb` takes) into the array in place: the array grows by
-    /// their number, then one pass from the top moves each old entry at most once. No second array exists at any
-    /// moment, so a merge at a million entries does not hold two copies of them (16 MB, resident for as long as
-    /// the allocator keeps freed pages); room for the next merge is reserved, which costs nothing until used.
-    fn merge_in(&mut self, new: &[Entry<K>]) {
-        let old = self.entries.len();
-        self.entries.reserve_exact(new.len() + (old + new.len()) / 8);
-        self.entries.extend_from_slice(new);
-        let (mut i, mut j) = (old, new.len());
-        while j > 0 {
-            let at = i + j - 1;
-            if i > 0 && self.entries[i - 1] > new[j - 1] {
-                self.entries[at] = self.entries[i - 1];
-                i -= 1;
-            } else {
-                self.entries[at] = new[j - 1];
-                j -= 1;
-            }
-        }
-        self.fences.clear();
-        self.fences.extend(self.entries.iter().step_by(FENCE).map(|e| e.key));
-    }
-
     /// Merges sorted `new` entries in, in place: the array grows by exactly their number, and from the last new
     /// entry to the first, the old entries above it move up in one copy and it takes its slot below them. A
     /// merge of the maps into the middle tier brings a few thousand entries into up to an eighth of the log:
@@ -507,9 +484,29 @@ impl Index {
 
     /// Moves the middle tier into the big arrays (a linear merge into new arrays).
     fn merge_middle(&mut self) {
-        self.ids.merge_in(&std::mem::take(&mut self.middle_ids).entries);
-        self.activities.merge_in(&std::mem::take(&mut self.middle_activities).entries);
+        self.ids = Sorted::new(merge_sorted(&self.ids.entries, &self.middle_ids.entries));
+        self.middle_ids = Sorted::default();
+        self.activities = Sorted::new(merge_sorted(&self.activities.entries, &self.middle_activities.entries));
+        self.middle_activities = Sorted::default();
     }
+}
+
+/// Two sorted arrays as one.
+fn merge_sorted<K: Copy + Ord>(old: &[Entry<K>], new: &[Entry<K>]) -> Vec<Entry<K>> {
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() && j < new.len() {
+        if old[i] <= new[j] {
+            out.push(old[i]);
+            i += 1;
+        } else {
+            out.push(new[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&old[i..]);
+    out.extend_from_slice(&new[j..]);
+    out
 }
 
 /// Adds the event at `position` to a named stream. `version` 1 starts a stream, so the map is not searched
@@ -1057,35 +1054,6 @@ mod tests {
             }
         }
         assert_eq!(sorted.entries.capacity(), sorted.entries.len(), "the array grows by what it takes");
-    }
-
-    #[test]
-    fn a_merge_into_the_big_arrays_keeps_the_entries_sorted_and_fenced_without_a_second_array() {
-        let tags = ahash::RandomState::with_seeds(21, 22, 23, 24);
-        let entry = |p: u32| Entry { key: (tags.hash_one(p) as Tag) % 700, position: p };
-        let mut sorted = Sorted::default();
-        let mut model = Vec::new();
-        let mut next = 1;
-        // Batches as the middle tier brings them (later positions each time, keys that repeat), empty ones too.
-        for batch in [0, 5, 1000, 0, 1, 129, 4096, 31] {
-            let mut new: Vec<Entry<Tag>> = (next..next + batch).map(entry).collect();
-            next += batch;
-            new.sort_unstable();
-            let before = sorted.entries.as_ptr();
-            let room = sorted.entries.capacity() - sorted.entries.len();
-            sorted.merge_in(&new);
-            model.extend(new);
-            model.sort_unstable();
-            assert_eq!(sorted.entries, model);
-            assert_eq!(sorted.fences, model.iter().step_by(FENCE).map(|e| e.key).collect::<Vec<_>>());
-            if batch > 0 && batch as usize <= room {
-                assert_eq!(sorted.entries.as_ptr(), before, "merged where it was, in the room reserved");
-            }
-        }
-        for key in 0..701 {
-            let expected: Vec<Entry<Tag>> = model.iter().filter(|e| e.key == key).copied().collect();
-            assert_eq!(sorted.run(&key), expected.as_slice(), "key {key}");
-        }
     }
 
     #[test]

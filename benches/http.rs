@@ -49,6 +49,21 @@ const CLIENTS: usize = 32;
 /// The longest the server is left alone for its RSS to settle (see [`Server::settled_rss_mib`]).
 const SETTLE: Duration = Duration::from_secs(5);
 
+/// How often RSS is read while it settles or while a load runs.
+const READ_EVERY: Duration = Duration::from_millis(250);
+
+/// A schedule of readings `every` apart, the first one due `every` from now.
+async fn readings_every(every: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval(every);
+    interval.tick().await; // an interval's first tick is due at once
+    interval
+}
+
+/// The verdict on an RSS of `mib` MiB against the target of 150 MB.
+fn within_150_mb(mib: f64) -> String {
+    format!("≤ 150 MB — {}", verdict(mib * 1.048_576 <= 150.0))
+}
+
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.trim().replace('_', "").parse().ok()).unwrap_or(default)
 }
@@ -154,11 +169,12 @@ impl Server {
     /// second passes without it falling by more than 1 MiB, or [`SETTLE`] has passed.
     async fn settled_rss_mib(&self) -> f64 {
         let deadline = Instant::now() + SETTLE;
+        let mut readings = readings_every(READ_EVERY).await;
         let mut last = self.rss_mib();
         let mut low = last;
         let mut since = Instant::now();
         while Instant::now() < deadline && since.elapsed() < Duration::from_secs(1) {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            readings.tick().await;
             last = self.rss_mib();
             if last < low - 1.0 {
                 low = last;
@@ -381,7 +397,6 @@ async fn drive(server: &Server, load: Load, clients: usize, duration: Duration) 
 // ---------------------------------------------------------------------------------------------------------
 // The peer
 
-/// Runs the PostgreSQL peer; its appends per second, or why it could not run.
 /// Before each run of the comparison, ours or the peer's: the peer's PostgreSQL (which stays up between its
 /// runs, with the rows and WAL of the last one still to write out) is checkpointed, and the kernel's dirty pages
 /// are written (`sync`), so that neither side's run pays for writing out what the run before it left. Both are
@@ -394,6 +409,7 @@ fn quiet_disk() {
     quiet("sync", &[]);
 }
 
+/// Runs the PostgreSQL peer; its appends per second, or why it could not run.
 fn peer(script: &Path, clients: usize, duration: Duration) -> Result<f64, String> {
     let seconds = duration.as_secs_f64().ceil().max(1.0) as u64;
     let output = Command::new("bash")
@@ -610,7 +626,7 @@ struct UnderAppends {
 }
 
 /// Fills a store with `filled` events, starts the server, lets its RSS settle, then appends with [`CLIENTS`]
-/// clients for `duration`, reading RSS and the head every 250 ms beside the load.
+/// clients for `duration`, reading RSS and the head every [`READ_EVERY`] until the load ends.
 fn under_appends(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, seeds: &[Envelope], filled: u64, target: u64, duration: Duration, logs: &Path) -> UnderAppends {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -618,17 +634,17 @@ fn under_appends(runtime: &tokio::runtime::Runtime, client: &reqwest::Client, se
     runtime.block_on(async {
         let server = Server::start(&data, logs, client).await;
         server.settled_rss_mib().await;
-        let readings = async {
-            let end = Instant::now() + duration;
-            let mut readings = Vec::new();
-            while Instant::now() < end {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                let head = head_position(client, &server).await;
-                readings.push((server.rss_mib(), head));
+        // Readings until the load ends (its clients are tasks of their own, so they run while a reading waits).
+        let mut load = Box::pin(drive(&server, Load::Append, CLIENTS, duration));
+        let mut every = readings_every(READ_EVERY).await;
+        let mut readings = Vec::new();
+        let append = loop {
+            tokio::select! {
+                append = &mut load => break append,
+                _ = every.tick() => readings.push((server.rss_mib(), head_position(client, &server).await)),
             }
-            readings
         };
-        let (append, readings) = tokio::join!(drive(&server, Load::Append, CLIENTS, duration), readings);
+        drop(load);
         server.stop();
         let highest = readings.iter().copied().fold((0.0, 0), |high, r| if r.0 > high.0 { r } else { high });
         UnderAppends {
@@ -752,7 +768,7 @@ fn main() {
         row(format!("progress reads (200), {CLIENTS} clients"), store.clone(), g.progress.describe(), flat(g.progress.p99_ms, small_run.progress.p99_ms));
         row("start-up, first (projection rebuilt from the log)".into(), store.clone(), format!("{:.2} s", g.first_start_s), String::new());
         row("start-up, restart (snapshot restored)".into(), format!("{} events", grouped(g.head as f64)), format!("{:.2} s", g.restart_s), String::new());
-        let mb_target = |mib: f64| if is_big { format!("≤ 150 MB — {}", verdict(mib * 1.048_576 <= 150.0)) } else { String::new() };
+        let mb_target = |mib: f64| if is_big { within_150_mb(mib) } else { String::new() };
         row("server RSS at ready, first start".into(), store.clone(), format!("{:.0} MiB", g.rss_started_mib), String::new());
         row(format!("server RSS settled (≤ {} s) after the first start", SETTLE.as_secs()), store.clone(), format!("{:.0} MiB", g.rss_settled_mib), mb_target(g.rss_settled_mib));
         row(
@@ -796,7 +812,7 @@ fn main() {
             format!("server RSS under appends, first reading with ≥ {} events", grouped(big as f64)),
             format!("{} events", grouped(head as f64)),
             format!("{mib:.0} MiB"),
-            format!("≤ 150 MB — {}", verdict(mib * 1.048_576 <= 150.0)),
+            within_150_mb(mib),
         ),
         None => row(
             format!("server RSS under appends with ≥ {} events", grouped(big as f64)),

@@ -163,6 +163,10 @@ impl StreamPositions {
         std::iter::once(self.first).chain(self.rest.iter().flat_map(|rest| rest.iter().copied()))
     }
 
+    fn len(&self) -> u64 {
+        1 + self.rest.as_ref().map_or(0, |rest| rest.len() as u64)
+    }
+
     fn into_positions(self) -> impl Iterator<Item = u64> {
         std::iter::once(self.first).chain(self.rest.into_iter().flat_map(|rest| *rest))
     }
@@ -179,20 +183,34 @@ pub(super) enum Candidates {
     Activity { run: Vec<u64>, new: Option<(u64, Vec<u64>)> },
 }
 
+/// The version of the last candidate that belongs to the stream (`at` tells), walking `newest_first`; 0 when
+/// none does.
+fn last_version<E>(newest_first: impl Iterator<Item = u64>, at: &mut impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
+    for position in newest_first {
+        if let Some(version) = at(position)? {
+            return Ok(version);
+        }
+    }
+    Ok(0)
+}
+
+/// The positions of a tag's run in the big arrays, then in the middle tier: in position order.
+fn tier_positions<'a>(big: &'a Sorted<Tag>, middle: &'a Sorted<Tag>, tag: Tag) -> impl DoubleEndedIterator<Item = u64> + 'a {
+    big.run(&tag).iter().chain(middle.run(&tag)).map(|e| u64::from(e.position))
+}
+
+/// An id's tag: 32 bits of its hash under the index's seed.
+fn tag_of(tags: &ahash::RandomState, id: u128) -> Tag {
+    tags.hash_one(id) as Tag
+}
+
 impl Candidates {
     /// See [`Index::stream_version`].
     pub(super) fn version<E>(&self, mut at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
         match self {
             Candidates::Named(positions) => Ok(positions.len() as u64),
             Candidates::Activity { new: Some((first, positions)), .. } => Ok(first + positions.len() as u64 - 1),
-            Candidates::Activity { run, new: None } => {
-                for &position in run.iter().rev() {
-                    if let Some(version) = at(position)? {
-                        return Ok(version);
-                    }
-                }
-                Ok(0)
-            }
+            Candidates::Activity { run, new: None } => last_version(run.iter().rev().copied(), &mut at),
         }
     }
 
@@ -407,21 +425,26 @@ impl Index {
     /// The positions where the event with this id may be, in order: the event at each must be read to tell
     /// whether it has the id. Empty when the log does not hold the id.
     pub(super) fn candidates_for_id(&self, id: Uuid) -> Vec<u64> {
-        let tag = self.tag(id.as_u128());
-        let mut positions: Vec<u64> =
-            self.ids.run(&tag).iter().chain(self.middle_ids.run(&tag)).map(|e| u64::from(e.position)).collect();
+        let mut positions: Vec<u64> = tier_positions(&self.ids, &self.middle_ids, self.tag(id.as_u128())).collect();
         positions.extend(self.new_ids.get(&id));
         positions
     }
 
     fn tag(&self, id: u128) -> Tag {
-        self.tags.hash_one(id) as Tag
+        tag_of(&self.tags, id)
     }
 
     /// The stream's last version; 0 when it has no event. `at(position)` tells whether the event at a
-    /// candidate position belongs to the stream, and its version (the module's comment).
-    pub(super) fn stream_version<E>(&self, stream: &str, at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
-        self.stream_candidates(stream).version(at)
+    /// candidate position belongs to the stream, and its version (the module's comment). The writer asks this
+    /// under the lock for every append: nothing is copied out ([`Index::stream_candidates`] is for readers).
+    pub(super) fn stream_version<E>(&self, stream: &str, mut at: impl FnMut(u64) -> Result<Option<u64>, E>) -> Result<u64, E> {
+        match activity_stream_id(stream) {
+            None => Ok(self.named.get(stream).map_or(0, StreamPositions::len)),
+            Some(id) => match self.new_activities.get(&id) {
+                Some((first, positions)) => Ok(first + positions.len() - 1),
+                None => last_version(tier_positions(&self.activities, &self.middle_activities, self.tag(id)).rev(), &mut at),
+            },
+        }
     }
 
     /// Positions of up to `limit` of the stream's events from version `from_version` (1 is the first); `at` as
@@ -443,11 +466,7 @@ impl Index {
         match activity_stream_id(stream) {
             None => Candidates::Named(self.named.get(stream).map_or_else(Vec::new, |positions| positions.iter().collect())),
             Some(id) => Candidates::Activity {
-                run: {
-                    let tag = self.tag(id);
-                    let (run, middle) = (self.activities.run(&tag), self.middle_activities.run(&tag));
-                    run.iter().chain(middle).map(|entry| u64::from(entry.position)).collect()
-                },
+                run: tier_positions(&self.activities, &self.middle_activities, self.tag(id)).collect(),
                 new: self.new_activities.get(&id).map(|(first, positions)| (*first, positions.iter().collect())),
             },
         }
@@ -462,7 +481,7 @@ impl Index {
     /// buckets for the next `MIN_MERGE` appends.
     fn merge_maps(&mut self) {
         let tags = &self.tags;
-        let tag = |id: u128| tags.hash_one(id) as Tag;
+        let tag = |id: u128| tag_of(tags, id);
         let mut ids: Vec<Entry<Tag>> = self
             .new_ids
             .drain()

@@ -113,11 +113,9 @@ impl SortedSlots {
             return;
         }
         let n = self.chunk_of(slot);
+        // Past every chunk (the fast path above took the case of room in the last one; no chunk is empty).
         let Some(chunk) = self.chunks.get_mut(n) else {
-            match self.chunks.last_mut() {
-                Some(last) if last.len() < CHUNK_ITEMS => last.push(slot),
-                _ => self.chunks.push(vec![slot]),
-            }
+            self.chunks.push(vec![slot]);
             return;
         };
         let Err(at) = chunk.binary_search(&slot) else { return };
@@ -251,25 +249,25 @@ impl Rev {
     }
 }
 
-/// Every revision in log order, in chunks of [`CHUNK_ITEMS`] 24-byte [`Kept`] records: a position is kept as a
-/// `u32` offset from a base of its chunk (the chunk's first position; positions increase within a chunk). Where
-/// an offset would not fit 32 bits, a new base starts at that record, so every `u64` position is kept exactly.
+/// Every revision in log order: 24-byte [`Kept`] records in a [`Chunked`] list, a position kept as a `u32`
+/// offset from a base of its chunk (the chunk's first position; positions increase within a chunk). Where an
+/// offset would not fit 32 bits, a new base starts at that record, so every `u64` position is kept exactly.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Revisions {
-    chunks: Vec<RevisionChunk>,
-    len: usize,
+    records: Chunked<Kept>,
+    /// The base of each chunk of `records`.
+    bases: Vec<ChunkBase>,
 }
 
 #[derive(Clone, Debug)]
-struct RevisionChunk {
+struct ChunkBase {
     base: u64,
     /// (index in the chunk, base) from which later records count instead: empty unless the positions of one
     /// chunk span more than `u32::MAX`.
     rebased: Vec<(u32, u64)>,
-    records: Vec<Kept>,
 }
 
-impl RevisionChunk {
+impl ChunkBase {
     fn base_of(&self, within: usize) -> u64 {
         match self.rebased.partition_point(|&(from, _)| from as usize <= within) {
             0 => self.base,
@@ -295,7 +293,7 @@ struct Kept {
 
 impl PartialEq for Revisions {
     fn eq(&self, other: &Revisions) -> bool {
-        self.len == other.len && self.iter().eq(other.iter())
+        self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
@@ -303,17 +301,16 @@ impl Eq for Revisions {}
 
 impl Revisions {
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.records.len()
     }
 
     /// Adds a revision; returns its index.
     pub(crate) fn push(&mut self, rev: Rev) -> u32 {
-        let index = u32::try_from(self.len).ok().filter(|&i| i != NONE).expect("fewer than 2^32 - 1 revisions in a programme");
-        let within = self.len % CHUNK_ITEMS;
+        let within = self.records.len() % CHUNK_ITEMS;
         if within == 0 {
-            self.chunks.push(RevisionChunk { base: rev.position, rebased: Vec::new(), records: Vec::with_capacity(CHUNK_ITEMS) });
+            self.bases.push(ChunkBase { base: rev.position, rebased: Vec::new() });
         }
-        let chunk = self.chunks.last_mut().expect("a chunk with room");
+        let chunk = self.bases.last_mut().expect("a base for the last chunk");
         let base = chunk.rebased.last().map_or(chunk.base, |&(_, base)| base);
         let offset = match rev.position.checked_sub(base).and_then(|offset| u32::try_from(offset).ok()) {
             Some(offset) => offset,
@@ -323,28 +320,27 @@ impl Revisions {
             }
         };
         let Rev { position: _, prev, data, occurred_on, partner, cluster, status, event, kind, flags } = rev;
-        chunk.records.push(Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags });
-        self.len += 1;
-        index
+        self.records.push(Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags })
     }
 
     pub(crate) fn get(&self, index: u32) -> Rev {
-        let (chunk, within) = (&self.chunks[index as usize / CHUNK_ITEMS], index as usize % CHUNK_ITEMS);
-        let Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags } = chunk.records[within];
-        Rev { position: chunk.base_of(within) + u64::from(offset), prev, data, occurred_on, partner, cluster, status, event, kind, flags }
+        let Kept { offset, prev, data, occurred_on, partner, cluster, status, event, kind, flags } = self.records.get(index);
+        let base = self.bases[index as usize / CHUNK_ITEMS].base_of(index as usize % CHUNK_ITEMS);
+        Rev { position: base + u64::from(offset), prev, data, occurred_on, partner, cluster, status, event, kind, flags }
     }
 
     fn set_prev(&mut self, index: u32, prev: u32) {
-        self.chunks[index as usize / CHUNK_ITEMS].records[index as usize % CHUNK_ITEMS].prev = prev;
+        let kept = self.records.get(index);
+        self.records.set(index, Kept { prev, ..kept });
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = Rev> + '_ {
-        (0..self.len as u32).map(|index| self.get(index))
+        (0..self.len() as u32).map(|index| self.get(index))
     }
 
     /// How many revisions are at or before `position` (positions increase in log order).
     fn count_at_or_before(&self, position: u64) -> usize {
-        let (mut low, mut high) = (0, self.len);
+        let (mut low, mut high) = (0, self.len());
         while low < high {
             let middle = low + (high - low) / 2;
             if self.get(middle as u32).position <= position {
@@ -667,13 +663,17 @@ impl Activities {
         self.latest.set(slot, index);
         let (old_kind, new_kind) = (before.and_then(|(_, rev)| rev.kind()), after.kind());
         if old_kind != new_kind {
-            if let Some(slots) = old_kind.and_then(|kind| self.by_kind.get_mut(&kind)) {
-                slots.remove(slot);
+            if let Some(kind) = old_kind {
+                if let Some(slots) = self.by_kind.get_mut(&kind) {
+                    slots.remove(slot);
+                    if slots.is_empty() {
+                        self.by_kind.remove(&kind);
+                    }
+                }
             }
             if let Some(kind) = new_kind {
                 self.by_kind.entry(kind).or_default().insert(slot);
             }
-            self.by_kind.retain(|_, slots| !slots.is_empty());
         }
         Change { before: before.map(|(_, rev)| rev), after, activity: state.shared_activity().cloned() }
     }
@@ -1072,7 +1072,7 @@ mod tests {
         }
         // A new base at each leap within a chunk (three in the first, one in the third and the last); the second
         // chunk starts at its leap.
-        let rebased: Vec<usize> = revisions.chunks.iter().map(|chunk| chunk.rebased.len()).collect();
+        let rebased: Vec<usize> = revisions.bases.iter().map(|chunk| chunk.rebased.len()).collect();
         assert_eq!(rebased, [3, 0, 1, 1]);
         for (n, &position) in positions.iter().enumerate() {
             let rev = revisions.get(n as u32);

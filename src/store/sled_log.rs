@@ -934,6 +934,7 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
     let frame_bytes = wal.build(staged) as u64;
     let started;
     if frame_bytes > checkpoints.bytes {
+        // One atomic batch: no frame of the write-ahead file could complete a part of it that sled kept.
         started = Instant::now();
         write_chunks(&shared.log, staged).map_err(sled_io)?;
         if wal.holds_frames() {

@@ -41,14 +41,21 @@ pub(crate) async fn append(log: &SledLog, stream: &str, expected: ExpectedVersio
     log.append(request(stream, expected, events)).await
 }
 
-/// Flips one bit of byte `byte` (modulo its length) of the stored record at `position` (the log must be
-/// closed). Records sit in chunks keyed by their first position, each preceded by a big-endian u32 length; the
-/// chunk is unpacked, changed and packed again.
-pub(crate) fn flip_stored_byte(dir: &Path, position: u64, byte: usize) {
+/// The raw `log` tree of the closed store in `dir`, and the chunk holding `position`: its key, its stored bytes
+/// and its first position.
+fn chunk_holding(dir: &Path, position: u64) -> (sled::Db, sled::Tree, sled::IVec, sled::IVec, u64) {
     let db = tracker::store::open_raw(dir).expect("raw open");
     let tree = db.open_tree("log").expect("log tree");
     let (key, stored) = tree.range(..=position.to_be_bytes()).next_back().expect("a chunk").expect("read");
     let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());
+    (db, tree, key, stored, first)
+}
+
+/// Flips one bit of byte `byte` (modulo its length) of the stored record at `position` (the log must be
+/// closed). Records sit in chunks keyed by their first position, each preceded by a big-endian u32 length; the
+/// chunk is unpacked, changed and packed again.
+pub(crate) fn flip_stored_byte(dir: &Path, position: u64, byte: usize) {
+    let (db, tree, key, stored, first) = chunk_holding(dir, position);
     let mut chunk = tracker::store::unpack_chunk(&stored).expect("a readable chunk");
     let mut offset = 0;
     for _ in first..position {
@@ -64,10 +71,7 @@ pub(crate) fn flip_stored_byte(dir: &Path, position: u64, byte: usize) {
 /// the log being closed. Returns the chunk's first and last positions, and whether its records changed (a flip
 /// inside compressed bytes may also leave them as they were, or make the chunk unreadable).
 pub(crate) fn flip_packed_byte(dir: &Path, position: u64, byte: usize) -> (u64, u64, bool) {
-    let db = tracker::store::open_raw(dir).expect("raw open");
-    let tree = db.open_tree("log").expect("log tree");
-    let (key, stored) = tree.range(..=position.to_be_bytes()).next_back().expect("a chunk").expect("read");
-    let first = u64::from_be_bytes(key.as_ref().try_into().unwrap());
+    let (db, tree, key, stored, first) = chunk_holding(dir, position);
     assert_eq!(stored[0], b'P', "the chunk is stored packed");
     let records = tracker::store::unpack_chunk(&stored).expect("a readable chunk");
     let mut count = 0;

@@ -27,6 +27,31 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+/// What a damaged store says when it is opened again.
+enum Reopened {
+    /// The open refused it, naming a position.
+    Refused { position: u64, reason: String },
+    /// It opened, and `verify` stopped at a position after `events` good ones.
+    Bad { position: u64, reason: String, events: u64 },
+    /// It opened and verified.
+    Whole,
+}
+
+/// Opens the store in `dir` again and verifies it; an error is any other failure to open.
+fn reopen(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Result<Reopened, String> {
+    match tracker::store::SledLog::open(dir, Default::default()) {
+        Ok(log) => rt.block_on(async {
+            let report = verify_log(&log, |_, _| {}).await.unwrap();
+            Ok(match report.first_bad {
+                Some(bad) => Reopened::Bad { position: bad.position, reason: bad.reason, events: report.events },
+                None => Reopened::Whole,
+            })
+        }),
+        Err(tracker::store::OpenError::Corrupt { position, reason, .. }) => Ok(Reopened::Refused { position, reason }),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
 
@@ -125,20 +150,16 @@ proptest! {
         });
         let position = victim.index(events as usize) as u64 + 1;
         crate::helpers::flip_stored_byte(dir.path(), position, byte);
-        rt.block_on(async {
-            // A flip in a record header may make the store refuse to open; that also names the position.
-            match tracker::store::SledLog::open(dir.path(), Default::default()) {
-                Ok(log) => {
-                    let report = verify_log(&log, |_, _| {}).await.unwrap();
-                    let bad = report.first_bad.expect("the flip is detected");
-                    prop_assert_eq!(bad.position, position, "{}", bad.reason);
-                    prop_assert_eq!(report.events, position - 1);
-                }
-                Err(tracker::store::OpenError::Corrupt { position: at, .. }) => prop_assert_eq!(at, position),
-                Err(other) => prop_assert!(false, "unexpected {other}"),
+        // A flip in a record header may make the store refuse to open; that also names the position.
+        match reopen(&rt, dir.path()) {
+            Ok(Reopened::Bad { position: at, reason, events }) => {
+                prop_assert_eq!(at, position, "{}", reason);
+                prop_assert_eq!(events, position - 1);
             }
-            Ok(())
-        })?;
+            Ok(Reopened::Refused { position: at, .. }) => prop_assert_eq!(at, position),
+            Ok(Reopened::Whole) => prop_assert!(false, "the flip is detected"),
+            Err(other) => prop_assert!(false, "unexpected {other}"),
+        }
     }
 }
 
@@ -163,26 +184,18 @@ proptest! {
         });
         let position = victim.index(events as usize) as u64 + 1;
         let (first, last, changed) = crate::helpers::flip_packed_byte(dir.path(), position, byte);
-        rt.block_on(async {
-            match tracker::store::SledLog::open(dir.path(), Default::default()) {
-                Ok(log) => {
-                    let report = verify_log(&log, |_, _| {}).await.unwrap();
-                    match report.first_bad {
-                        Some(bad) => {
-                            prop_assert!(changed, "nothing changed, yet verify reports {}", bad.reason);
-                            prop_assert!((first..=last).contains(&bad.position), "{} outside {first}..={last}: {}", bad.position, bad.reason);
-                        }
-                        None => prop_assert!(!changed, "a changed chunk passed verify"),
-                    }
-                }
-                Err(tracker::store::OpenError::Corrupt { position: at, reason, .. }) => {
-                    prop_assert!(changed, "nothing changed, yet the open refused: {reason}");
-                    prop_assert!((first..=last).contains(&at), "{at} outside {first}..={last}: {reason}");
-                }
-                Err(other) => prop_assert!(false, "unexpected {other}"),
+        match reopen(&rt, dir.path()) {
+            Ok(Reopened::Bad { position: at, reason, .. }) => {
+                prop_assert!(changed, "nothing changed, yet verify reports {}", reason);
+                prop_assert!((first..=last).contains(&at), "{at} outside {first}..={last}: {reason}");
             }
-            Ok(())
-        })?;
+            Ok(Reopened::Whole) => prop_assert!(!changed, "a changed chunk passed verify"),
+            Ok(Reopened::Refused { position: at, reason }) => {
+                prop_assert!(changed, "nothing changed, yet the open refused: {reason}");
+                prop_assert!((first..=last).contains(&at), "{at} outside {first}..={last}: {reason}");
+            }
+            Err(other) => prop_assert!(false, "unexpected {other}"),
+        }
     }
 }
 

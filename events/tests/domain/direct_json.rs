@@ -13,7 +13,7 @@ use events::{
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use crate::stored_decode::{bodies, replacements, single_changes, FIELDS};
+use crate::stored_decode::{bodies, changed, replacements, single_changes};
 use crate::support::{activity_id, auditor, coordinator, demo_registered, recorder};
 
 /// Checks both writers on the activity `body` reads as (without a programme's rules); `false` when it is not
@@ -124,15 +124,6 @@ proptest! {
         body in prop::sample::select(bodies()),
         changes in prop::collection::vec((any::<bool>(), any::<prop::sample::Index>(), prop::sample::select(replacements())), 1..4),
     ) {
-        let mut changed = body.as_object().unwrap().clone();
-        for (own, index, value) in changes {
-            let keys: Vec<String> = changed.keys().cloned().collect();
-            let field = if own && !keys.is_empty() { index.get(&keys).clone() } else { index.get(FIELDS).to_string() };
-            match value {
-                None => changed.remove(&field),
-                Some(value) => changed.insert(field, value),
-            };
-        }
-        records_the_same(&Value::Object(changed));
+        records_the_same(&Value::Object(changed(&body, changes)));
     }
 }

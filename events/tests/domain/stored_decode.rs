@@ -164,6 +164,21 @@ pub(crate) fn single_changes() -> impl Iterator<Item = Value> {
     })
 }
 
+/// `body` with each change made in turn: a field the body has (when `own`) or any field of [`FIELDS`], picked by
+/// the index, removed (`None`) or replaced.
+pub(crate) fn changed(body: &Value, changes: Vec<(bool, prop::sample::Index, Option<Value>)>) -> Map<String, Value> {
+    let mut activity = body.as_object().unwrap().clone();
+    for (own, index, value) in changes {
+        let keys: Vec<String> = activity.keys().cloned().collect();
+        let field = if own && !keys.is_empty() { index.get(&keys).clone() } else { index.get(FIELDS).to_string() };
+        match value {
+            None => activity.remove(&field),
+            Some(value) => activity.insert(field, value),
+        };
+    }
+    activity
+}
+
 #[test]
 fn every_single_change_of_a_field_reads_the_same_through_the_fast_reader() {
     let mut checked = 0;
@@ -185,17 +200,7 @@ proptest! {
         changes in prop::collection::vec((any::<bool>(), any::<prop::sample::Index>(), replacement()), 1..3),
         corrected in any::<bool>(),
     ) {
-        let mut activity = body.as_object().unwrap().clone();
-        for (own, index, value) in changes {
-            // Mostly a field the kind has, sometimes any field.
-            let keys: Vec<String> = activity.keys().cloned().collect();
-            let field = if own && !keys.is_empty() { index.get(&keys).clone() } else { index.get(FIELDS).to_string() };
-            let field = field.as_str();
-            match value {
-                None => activity.remove(field),
-                Some(value) => activity.insert(field.to_string(), value),
-            };
-        }
+        let activity = changed(&body, changes);
         let (event_type, payload) = if corrected {
             ("ActivityCorrected", json!({"activity_id": activity_id(), "reason": "r", "changes": Map::new(), "activity": activity}))
         } else {

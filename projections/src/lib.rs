@@ -1,6 +1,7 @@
 //! Read models built from event envelopes. Pure: no IO, no storage engine, no clock. Each projection takes
 //! envelopes in log order through `apply` and answers queries from memory.
 
+mod arena;
 mod codec;
 mod index;
 pub mod progress;

@@ -137,7 +137,7 @@ pub struct ProgressProjection {
 impl ProgressProjection {
     /// The version of this projection's code and snapshot format: bump it whenever `apply` or the state
     /// changes, and stored snapshots are rebuilt from the log.
-    pub const VERSION: u32 = 5;
+    pub const VERSION: u32 = 6;
 
     pub fn new() -> ProgressProjection {
         ProgressProjection::default()

@@ -12,7 +12,8 @@
 //! revisions   = count · (position delta · slot · data + 1 (0: none) · zigzag occurred_on · partner · cluster ·
 //!               u8 status · u8 event type · u8 kind · u8 flags)*     (in log order)
 //! notes       = count · (revision number · text)*
-//! arena       = chunk count · (length · bytes)*                      (the encoded activities, as kept in memory)
+//! arena       = chunk count · (length · block count · (start · packed length · LZ4 block)* · open start
+//!               · open length · bytes)*                               (the encoded activities, as kept in memory)
 //! ```
 //! The columns are the table's own (`table.rs`): reading them back is mostly copying, and the links between
 //! an activity's revisions, the latest of each and the activities of each kind are derived on reading (from
@@ -25,7 +26,8 @@ use events::{ActivityKind, ActivityStatus, ProgrammeState, Slug};
 
 use crate::codec::{error, Reader, Result, SnapshotError, Slugs, Writer};
 use crate::progress::{ProgrammeHistory, ProgressProjection};
-use crate::table::{Arena, Ids, Rev, NONE, NOTE, RECORDED};
+use crate::arena::Arena;
+use crate::table::{Ids, Rev, NONE, NOTE, RECORDED};
 
 impl ProgressProjection {
     /// The projection as snapshot bytes, the programmes written on up to `threads` threads;
@@ -158,11 +160,7 @@ fn write_programme(w: &mut Writer, history: &ProgrammeHistory) {
         w.varint(u64::from(*revision));
         w.str(note);
     }
-    w.varint(table.arena.chunks().len() as u64);
-    for chunk in table.arena.chunks() {
-        w.varint(chunk.len() as u64);
-        w.bytes(chunk);
-    }
+    table.arena.write(w);
     history.index.write(w);
 }
 
@@ -227,11 +225,7 @@ fn read_programme(bytes: &[u8]) -> Result<ProgrammeHistory> {
     if table.notes.len() != with_notes {
         return error("a revision's note is missing");
     }
-    let chunks = (0..r.count()?).map(|_| {
-        let len = r.count()?;
-        Ok(r.take(len)?.to_vec())
-    });
-    table.arena = Arena::from_chunks(chunks.collect::<Result<Vec<_>>>()?);
+    table.arena = Arena::read_from(&mut r)?;
     table.slugs = slugs;
     for rev in pending {
         if rev.data != NONE && !table.column_fits(&rev) {

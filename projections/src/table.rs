@@ -14,7 +14,8 @@ use events::event::EVENT_TYPES;
 use events::{Activity, ActivityKind, ActivityState, ActivityStatus, Slug};
 use uuid::Uuid;
 
-use crate::codec::{read_activity, write_activity, Reader, Slugs, Writer};
+use crate::arena::Arena;
+use crate::codec::Slugs;
 
 /// "No revision" / "no activity" in a `u32` reference.
 pub(crate) const NONE: u32 = u32::MAX;
@@ -142,73 +143,6 @@ impl SortedSlots {
         } else if chunk.capacity() > 4 * chunk.len() {
             chunk.shrink_to(2 * chunk.len());
         }
-    }
-}
-
-/// Bytes per arena chunk; a reference is the chunk's number above [`OFFSET_BITS`] and the offset below.
-const ARENA_CHUNK: usize = 1 << OFFSET_BITS;
-const OFFSET_BITS: u32 = 18;
-
-/// Encoded activities, appended and never changed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Arena {
-    chunks: Vec<Vec<u8>>,
-}
-
-impl Arena {
-    /// Encodes an activity (its slugs numbered in `slugs`) and returns where it is.
-    fn push(&mut self, activity: &Activity, slugs: &mut Slugs) -> u32 {
-        if self.chunks.last().is_none_or(|chunk| chunk.len() >= ARENA_CHUNK) {
-            self.chunks.push(Vec::with_capacity(ARENA_CHUNK));
-        }
-        let last = self.chunks.len() - 1;
-        let mut w = Writer { out: std::mem::take(&mut self.chunks[last]), slugs: std::mem::take(slugs) };
-        let start = w.out.len();
-        write_activity(&mut w, activity);
-        let Writer { out: mut chunk, slugs: numbered } = w;
-        *slugs = numbered;
-        let (number, offset) = if chunk.len() > ARENA_CHUNK && start > 0 {
-            // It does not fit what is left of the chunk: it starts the next one.
-            let mut next = Vec::with_capacity(ARENA_CHUNK.max(chunk.len() - start));
-            next.extend_from_slice(&chunk[start..]);
-            chunk.truncate(start);
-            chunk.shrink_to_fit();
-            self.chunks[last] = chunk;
-            self.chunks.push(next);
-            (self.chunks.len() - 1, 0)
-        } else {
-            self.chunks[last] = chunk;
-            (last, start)
-        };
-        u32::try_from(number)
-            .ok()
-            .filter(|&n| n < 1 << (32 - OFFSET_BITS))
-            .map(|n| n << OFFSET_BITS | offset as u32)
-            .expect("less than 4 GiB of encoded activities in one programme")
-    }
-
-    fn bytes(&self, reference: u32) -> Option<&[u8]> {
-        let chunk = self.chunks.get((reference >> OFFSET_BITS) as usize)?;
-        chunk.get((reference & ((1 << OFFSET_BITS) - 1)) as usize..).filter(|rest| !rest.is_empty())
-    }
-
-    /// The activity at `reference`.
-    fn read(&self, reference: u32, slugs: &Slugs) -> Activity {
-        let bytes = self.bytes(reference).expect("a revision's activity is in the arena");
-        read_activity(&mut Reader { bytes, slugs: slugs.list() }).expect("the arena reads back what it wrote")
-    }
-
-    pub(crate) fn chunks(&self) -> &[Vec<u8>] {
-        &self.chunks
-    }
-
-    pub(crate) fn from_chunks(chunks: Vec<Vec<u8>>) -> Arena {
-        Arena { chunks }
-    }
-
-    /// Whether `reference` points into the arena (checked when a snapshot is read).
-    fn contains(&self, reference: u32) -> bool {
-        self.bytes(reference).is_some()
     }
 }
 
@@ -886,6 +820,7 @@ impl<'a> ActivityRevision<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arena::ARENA_CHUNK;
     use events::event::{ActivityCorrected, ActivityRecorded, ActivityRetracted};
     use events::DomainEvent;
     use serde_json::json;
@@ -1118,7 +1053,7 @@ mod tests {
             table.apply(Uuid::from_u128(n), n as u64 + 1, recorded(Uuid::from_u128(n), activity.clone()));
             expected.push(activity);
         }
-        assert!(table.arena.chunks().len() > 3);
+        assert!(table.arena.sizes().0 > 3);
         for (n, activity) in expected.iter().enumerate() {
             let current = table.history(&Uuid::from_u128(n as u128)).unwrap().current().unwrap();
             assert_eq!(current.activity().as_ref(), Some(activity), "activity {n}");

@@ -186,6 +186,10 @@ pub struct ActivityTarget<'a> {
     /// For a new activity, the ids its events get, chosen once per request so that a retry of the same request
     /// is recognised by the log as the same events.
     pub event_ids: Option<&'a [Uuid]>,
+    /// The activity's id was made for this request (a UUID v7 no stream can have yet): its stream is not read
+    /// before the first decision. Were it there after all, the append's expectation of no stream refuses it,
+    /// and the next attempt reads the stream as any other command does.
+    pub new: bool,
 }
 
 /// Decides a command on an activity, against its programme too, and appends its events to the activity's
@@ -212,7 +216,11 @@ pub async fn on_activity(
                 format!("unknown programme '{programme}'"),
             )));
         }
-        let (mut state, version, _) = load_activity(log, programme, &target.activity).await?;
+        let (mut state, version, _) = if target.new && attempt == 1 {
+            (ActivityState::new(), 0, Vec::new())
+        } else {
+            load_activity(log, programme, &target.activity).await?
+        };
         // An unknown activity is the decision's to report (404), whatever If-Match says.
         if version > 0 && if_match.is_some_and(|v| v != version) {
             return Err(CommandError::VersionMismatch { current: version });

@@ -185,7 +185,8 @@ async fn record_one(
     let (shared, request) = (state.clone(), if key.is_some() { body.to_value() } else { Value::Null });
     idempotent(&shared, &scope, key, &request, 3, |attempt| async move {
         let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
-        let target = ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]) };
+        let target =
+            ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]), new: attempt.fresh };
         let executed = record(state.log(), state.programmes(), Some(state.progress()), target, &body, &ctx, &principal.name)
             .await
             .map_err(|e| ApiError::from_command(e, "invalid activity"))?;
@@ -337,7 +338,7 @@ async fn lifecycle(
     let programme = programme_id(&id)?;
     let activity = activity_id(&activity)?;
     let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
-    let target = ActivityTarget { programme: &programme, activity, event_ids: None };
+    let target = ActivityTarget { programme: &programme, activity, event_ids: None, new: false };
     let executed = on_activity(state.log(), state.programmes(), Some(state.progress()), target, if_match, &principal.name, |p, a| {
         if !a.exists() {
             return Err(Faults::one(events::FaultKind::NotFound, "", format!("unknown activity '{activity}'")));

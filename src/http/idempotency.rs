@@ -44,6 +44,9 @@ struct StoredAnswer {
 #[derive(Clone, Debug)]
 pub(super) struct Attempt {
     pub ids: Vec<Uuid>,
+    /// The ids were made for this attempt, not taken from an earlier attempt's reservation (which may have
+    /// stored events with them).
+    pub fresh: bool,
 }
 
 /// Runs `create` at most once per key and body. `ids` is how many ids to reserve for it. The work runs in its
@@ -63,7 +66,7 @@ where
 {
     let fresh_ids = move || (0..ids).map(|_| Uuid::now_v7()).collect::<Vec<_>>();
     let Some(key) = key else {
-        return create(Attempt { ids: fresh_ids() }).await;
+        return create(Attempt { ids: fresh_ids(), fresh: true }).await;
     };
     let record_key = hex::encode(Sha256::digest(format!("{scope}\n{key}").as_bytes()));
     let request_hash = hex::encode(Sha256::digest(body.to_string().as_bytes()));
@@ -98,7 +101,7 @@ where
             .await
             .map_err(ApiError::internal)??
     };
-    let reservation = match existing {
+    let (reservation, fresh) = match existing {
         Some(bytes) => {
             let reservation: Reservation = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
             if reservation.request_hash != request_hash {
@@ -111,7 +114,7 @@ where
             if let Some(answer) = reservation.answer {
                 return Ok(replay(answer));
             }
-            reservation
+            (reservation, false)
         }
         None => {
             let reservation = Reservation { request_hash: request_hash.to_owned(), ids: fresh_ids(), answer: None };
@@ -124,11 +127,11 @@ where
             if !inserted {
                 return Err(ApiError::conflict("a request with this Idempotency-Key is still in flight; retry later"));
             }
-            reservation
+            (reservation, true)
         }
     };
 
-    let outcome = create(Attempt { ids: reservation.ids.clone() }).await;
+    let outcome = create(Attempt { ids: reservation.ids.clone(), fresh }).await;
     let key = record_key.to_owned();
     match outcome {
         Ok(response) if response.status().is_success() => {

@@ -30,7 +30,7 @@ async fn record_exchange(log: Arc<SledLog>, cache: Arc<ProgrammeCache>, live: Op
     let text = serde_json::to_vec(&body).unwrap();
     let body = ActivityBody::Draft(events::ActivityDraft::read(&text).expect("the fast reader takes it"), text);
     let connection = Slug::parse("connection").unwrap();
-    let target = ActivityTarget { programme: &connection, activity: uuid::Uuid::now_v7(), event_ids: None };
+    let target = ActivityTarget { programme: &connection, activity: uuid::Uuid::now_v7(), event_ids: None, new: true };
     record(log.as_ref(), &cache, live.as_deref(), target, &body, &coordinator(), "alexandra").await.unwrap();
 }
 

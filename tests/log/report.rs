@@ -24,7 +24,7 @@ async fn record_exchange(log: &SledLog, host: &str, visitor: &str, occurred_on: 
         "cluster": "cop1", "days": 5, "staff": 2
     });
     let connection = Slug::parse("connection").unwrap();
-    let target = ActivityTarget { programme: &connection, activity: uuid::Uuid::now_v7(), event_ids: None };
+    let target = ActivityTarget { programme: &connection, activity: uuid::Uuid::now_v7(), event_ids: None, new: true };
     let body = ActivityBody::Json(body);
     let executed = record(log, &Default::default(), None, target, &body, &coordinator(), "alexandra").await.unwrap();
     executed.appended.expect("a new activity is appended").last_position()
@@ -105,4 +105,28 @@ async fn known_at_reports_what_was_recorded_by_that_moment() {
     assert!(matches!(error, ReportError::BothTimes), "{error}");
     let error = progress_report(&log, &projection, "atlantis", &ReportRequest::default(), today()).await.unwrap_err();
     assert_eq!(error.to_string(), "unknown programme 'atlantis'");
+}
+
+#[tokio::test]
+async fn a_new_activity_whose_id_is_already_recorded_is_not_recorded_twice() {
+    // `new` skips reading the stream before the first decision; the log's expectation of no stream still
+    // refuses a second record, and the next attempt reads the activity that is there.
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    load_seeds(&log, today()).await.unwrap();
+    let connection = Slug::parse("connection").unwrap();
+    let id = uuid::Uuid::now_v7();
+    let body = |days: u32| {
+        ActivityBody::Json(serde_json::json!({"kind": "staff_exchange", "occurred_on": "2021-10-11", "host": "torino",
+                                              "visitor": "paris", "cluster": "cop1", "days": days, "staff": 2}))
+    };
+    let target = ActivityTarget { programme: &connection, activity: id, event_ids: None, new: true };
+    let first = record(&log, &Default::default(), None, target, &body(5), &coordinator(), "alexandra").await.unwrap();
+    let head = log.head().await.unwrap().position;
+    assert_eq!(first.appended.expect("recorded").last_position(), head);
+
+    let again = record(&log, &Default::default(), None, target, &body(9), &coordinator(), "alexandra").await.unwrap();
+    assert!(again.appended.is_none(), "recorded twice: {:?}", again.appended);
+    assert_eq!((again.version, again.state), (first.version, first.state));
+    assert_eq!(log.head().await.unwrap().position, head);
 }

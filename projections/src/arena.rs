@@ -6,8 +6,8 @@
 //! split between two blocks. A block is packed (LZ4, the unpacked size in front) once it is full; only the last
 //! chunk's last block is kept as it is, while activities are added to it. Activities of one programme repeat
 //! their slugs, dates and numbers, so the blocks take a fraction of the bytes (BENCHMARKS.md, issue 6); reports,
-//! lists and views read an activity back by unpacking its block, at most 16 KiB, into a buffer of the thread
-//! that keeps the last one unpacked (reports read activities mostly in arena order, so they unpack each block
+//! lists and views read an activity back by unpacking its block (about 16 KiB; one activity bigger than that
+//! makes a bigger block) into a buffer of the thread, which keeps the last one unpacked (reports read activities mostly in arena order, so they unpack each block
 //! about once).
 
 use std::cell::RefCell;

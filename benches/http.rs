@@ -383,7 +383,8 @@ async fn drive(server: &Server, load: Load, clients: usize, duration: Duration) 
     };
     // The clients run on one thread of their own, as `wrk -t1` does: on the two cores the server shares with
     // them, a second thread of the generator took cores from the server (32-client appends, three runs of each
-    // alternated: 39 253 / 44 287 / 46 116 /s on the bench's two-thread runtime, 48 895 / 45 093 / 53 165 /s).
+    // alternated: 39 253 / 44 287 / 46 116 /s on the bench's two-thread runtime, 48 895 / 45 093 / 53 165 /s on
+    // one thread).
     let (mut latencies, others) = tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(clients_run())
     })

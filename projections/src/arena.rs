@@ -7,8 +7,8 @@
 //! chunk's last block is kept as it is, while activities are added to it. Activities of one programme repeat
 //! their slugs, dates and numbers, so the blocks take a fraction of the bytes (BENCHMARKS.md, issue 6); reports,
 //! lists and views read an activity back by unpacking its block (about 16 KiB; one activity bigger than that
-//! makes a bigger block) into a buffer of the thread, which keeps the last one unpacked (reports read activities mostly in arena order, so they unpack each block
-//! about once).
+//! makes a bigger block) into a buffer of the thread, which keeps the last one unpacked (reports read activities
+//! mostly in arena order, so they unpack each block about once).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -214,8 +214,12 @@ impl Arena {
             let open_len = r.count()?;
             let open = r.take(open_len)?;
             let starts: Vec<u64> = blocks.iter().map(|(start, _)| *start).chain([open_start]).collect();
-            if starts[0] != 0 || starts.windows(2).any(|w| w[0] >= w[1]) || open_start + open.len() as u64 != len {
+            let adds_up = open_start.checked_add(open.len() as u64) == Some(len);
+            if starts[0] != 0 || starts.windows(2).any(|w| w[0] >= w[1]) || !adds_up {
                 return error("an arena chunk's blocks do not add up to its length");
+            }
+            if arena.chunks.last().is_some_and(|before: &Chunk| !before.open.is_empty()) {
+                return error("an arena chunk before the last has an open block");
             }
             let len = u32::try_from(len).or_else(|_| error("an arena chunk is too long"))?;
             for ((start, packed), end) in blocks.iter().zip(&starts[1..]) {
@@ -357,6 +361,18 @@ mod tests {
                 assert_eq!(bounds(&read), bounds(&arena), "byte {at} changed");
             }
         }
+    }
+
+    #[test]
+    fn an_open_block_anywhere_but_in_the_last_chunk_is_refused() {
+        let (arena, _, _) = filled(30_000, 0);
+        assert!(arena.sizes().0 >= 2);
+        let mut damaged = arena.clone();
+        damaged.chunks[0].open = b"x".to_vec();
+        damaged.chunks[0].len += 1;
+        let bytes = written(&damaged);
+        let refused = Arena::read_from(&mut Reader { bytes: &bytes, slugs: &[] }).unwrap_err();
+        assert!(refused.0.contains("open block"), "{refused}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The activities of one programme, kept column by column so that a million of them fit in tens of megabytes:
 //! every revision (the state after one event) is a fixed 24-byte record in log order ([`Revisions`]), with the
 //! columns that lists, filters and reports look at (kind, date, partner, cluster, status); the activity is kept
-//! encoded once per record or correction in an arena of bytes (`codec.rs`), read back only when a report or a
-//! view needs its fields. Slots number the activities in the order they first appeared; ids map to slots.
+//! encoded (`codec.rs`) once per record or correction in an arena of packed blocks (`arena.rs`), read back only
+//! when a report or a view needs its fields. Slots number the activities in the order they first appeared; ids map to slots.
 //!
 //! Everything grows in fixed chunks, so a big programme never doubles (and copies) one large allocation.
 

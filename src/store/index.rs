@@ -138,7 +138,8 @@ impl<K: Copy + Ord> Sorted<K> {
 /// the log does not hold (a new event's id, a new activity's stream), and most of them end here instead of in
 /// two searches that each touch a cache line of an array of megabytes. Sized for at most one tag in three bits
 /// (about a quarter of the bits set, so three lookups of four end here: 1 MiB at a million events), and made
-/// again twice the size when the arrays outgrow it.
+/// again twice the size when the arrays outgrow it (a walk over every entry under the writer's lock: a few
+/// milliseconds at a few million events, once per doubling).
 #[derive(Debug, Default)]
 struct Filter {
     words: Vec<u64>,

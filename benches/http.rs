@@ -33,6 +33,7 @@ use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use events::event::ActivityRecorded;
@@ -324,6 +325,37 @@ fn request_bytes(server: &Server, load: Load) -> Vec<u8> {
     .into_bytes()
 }
 
+/// One client of [`drive`]: requests one after another on its own connection until `end`. Returns the latency
+/// of each good answer (status `good`, complete before `end`) in µs, and how many others there were.
+async fn client(request: Arc<Vec<u8>>, address: String, good: u16, end: Instant) -> (Vec<u32>, u64) {
+    let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 14);
+    let mut others = 0u64;
+    let mut connection = None;
+    while Instant::now() < end {
+        let sent = Instant::now();
+        let status = match connection.as_mut() {
+            Some(open) => Connection::exchange(open, &request).await,
+            None => match Connection::open(&address).await {
+                Ok(open) => Connection::exchange(connection.insert(open), &request).await,
+                Err(error) => Err(error),
+            },
+        };
+        let done = Instant::now();
+        if done > end {
+            break;
+        }
+        match status {
+            Ok(status) if status == good => latencies_us.push((done - sent).as_micros().min(u32::MAX as u128) as u32),
+            Ok(_) => others += 1,
+            Err(_) => {
+                others += 1;
+                connection = None;
+            }
+        }
+    }
+    (latencies_us, others)
+}
+
 /// `clients` tasks on one thread, each with its own connection sending one request after another for
 /// `duration`; a request counts when its good answer (201 for appends, 200 for reads) arrived complete before
 /// the end of the run. A connection that fails is counted as one other answer and opened again.
@@ -334,59 +366,24 @@ async fn drive(server: &Server, load: Load, clients: usize, duration: Duration) 
         Load::Append => 201,
         Load::Progress => 200,
     };
-    let request = std::sync::Arc::new(request_bytes(server, load));
+    let request = Arc::new(request_bytes(server, load));
     let address = server.base.trim_start_matches("http://").to_owned();
-    let clients_run = move || async move {
-        let mut tasks = Vec::new();
-        for _ in 0..clients {
-            let request = std::sync::Arc::clone(&request);
-            let address = address.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut latencies_us: Vec<u32> = Vec::with_capacity(1 << 14);
-                let mut others = 0u64;
-                let mut connection = None;
-                while Instant::now() < end {
-                    let sent = Instant::now();
-                    let status = match connection.as_mut() {
-                        Some(open) => Connection::exchange(open, &request).await,
-                        None => match Connection::open(&address).await {
-                            Ok(open) => Connection::exchange(connection.insert(open), &request).await,
-                            Err(error) => Err(error),
-                        },
-                    };
-                    let done = Instant::now();
-                    if done > end {
-                        break;
-                    }
-                    match status {
-                        Ok(status) if status == good => {
-                            latencies_us.push((done - sent).as_micros().min(u32::MAX as u128) as u32);
-                        }
-                        Ok(_) => others += 1,
-                        Err(_) => {
-                            others += 1;
-                            connection = None;
-                        }
-                    }
-                }
-                (latencies_us, others)
-            }));
-        }
-        let mut latencies = Vec::new();
-        let mut others = 0;
-        for task in tasks {
-            let (l, o) = task.await.unwrap();
-            latencies.extend(l);
-            others += o;
-        }
-        (latencies, others)
-    };
     // The clients run on one thread of their own, as `wrk -t1` does: on the two cores the server shares with
     // them, a second thread of the generator took cores from the server (32-client appends, three runs of each
     // alternated: 39 253 / 44 287 / 46 116 /s on the bench's two-thread runtime, 48 895 / 45 093 / 53 165 /s on
     // one thread).
     let (mut latencies, others) = tokio::task::spawn_blocking(move || {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(clients_run())
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async move {
+            let tasks: Vec<_> =
+                (0..clients).map(|_| tokio::spawn(client(Arc::clone(&request), address.clone(), good, end))).collect();
+            let (mut latencies, mut others) = (Vec::new(), 0);
+            for task in tasks {
+                let (l, o) = task.await.unwrap();
+                latencies.extend(l);
+                others += o;
+            }
+            (latencies, others)
+        })
     })
     .await
     .unwrap();

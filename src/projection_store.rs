@@ -64,7 +64,7 @@ pub async fn open_with_progress_reopening(
     let applied = match &restored {
         Restored::FromSnapshot { applied, .. } | Restored::Rebuilt { applied, .. } => *applied,
     };
-    if applied >= reopen_after || log.scanned_at_open() >= REOPEN_AFTER_EVENTS {
+    if applied >= reopen_after || log.scanned_enough_to_reopen() {
         log = log.reopen_storage(options)?;
     }
     Ok((log, projection, restored))

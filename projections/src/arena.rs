@@ -156,14 +156,18 @@ impl Arena {
 
     /// Whether `reference` points into the arena (checked when a snapshot is read).
     pub(crate) fn contains(&self, reference: u32) -> bool {
-        let (number, offset) = split(reference);
-        self.chunks.get(number).is_some_and(|chunk| offset < chunk.len)
+        self.locate(reference).is_some()
+    }
+
+    /// The chunk `reference` points into, its number and the offset in it; `None` past the arena's bytes.
+    fn locate(&self, reference: u32) -> Option<(usize, &Chunk, u32)> {
+        let (number, offset) = ((reference >> OFFSET_BITS) as usize, reference & ((1 << OFFSET_BITS) - 1));
+        self.chunks.get(number).filter(|chunk| offset < chunk.len).map(|chunk| (number, chunk, offset))
     }
 
     /// `read` of the bytes from `reference` to the end of its block; `None` when the arena has no such bytes.
     fn with_bytes<T>(&self, reference: u32, read: impl FnOnce(&[u8]) -> T) -> Option<T> {
-        let (number, offset) = split(reference);
-        let chunk = self.chunks.get(number).filter(|chunk| offset < chunk.len)?;
+        let (number, chunk, offset) = self.locate(reference)?;
         let block = chunk.starts.partition_point(|&start| start <= offset) - 1;
         let within = (offset - chunk.starts[block]) as usize;
         let Some(packed) = chunk.packed.get(block) else {
@@ -173,7 +177,8 @@ impl Arena {
             let (key, bytes) = &mut *unpacked.borrow_mut();
             let wanted = (self.uid, number as u32, block as u32);
             if *key != wanted {
-                *bytes = lz4_flex::block::decompress_size_prepended(packed).expect("a packed block unpacks (checked when read)");
+                *key = (0, 0, 0);
+                assert!(unpack_into(packed, bytes), "a packed block unpacks (checked when read)");
                 *key = wanted;
             }
             Some(read(&bytes[within..]))
@@ -202,6 +207,7 @@ impl Arena {
     /// bytes up to the next block's start: a damaged snapshot is refused here, not when a report reads it.
     pub(crate) fn read_from(r: &mut Reader<'_>) -> Result<Arena> {
         let mut arena = Arena::default();
+        let mut unpacked = Vec::new();
         for _ in 0..r.count()? {
             let len = r.varint()?;
             let mut blocks = Vec::new();
@@ -223,12 +229,12 @@ impl Arena {
             }
             let len = u32::try_from(len).or_else(|_| error("an arena chunk is too long"))?;
             for ((start, packed), end) in blocks.iter().zip(&starts[1..]) {
-                let claimed = packed.get(..4).map(|size| u32::from_le_bytes(size.try_into().expect("four bytes")));
+                let claimed = lz4_flex::block::uncompressed_size(packed).ok().map(|(size, _)| size as u64);
                 // LZ4 packs at most 255 bytes into one: a larger claim is damage, and is not allocated.
-                if claimed.map(u64::from) != Some(end - start) || end - start > 255 * packed.len() as u64 {
+                if claimed != Some(end - start) || end - start > 255 * packed.len() as u64 {
                     return error("an arena block's size is not the distance to the next block");
                 }
-                if lz4_flex::block::decompress_size_prepended(packed).ok().map(|bytes| bytes.len() as u64) != Some(end - start) {
+                if !unpack_into(packed, &mut unpacked) {
                     return error("an arena block does not unpack");
                 }
             }
@@ -253,9 +259,12 @@ impl Arena {
     }
 }
 
-/// A reference's chunk number and offset.
-fn split(reference: u32) -> (usize, u32) {
-    ((reference >> OFFSET_BITS) as usize, reference & ((1 << OFFSET_BITS) - 1))
+/// Unpacks a packed block into `out` (reusing its allocation); `false` unless it unpacks to exactly the size in
+/// front of it.
+fn unpack_into(packed: &[u8], out: &mut Vec<u8>) -> bool {
+    let Ok((size, body)) = lz4_flex::block::uncompressed_size(packed) else { return false };
+    out.resize(size, 0);
+    lz4_flex::block::decompress_into(body, out).ok() == Some(size)
 }
 
 #[cfg(test)]

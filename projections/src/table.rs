@@ -73,7 +73,6 @@ impl<T: Copy> Chunked<T> {
         let index = index as usize;
         self.chunks[index / CHUNK_ITEMS][index % CHUNK_ITEMS] = item;
     }
-
 }
 
 /// Slots in increasing order, in chunks of at most [`CHUNK_ITEMS`]: slots added at the end fill the last chunk

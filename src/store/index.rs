@@ -77,8 +77,15 @@ impl<K> Default for Sorted<K> {
 impl<K: Copy + Ord> Sorted<K> {
     fn new(mut entries: Vec<Entry<K>>) -> Sorted<K> {
         entries.shrink_to_fit();
-        let fences = entries.iter().step_by(FENCE).map(|e| e.key).collect();
-        Sorted { entries, fences }
+        let mut sorted = Sorted { entries, fences: Vec::new() };
+        sorted.refence();
+        sorted
+    }
+
+    /// Copies every `FENCE`-th key into the fences, after the entries changed.
+    fn refence(&mut self) {
+        self.fences.clear();
+        self.fences.extend(self.entries.iter().step_by(FENCE).map(|e| e.key));
     }
 
     fn len(&self) -> usize {
@@ -101,8 +108,7 @@ impl<K: Copy + Ord> Sorted<K> {
             self.entries[slot + j] = *entry;
             end = slot;
         }
-        self.fences.clear();
-        self.fences.extend(self.entries.iter().step_by(FENCE).map(|e| e.key));
+        self.refence();
     }
 
     /// The index of the first entry whose key is not below `key`.
@@ -561,18 +567,21 @@ impl Index {
             })
             .collect();
         activities.sort_unstable();
-        let new_tags = ids.iter().chain(&activities).map(|e| e.key);
-        if self.filter.has_room(ids.len() + activities.len()) {
-            self.filter.insert(new_tags);
-        } else {
-            let tiers = [&self.ids, &self.middle_ids, &self.activities, &self.middle_activities];
-            let held = tiers.iter().map(|tier| tier.len()).sum::<usize>();
-            let mut filter = Filter::with_room(2 * (held + ids.len() + activities.len()));
-            filter.insert(tiers.iter().flat_map(|tier| tier.entries.iter().map(|e| e.key)).chain(new_tags));
-            self.filter = filter;
-        }
         self.middle_ids.absorb(&ids);
         self.middle_activities.absorb(&activities);
+        if self.filter.has_room(ids.len() + activities.len()) {
+            self.filter.insert(ids.iter().chain(&activities).map(|e| e.key));
+        } else {
+            self.refilter(2);
+        }
+    }
+
+    /// Makes the filter again from every tag of the arrays, with room for `room` times their number.
+    fn refilter(&mut self, room: usize) {
+        let tiers = [&self.ids, &self.middle_ids, &self.activities, &self.middle_activities];
+        let mut filter = Filter::with_room(room * tiers.iter().map(|tier| tier.len()).sum::<usize>());
+        filter.insert(tiers.iter().flat_map(|tier| tier.entries.iter().map(|e| e.key)));
+        self.filter = filter;
     }
 
     /// Moves the middle tier into the big arrays (a linear merge into new arrays).
@@ -682,10 +691,9 @@ impl IndexBuilder {
                 sorting.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             });
         }
-        index.filter = Filter::with_room(ids.len() + activities.len());
-        index.filter.insert(ids.iter().chain(&activities).map(|e| e.key));
         index.ids = Sorted::new(ids);
         index.activities = Sorted::new(activities);
+        index.refilter(1);
         for positions in index.programmes.values_mut() {
             positions.shrink();
         }

@@ -186,14 +186,14 @@ impl SledLog {
     /// a small disk feels.
     pub fn open(dir: &Path, options: SledLogOptions) -> Result<SledLog, OpenError> {
         let (log, ()) = SledLog::open_with(dir, options.clone(), |_| ())?;
-        if log.scanned_at_open() >= REOPEN_AFTER_EVENTS {
+        if log.scanned_enough_to_reopen() {
             return log.reopen_storage(options);
         }
         Ok(log)
     }
 
     /// [`SledLog::open`] without opening sled again after the scan (the caller decides, with
-    /// [`SledLog::scanned_at_open`]: start-up reads more of the log to catch its projection up first, and opens
+    /// [`SledLog::scanned_enough_to_reopen`]: start-up reads more of the log to catch its projection up first, and opens
     /// sled again once), running `meanwhile` on another thread with the directory's snapshots while the indexes
     /// are rebuilt: start-up restores a projection's snapshot in the time the log takes to open.
     pub fn open_with<T: Send>(
@@ -302,9 +302,10 @@ impl SledLog {
         &self.shared.dir
     }
 
-    /// How many events the open read to rebuild the indexes (0 when [`SledLog::reopen_storage`] kept them).
-    pub fn scanned_at_open(&self) -> u64 {
-        self.shared.scanned
+    /// Whether the open read [`REOPEN_AFTER_EVENTS`] or more events to rebuild the indexes (never when
+    /// [`SledLog::reopen_storage`] kept them), so that sled is worth opening again ([`SledLog::open`]).
+    pub fn scanned_enough_to_reopen(&self) -> bool {
+        self.shared.scanned >= REOPEN_AFTER_EVENTS
     }
 
     /// How many events opening took from the write-ahead file (acknowledged, not yet checkpointed into sled when
@@ -584,9 +585,18 @@ fn version_at(log: &sled::Tree, position: u64, stream: &str) -> Result<Option<u6
 /// sled 0.34 writes its buffer out (`pwrite` and `sync_file_range`, on its own threads) at every batch, which
 /// competes with the frame's `fdatasync` for the disk; single inserts stay in its buffer until a checkpoint or its
 /// background flush. The inserts come from this one thread, so what sled keeps after a crash is a prefix of them,
-/// and replaying the write-ahead file completes a frame sled holds part of.
-fn write_body(log: &sled::Tree, first: u64, body: &[u8]) -> std::io::Result<()> {
-    for (first, value) in record::split_into_chunks(first, body).map_err(std::io::Error::other)? {
+/// and replaying the write-ahead file completes a frame sled holds part of. With `one_batch` (a group commit
+/// too big for the write-ahead file, which no frame will complete), one `apply_batch` instead: all or nothing.
+fn write_body(log: &sled::Tree, first: u64, body: &[u8], one_batch: bool) -> std::io::Result<()> {
+    let chunks = record::split_into_chunks(first, body).map_err(std::io::Error::other)?;
+    if one_batch {
+        let mut batch = sled::Batch::default();
+        for (first, value) in chunks {
+            batch.insert(&record::key(first), &*record::pack(value));
+        }
+        return log.apply_batch(batch).map_err(sled_io);
+    }
+    for (first, value) in chunks {
         log.insert(record::key(first), &*record::pack(value)).map_err(sled_io)?;
     }
     Ok(())
@@ -644,7 +654,7 @@ fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, Op
         }
         if let Some((first, start)) = from {
             events += head + 1 - first;
-            write_body(log, first, &frame.body[start..]).map_err(|error| OpenError::Io { dir: dir.to_owned(), error })?;
+            write_body(log, first, &frame.body[start..], false).map_err(|error| OpenError::Io { dir: dir.to_owned(), error })?;
         }
     }
     if events > 0 {
@@ -934,9 +944,10 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
     let frame_bytes = wal.build(staged) as u64;
     let started;
     if frame_bytes > checkpoints.bytes {
-        // One atomic batch: no frame of the write-ahead file could complete a part of it that sled kept.
+        // One atomic batch: no frame of the write-ahead file could complete a part of it that sled kept. It is
+        // made of the frame's body, already encoded.
         started = Instant::now();
-        write_chunks(&shared.log, staged).map_err(sled_io)?;
+        write_body(&shared.log, staged[0].position, wal.body(), true)?;
         if wal.holds_frames() {
             checkpoint_now(shared, wal, checkpoints)?;
         } else {
@@ -950,7 +961,7 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
         started = Instant::now();
         wal.append()?;
         checkpoints.since.get_or_insert(started);
-        write_body(&shared.log, staged[0].position, wal.body())?;
+        write_body(&shared.log, staged[0].position, wal.body(), false)?;
     }
     let mut stats = shared.stats.lock();
     stats.commits += 1;

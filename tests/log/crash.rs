@@ -164,10 +164,7 @@ async fn a_frame_sled_holds_part_of_is_completed_from_the_write_ahead_file() {
             at = (at + 40 + body.len()).next_multiple_of(8);
             continue;
         }
-        let mut offset = 0;
-        for _ in 0..count / 2 {
-            offset += 4 + u32::from_be_bytes(body[offset..offset + 4].try_into().unwrap()) as usize;
-        }
+        let offset = crate::helpers::record_starts(body)[count / 2];
         records.extend_from_slice(&body[..offset]);
         held += count / 2;
         break;

@@ -51,16 +51,25 @@ fn chunk_holding(dir: &Path, position: u64) -> (sled::Db, sled::Tree, sled::IVec
     (db, tree, key, stored, first)
 }
 
+/// Where each record of a chunk's (or frame body's) records starts: each is a big-endian u32 length, then that
+/// many bytes.
+pub(crate) fn record_starts(records: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut offset = 0;
+    while offset < records.len() {
+        starts.push(offset);
+        offset += 4 + u32::from_be_bytes(records[offset..offset + 4].try_into().unwrap()) as usize;
+    }
+    starts
+}
+
 /// Flips one bit of byte `byte` (modulo its length) of the stored record at `position` (the log must be
 /// closed). Records sit in chunks keyed by their first position, each preceded by a big-endian u32 length; the
 /// chunk is unpacked, changed and packed again.
 pub(crate) fn flip_stored_byte(dir: &Path, position: u64, byte: usize) {
     let (db, tree, key, stored, first) = chunk_holding(dir, position);
     let mut chunk = tracker::store::unpack_chunk(&stored).expect("a readable chunk");
-    let mut offset = 0;
-    for _ in first..position {
-        offset += 4 + u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap()) as usize;
-    }
+    let offset = record_starts(&chunk)[(position - first) as usize];
     let len = u32::from_be_bytes(chunk[offset..offset + 4].try_into().unwrap()) as usize;
     chunk[offset + 4 + byte % len] ^= 0x01;
     tree.insert(key, tracker::store::pack_chunk(&chunk)).expect("write");
@@ -74,12 +83,7 @@ pub(crate) fn flip_packed_byte(dir: &Path, position: u64, byte: usize) -> (u64, 
     let (db, tree, key, stored, first) = chunk_holding(dir, position);
     assert_eq!(stored[0], b'P', "the chunk is stored packed");
     let records = tracker::store::unpack_chunk(&stored).expect("a readable chunk");
-    let mut count = 0;
-    let mut offset = 0;
-    while offset < records.len() {
-        offset += 4 + u32::from_be_bytes(records[offset..offset + 4].try_into().unwrap()) as usize;
-        count += 1;
-    }
+    let count = record_starts(&records).len() as u64;
     let mut damaged = stored.to_vec();
     damaged[byte % stored.len()] ^= 0x01;
     let changed = tracker::store::unpack_chunk(&damaged).map_or(true, |r| r != records);

@@ -4,6 +4,7 @@
 
 mod index;
 mod record;
+mod room;
 mod sled_log;
 mod wal;
 

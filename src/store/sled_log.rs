@@ -48,6 +48,7 @@ use uuid::Uuid;
 
 use super::index::Index;
 use super::record;
+use super::room::Room;
 use super::wal::{self, Wal};
 use crate::projection_store::SnapshotStore;
 use super::{
@@ -146,6 +147,8 @@ struct Shared {
     db: sled::Db,
     log: sled::Tree,
     data_file: File,
+    /// Allocated room ahead of sled's data file, checked before sled is given anything to write (`room.rs`).
+    room: Mutex<Room>,
     index: RwLock<Index>,
     head: RwLock<Head>,
     head_tx: watch::Sender<u64>,
@@ -271,13 +274,15 @@ impl SledLog {
             (index, meanwhile.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
         });
         let (index, head) = index?;
-        let data_file = File::open(dir.join("sled").join("db")).map_err(io)?;
+        let data_file = File::options().read(true).write(true).open(dir.join("sled").join("db")).map_err(io)?;
+        let room = Room::new(data_file.try_clone().map_err(io)?, &dir.join("sled"), segment_size(dir) as u64);
         let (head_tx, _) = watch::channel(head.position);
         let shared = Arc::new(Shared {
             dir: dir.to_owned(),
             db,
             log,
             data_file,
+            room: Mutex::new(room),
             index: RwLock::new(index),
             head: RwLock::new(head),
             head_tx,
@@ -384,24 +389,33 @@ impl RecordStore for SledLog {
     }
 
     fn insert_new(&self, table: Table, key: &str, value: &[u8]) -> Result<bool, ReadError> {
-        self.write_record(table, |tree| Ok(tree.compare_and_swap(key, None::<&[u8]>, Some(value))?.is_ok()))
+        self.write_record(table, key.len() + value.len(), |tree| Ok(tree.compare_and_swap(key, None::<&[u8]>, Some(value))?.is_ok()))
     }
 
     fn put(&self, table: Table, key: &str, value: &[u8]) -> Result<(), ReadError> {
-        self.write_record(table, |tree| tree.insert(key, value).map(|_| ()))
+        self.write_record(table, key.len() + value.len(), |tree| tree.insert(key, value).map(|_| ()))
     }
 
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError> {
-        self.write_record(table, |tree| Ok(tree.remove(key)?.is_some()))
+        self.write_record(table, key.len(), |tree| Ok(tree.remove(key)?.is_some()))
     }
 }
 
 impl SledLog {
     /// Runs one change of a record table and makes it durable, under the same rule as appends: nothing is written
-    /// once a write has failed, and a failure here stops appends too (both share sled's one data file).
-    fn write_record<T>(&self, table: Table, change: impl FnOnce(&sled::Tree) -> sled::Result<T>) -> Result<T, ReadError> {
+    /// once a write has failed, and a failure here stops appends too (both share sled's one data file). `bytes`
+    /// is the size of the change, for which room is made first (`room.rs`).
+    fn write_record<T>(
+        &self,
+        table: Table,
+        bytes: usize,
+        change: impl FnOnce(&sled::Tree) -> sled::Result<T>,
+    ) -> Result<T, ReadError> {
         if let Some(failure) = self.shared.failure.lock().clone() {
             return Err(ReadError::WritesRefused(failure));
+        }
+        if let Err(error) = self.shared.room.lock().ensure(bytes as u64) {
+            return Err(ReadError::WritesRefused(writes_failed(&self.shared, &error)));
         }
         let tree = self.tree(table)?;
         let written = change(&tree).map_err(sled_io).and_then(|changed| durable_flush(&self.shared).map(|()| changed));
@@ -443,7 +457,17 @@ impl SnapshotStore for SledLog {
         SledSnapshots { db: self.shared.db.clone() }.load_snapshot(name)
     }
 
+    /// Like every other write, refused after a failed write and made room for first (`room.rs`): a snapshot big
+    /// enough to be one of sled's blob files needs that much free space beside the data file.
     fn save_snapshot(&self, name: &str, bytes: &[u8]) -> Result<(), ReadError> {
+        if let Some(failure) = self.shared.failure.lock().clone() {
+            return Err(ReadError::WritesRefused(failure));
+        }
+        let blob = bytes.len() as u64 > segment_size(&self.shared.dir) as u64 / 4;
+        let mut room = self.shared.room.lock();
+        let made = if blob { room.free_beside(bytes.len() as u64) } else { room.ensure(bytes.len() as u64) };
+        drop(room);
+        made.map_err(|error| ReadError::Unavailable(format!("no room for the {name} snapshot: {error}")))?;
         SledSnapshots { db: self.shared.db.clone() }.save_snapshot(name, bytes)
     }
 }
@@ -942,6 +966,7 @@ fn commit_batch(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, b
 /// durable together with whatever frames the file holds.
 fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, staged: &[Envelope]) -> std::io::Result<()> {
     let frame_bytes = wal.build(staged) as u64;
+    shared.room.lock().ensure(frame_bytes)?;
     let started;
     if frame_bytes > checkpoints.bytes {
         // One atomic batch: no frame of the write-ahead file could complete a part of it that sled kept. It is

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::activity::{ActivityKind, FieldType, Scalar};
+use crate::catalogue::{ActivityKind, FieldType, Scalar};
 use crate::faults::{index, join, Fault, Faults};
 use crate::reader::{self, Fields};
 use crate::values::{parse_date, CountryCode, Currency, Money, Quantity, Slug};
@@ -168,17 +168,6 @@ pub struct Measure {
     /// Conditions on fields that an activity must meet to count.
     #[serde(rename = "where", skip_serializing_if = "BTreeMap::is_empty")]
     pub conditions: BTreeMap<String, Scalar>,
-}
-
-impl Measure {
-    /// Whether the activity is of one of the kinds and meets every condition.
-    pub fn selects(&self, activity: &crate::activity::Activity) -> bool {
-        self.kinds.contains(&activity.kind())
-            && self
-                .conditions
-                .iter()
-                .all(|(path, expected)| activity.field(path).is_some_and(|value| value.matches(expected)))
-    }
 }
 
 /// A point on the way to a target.

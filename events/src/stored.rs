@@ -16,10 +16,11 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::activity::{
-    self, Activity, ActivityDetails, ActivityRules, ActivityKind, ChampionTrained, ClusterVisit, ConferenceHeld,
-    ConsultationHeld, CoursePublished, CustomActivity, FieldType, FieldValue, GrantAwarded, GrantPaid, GuidePublished, Participants,
-    PeerVisit, PolicyImplemented, StaffExchange, TrainingDelivered, VideoPublished, WorkshopHeld,
+    self, Activity, ActivityDetails, ActivityRules, ChampionTrained, ClusterVisit, ConferenceHeld, ConsultationHeld,
+    CoursePublished, CustomActivity, FieldValue, GrantAwarded, GrantPaid, GuidePublished, Participants, PeerVisit,
+    PolicyImplemented, StaffExchange, TrainingDelivered, VideoPublished, WorkshopHeld,
 };
+use crate::catalogue::{ActivityKind, FieldType};
 use crate::event::{
     ActivityApproved, ActivityCorrected, ActivityRecorded, ActivityRetracted, ActivityReturned, ActivitySubmitted,
     DomainEvent,

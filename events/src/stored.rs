@@ -1,5 +1,5 @@
 //! A fast reader of stored activity payloads, for replays, and of request bodies that record an activity. [`DomainEvent::decode`] reads a payload through a
-//! `serde_json::Value` and the fault-collecting reader of `activity.rs`, which is right for request bodies but
+//! `serde_json::Value` and the fault-collecting reader of `activity/parse.rs`, which is right for request bodies but
 //! costs dozens of allocations per event. Here the payload text is read straight into a borrowed form and
 //! turned into the domain types by the same value parsers and rules.
 //!

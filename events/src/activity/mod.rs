@@ -20,7 +20,7 @@ pub use crate::catalogue::{ActivityKind, Attribution, FieldType, Scalar};
 pub use canonical::FieldJson;
 pub use fields::FieldValue;
 pub use parse::{parse_activity, ActivityRules};
-pub(crate) use parse::{attributes, champion, date_faults, default_partner, evidence, no_duplicates};
+pub(crate) use parse::{attributes, champion, dates_and_partner, evidence, no_duplicates, NamedPartner};
 
 /// Who took part: `women ≤ total` and `migrants ≤ total` always hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

@@ -185,8 +185,11 @@ fn read_activity(body: &Value, rules: Option<&ActivityRules<'_>>, faults: &mut V
     };
     let notes = f.optional("notes", faults, reader::text);
     let evidence = f.list("evidence", faults, evidence);
-    let partner_given = f.has("partner");
-    let partner = f.optional("partner", faults, partner_ref(rules));
+    let partner = match f.optional("partner", faults, partner_ref(rules)) {
+        Some(partner) => NamedPartner::Valid(partner),
+        None if f.has("partner") => NamedPartner::Refused,
+        None => NamedPartner::Absent,
+    };
 
     let Some(kind) = kind else {
         // Without a kind the remaining fields cannot be told apart from unknown ones.
@@ -195,6 +198,35 @@ fn read_activity(body: &Value, rules: Option<&ActivityRules<'_>>, faults: &mut V
     let details = read_details(kind, &mut f, rules, faults);
     f.finish(faults);
 
+    let partner = dates_and_partner(occurred_on, ends_on, partner, details.as_ref(), rules, faults);
+    Some(Activity { occurred_on: occurred_on?, ends_on, partner: partner?, title, notes, evidence, details: details? })
+}
+
+/// What an activity's body says of `partner`, which always wins over the partner its kind would attribute it to.
+#[derive(Debug)]
+pub(crate) enum NamedPartner {
+    /// No `partner`: the kind's attribution decides.
+    Absent,
+    /// A partner read without fault (and, under rules, one of the programme's).
+    Valid(Slug),
+    /// A `partner` the reader refused; its fault is already reported.
+    Refused,
+}
+
+/// The checks that close the reading of an activity once all its fields are read, in the order their faults
+/// are reported: its dates against the programme (under `rules`) and against each other, then the partner it
+/// is attributed to — the named one, else the one its kind gives, else the fault "required". Both readers of
+/// an activity take this one path, `read_activity` here and `ActivityDraft::activity` in `stored.rs`, so that
+/// the fast reader can never accept what this one refuses. `None` (with no partner fault) when the kind's own
+/// fields could not be read, as an activity without them cannot be attributed.
+pub(crate) fn dates_and_partner(
+    occurred_on: Option<NaiveDate>,
+    ends_on: Option<NaiveDate>,
+    partner: NamedPartner,
+    details: Option<&ActivityDetails>,
+    rules: Option<&ActivityRules<'_>>,
+    faults: &mut Vec<Fault>,
+) -> Option<Slug> {
     if let (Some(rules), Some(occurred_on)) = (rules, occurred_on) {
         date_faults(occurred_on, ends_on, rules, faults);
     }
@@ -205,24 +237,22 @@ fn read_activity(body: &Value, rules: Option<&ActivityRules<'_>>, faults: &mut V
     }
 
     let details = details?;
-    let partner = match partner {
-        Some(partner) => Some(partner),
-        None if partner_given => None,
-        None => {
-            let default = default_partner(&details, rules);
+    match partner {
+        NamedPartner::Valid(partner) => Some(partner),
+        NamedPartner::Refused => None,
+        NamedPartner::Absent => {
+            let default = default_partner(details, rules);
             if default.is_none() {
                 faults.push(Fault::new("partner", "required"));
             }
             default
         }
-    };
-    Some(Activity { occurred_on: occurred_on?, ends_on, partner: partner?, title, notes, evidence, details })
+    }
 }
 
 /// The faults of an activity's dates against the programme it is recorded in: before its start, after its end
-/// or in the future, and an end after the programme's. (Both readers of an activity use this: `read_activity`
-/// and the fast reader of `stored.rs`.)
-pub(crate) fn date_faults(occurred_on: NaiveDate, ends_on: Option<NaiveDate>, rules: &ActivityRules<'_>, faults: &mut Vec<Fault>) {
+/// or in the future, and an end after the programme's.
+fn date_faults(occurred_on: NaiveDate, ends_on: Option<NaiveDate>, rules: &ActivityRules<'_>, faults: &mut Vec<Fault>) {
     let programme = rules.programme;
     if occurred_on < programme.starts_on {
         faults.push(Fault::new("occurred_on", format!("{occurred_on} is before the programme starts on {}", programme.starts_on)));
@@ -238,7 +268,7 @@ pub(crate) fn date_faults(occurred_on: NaiveDate, ends_on: Option<NaiveDate>, ru
 
 /// The partner an activity that names none is attributed to, by its kind: from its own fields (the host, the
 /// recipient), or the recorder's partner; `None` when there is none to take (then `partner` is required).
-pub(crate) fn default_partner(details: &ActivityDetails, rules: Option<&ActivityRules<'_>>) -> Option<Slug> {
+fn default_partner(details: &ActivityDetails, rules: Option<&ActivityRules<'_>>) -> Option<Slug> {
     let recorder = || rules.map(|r| r.recorder.clone());
     match details.kind().attribution() {
         Attribution::Host | Attribution::Recipient => details.default_partner().cloned(),

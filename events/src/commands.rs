@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::activity::{parse_activity, Activity, ActivityRules, Attribution};
+use crate::activity::{parse_activity, Activity, ActivityRules};
+use crate::catalogue::Attribution;
 use crate::event::{
     ActivityApproved, ActivityCorrected, ActivityRecorded, ActivityRetracted, ActivityReturned, ActivitySubmitted,
     ClusterAdded, DomainEvent, IndicatorRevised, IndicatorSet, PartnerJoined, PeriodAdded, PeriodLocked,

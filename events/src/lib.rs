@@ -5,6 +5,7 @@
 pub mod envelope;
 
 pub mod activity;
+pub mod catalogue;
 pub mod commands;
 pub mod event;
 pub mod faults;

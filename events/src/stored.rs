@@ -1,5 +1,5 @@
 //! A fast reader of stored activity payloads, for replays, and of request bodies that record an activity. [`DomainEvent::decode`] reads a payload through a
-//! `serde_json::Value` and the fault-collecting reader of `activity.rs`, which is right for request bodies but
+//! `serde_json::Value` and the fault-collecting reader of `activity/parse.rs`, which is right for request bodies but
 //! costs dozens of allocations per event. Here the payload text is read straight into a borrowed form and
 //! turned into the domain types by the same value parsers and rules.
 //!
@@ -16,10 +16,11 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::activity::{
-    self, Activity, ActivityDetails, ActivityRules, ActivityKind, ChampionTrained, ClusterVisit, ConferenceHeld,
-    ConsultationHeld, CoursePublished, CustomActivity, FieldType, FieldValue, GrantAwarded, GrantPaid, GuidePublished, Participants,
+    self, Activity, ActivityDetails, ActivityRules, ChampionTrained, ClusterVisit, ConferenceHeld, ConsultationHeld,
+    CoursePublished, CustomActivity, FieldValue, GrantAwarded, GrantPaid, GuidePublished, NamedPartner, Participants,
     PeerVisit, PolicyImplemented, StaffExchange, TrainingDelivered, VideoPublished, WorkshopHeld,
 };
+use crate::catalogue::{ActivityKind, FieldType};
 use crate::event::{
     ActivityApproved, ActivityCorrected, ActivityRecorded, ActivityRetracted, ActivityReturned, ActivitySubmitted,
     DomainEvent,
@@ -396,23 +397,25 @@ impl ActivityDraft {
     pub fn activity(&self, rules: Option<&ActivityRules<'_>>) -> Option<Activity> {
         if let Some(rules) = rules {
             let programme = rules.programme;
-            let mut faults = Vec::new();
-            activity::date_faults(self.occurred_on, self.ends_on, rules, &mut faults);
-            if !faults.is_empty()
-                || self.partner.as_ref().is_some_and(|p| programme.partner(p.as_str()).is_none())
+            if self.partner.as_ref().is_some_and(|p| programme.partner(p.as_str()).is_none())
                 || !references_are_known(&self.details, programme)
             {
                 return None;
             }
         }
-        let partner = match &self.partner {
-            Some(partner) => partner.clone(),
-            None => activity::default_partner(&self.details, rules)?,
-        };
+        // The dates and the attributed partner are settled by the slow reader's own code; any fault it names
+        // means "let `parse_activity` report it".
+        let named = self.partner.clone().map_or(NamedPartner::Absent, NamedPartner::Valid);
+        let mut faults = Vec::new();
+        let partner =
+            activity::dates_and_partner(Some(self.occurred_on), self.ends_on, named, Some(&self.details), rules, &mut faults);
+        if !faults.is_empty() {
+            return None;
+        }
         Some(Activity {
             occurred_on: self.occurred_on,
             ends_on: self.ends_on,
-            partner,
+            partner: partner?,
             title: self.title.clone(),
             notes: self.notes.clone(),
             evidence: self.evidence.clone(),

@@ -57,28 +57,32 @@ pub(super) fn view(programme: &str, state: &ActivityState, version: u64, positio
     Value::Object(map)
 }
 
+/// The entries a view adds to the activity's fields, in key order.
+const VIEW_ENTRIES: [&str; 6] = ["id", "position", "programme", "return_note", "status", "version"];
+
 /// [`view`] written straight to JSON: the same bytes as serialising it, without building the object first.
 /// The view's own entries go between the activity's fields in key order.
 pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, position: u64) -> Vec<u8> {
     use events::activity::FieldJson;
-    /// An entry of the view that is not one of the activity's fields (no field has any of these names: the
-    /// activity's `id` is assigned by the server, and the others are not fields of any kind).
+    /// An entry of the view that is not one of the activity's fields: no kind has a field named like one of
+    /// [`VIEW_ENTRIES`] (the catalogue is checked by `no_activity_field_is_named_like_a_view_entry`), so the two
+    /// sorted lists merge without a clash.
     enum Own<'a> {
         Id(Option<Uuid>),
         Text(&'a str),
         Number(u64),
     }
     let fields = state.activity().map(events::Activity::json_fields).unwrap_or_default();
-    let mut own = Vec::with_capacity(6);
-    own.push(("id", Own::Id(state.id())));
-    own.push(("position", Own::Number(position)));
-    own.push(("programme", Own::Text(programme)));
+    let [id, at, in_programme, return_note, status, of_version] = VIEW_ENTRIES;
+    let mut own = Vec::with_capacity(VIEW_ENTRIES.len());
+    own.push((id, Own::Id(state.id())));
+    own.push((at, Own::Number(position)));
+    own.push((in_programme, Own::Text(programme)));
     if let Some(note) = state.return_note() {
-        own.push(("return_note", Own::Text(note)));
+        own.push((return_note, Own::Text(note)));
     }
-    own.push(("status", Own::Text(state.status().as_str())));
-    own.push(("version", Own::Number(version)));
-    debug_assert!(fields.iter().all(|(name, _)| own.iter().all(|(key, _)| name != key)), "a field named like a view entry");
+    own.push((status, Own::Text(state.status().as_str())));
+    own.push((of_version, Own::Number(version)));
     let mut out = String::with_capacity(512);
     out.push('{');
     let mut first = true;
@@ -507,6 +511,19 @@ mod tests {
         let id = Uuid::now_v7();
         let activity = events::parse_activity(&body, None).expect("a valid activity");
         (id, DomainEvent::ActivityRecorded(ActivityRecorded { activity_id: id, activity }))
+    }
+
+    /// `view_json` merges the activity's fields with the view's own entries without checking for a clash: no
+    /// kind may have a field (common, own, or the `evidence` and `attributes` lists) named like a view entry.
+    #[test]
+    fn no_activity_field_is_named_like_a_view_entry() {
+        assert!(VIEW_ENTRIES.is_sorted(), "the merge needs the entries in key order");
+        for kind in events::ActivityKind::ALL {
+            for entry in VIEW_ENTRIES {
+                assert_eq!(kind.field_type(entry), None, "{kind} has a field named {entry}");
+                assert!(!["evidence", "attributes"].contains(&entry));
+            }
+        }
     }
 
     /// The view written straight to JSON is byte for byte the serialised object, for activities of several kinds

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The server's memory at rest and under appends (BENCHMARKS.md, issue 6), by hand:
+# The server's memory at rest and under appends (BENCHMARKS.md, "Memory under load"), by hand:
 #   benches/memory-under-load.sh DATA_DIR [TRACKER_BINARY]      (SECS=10 by default; needs wrk and curl)
 # Starts `tracker serve` on DATA_DIR (e.g. a copy of `BENCH_FILL_ONLY=DIR cargo bench --bench http`), prints
 # VmRSS and jemalloc's gauges from /metrics at ready and 5 s later, drives 32 connections of staff-exchange

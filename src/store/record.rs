@@ -13,7 +13,7 @@
 //! packing, and a chunk that compression would not make smaller) are read as they are ([`unpack`]). Packing
 //! is for memory more than for disk: sled keeps recently written leaves in memory far beyond its cache's
 //! capacity (its cache evicts from one of 256 shards only after 64 accesses to that shard), so under sustained
-//! appends what it holds is proportional to the bytes written (BENCHMARKS.md, issue 6).
+//! appends what it holds is proportional to the bytes written (BENCHMARKS.md).
 //!
 //! One record:
 //! ```text

@@ -20,7 +20,7 @@ async fn a_new_store_is_made_with_eight_mib_segments() {
 #[tokio::test]
 async fn a_store_made_with_sixteen_mib_segments_keeps_them() {
     let dir = tempfile::tempdir().unwrap();
-    // A store as sessions before this one made it: sled opened with 16 MiB segments, holding events.
+    // A store as older versions made it: sled opened with 16 MiB segments, holding events.
     std::fs::create_dir_all(dir.path()).unwrap();
     drop(sled::Config::new().path(dir.path().join("sled")).segment_size(16 * 1024 * 1024).open().unwrap());
     let log = SledLog::open(dir.path(), Default::default()).expect("opens with its own segment size");

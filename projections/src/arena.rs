@@ -1,4 +1,4 @@
-//! The arena of one programme's activity table (`table.rs`): every activity recorded or corrected, encoded
+//! The arena of one programme's activity table (`table/`): every activity recorded or corrected, encoded
 //! (`codec.rs`), appended and never changed, and kept LZ4-compressed a block at a time.
 //!
 //! A reference is a chunk's number above [`OFFSET_BITS`] and an offset in the chunk's bytes below. A chunk is

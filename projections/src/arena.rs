@@ -1,4 +1,4 @@
-//! The arena of one programme's activity table (`table.rs`): every activity recorded or corrected, encoded
+//! The arena of one programme's activity table (`table/`): every activity recorded or corrected, encoded
 //! (`codec.rs`), appended and never changed, and kept LZ4-compressed a block at a time.
 //!
 //! A reference is a chunk's number above [`OFFSET_BITS`] and an offset in the chunk's bytes below. A chunk is
@@ -273,6 +273,7 @@ mod tests {
     use serde_json::json;
 
     /// Activities that differ from one another; every 300th is bigger than a block.
+    #[allow(clippy::manual_is_multiple_of, reason = "is_multiple_of is newer than the workspace's rust-version, 1.85")]
     fn activity(n: usize) -> Activity {
         let mut body = json!({"kind": "staff_exchange", "occurred_on": format!("2021-{:02}-{:02}", 1 + n % 12, 1 + n % 28),
                               "host": format!("city-{}", n % 40), "visitor": "asti", "days": 1 + n % 9, "staff": 1 + n % 3});

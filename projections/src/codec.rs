@@ -1,5 +1,5 @@
 //! The binary codec of the projection: varints, strings, dates, and activities. Used by the snapshot
-//! (`snapshot.rs`) and by the activity table's arena (`table.rs`), where every activity is kept encoded.
+//! (`snapshot.rs`) and by the activity table's arena (`arena.rs`), where every activity is kept encoded.
 //!
 //! Integers are LEB128 varints unless said otherwise (`zigzag` for signed ones); strings are a varint length
 //! and UTF-8 bytes; a slug is its number in the programme's [`Slugs`] (partners and clusters repeat in nearly

@@ -15,7 +15,7 @@
 //! arena       = chunk count · (length · block count · (start · packed length · LZ4 block)* · open start
 //!               · open length · bytes)*                               (the encoded activities, as kept in memory)
 //! ```
-//! The columns are the table's own (`table.rs`): reading them back is mostly copying, and the links between
+//! The columns are the table's own (`table/revisions.rs`): reading them back is mostly copying, and the links between
 //! an activity's revisions, the latest of each and the activities of each kind are derived on reading (from
 //! each revision's slot, which the table does not keep: writing derives it from the links).
 //! Programme sections carry their length, so they are read on several threads. The format is named by

@@ -128,7 +128,8 @@ impl Wal {
     }
 
     /// Builds the frame of consecutive `envelopes` and returns its byte length; [`Wal::body`] is its body and
-    /// [`Wal::append`] writes it.
+    /// [`Wal::append`] writes it. Its epoch and checksum are left for [`Wal::append`]: a checkpoint may start a
+    /// new epoch before the frame is written, and a frame too big for the file goes to sled without one.
     pub(crate) fn build(&mut self, envelopes: &[Envelope]) -> usize {
         let frame = &mut self.frame;
         frame.clear();
@@ -143,13 +144,12 @@ impl Wal {
         frame[16..24].copy_from_slice(&first.to_be_bytes());
         frame[24..28].copy_from_slice(&u32::try_from(envelopes.len()).expect("a batch is small").to_be_bytes());
         frame[28..32].copy_from_slice(&u32::try_from(body_len).expect("a frame is far below 4 GiB").to_be_bytes());
-        self.stamp();
         self.frame.len()
     }
 
-    /// Gives the frame last built the file's current epoch, and its checksum: at [`Wal::build`], and again when a
-    /// checkpoint started a new epoch between building the frame and writing it.
-    pub(crate) fn stamp(&mut self) {
+    /// Gives the frame last built the file's current epoch, and its checksum: once, as it is written, so the
+    /// body is checksummed once per frame whether or not a checkpoint came between building and writing.
+    fn stamp(&mut self) {
         self.frame[8..16].copy_from_slice(&self.epoch.to_be_bytes());
         let crc = frame_crc(&self.frame[8..32], self.body());
         self.frame[32..36].copy_from_slice(&crc.to_be_bytes());
@@ -161,9 +161,10 @@ impl Wal {
         &self.frame[FRAME_HEADER..FRAME_HEADER + body_len]
     }
 
-    /// Writes the frame last built after the previous one and makes it durable: one `pwrite` and one
-    /// `fdatasync` (plus a `pwrite` of zeros when the file grows).
+    /// Writes the frame last built after the previous one, under the current epoch, and makes it durable: one
+    /// `pwrite` and one `fdatasync` (plus a `pwrite` of zeros when the file grows).
     pub(crate) fn append(&mut self) -> std::io::Result<()> {
+        self.stamp();
         let end = self.offset + self.frame.len() as u64;
         if end > self.len {
             let grown = end.next_multiple_of(GROW_BYTES);
@@ -183,7 +184,15 @@ fn epoch_from_clock() -> u64 {
     nanos as u64
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Frame checksums computed on this thread, for the tests that count them.
+    static CHECKSUMS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn frame_crc(header: &[u8], body: &[u8]) -> u32 {
+    #[cfg(test)]
+    CHECKSUMS.with(|n| n.set(n.get() + 1));
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(header);
     hasher.update(body);
@@ -391,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_built_before_a_checkpoint_and_stamped_after_it_belongs_to_the_new_epoch() {
+    fn a_frame_built_before_a_checkpoint_and_written_after_it_belongs_to_the_new_epoch() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal");
         let (mut wal, _) = Wal::open(&path).unwrap();
@@ -401,13 +410,37 @@ mod tests {
         // The writer builds the next frame, finds a checkpoint due, makes it, then writes the frame it built.
         wal.build(&envelopes(5, 3));
         wal.checkpointed().unwrap();
-        wal.stamp();
-        let stamped = wal.frame.clone();
-        wal.build(&envelopes(5, 3));
-        assert_eq!(stamped, wal.frame, "the stamped frame is the one built under the new epoch");
+        let at = wal.offset as usize;
         wal.append().unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(positions(&scan(&bytes, 4).unwrap()), vec![(5, 3)]);
+        let written = bytes[at..wal.offset as usize].to_vec();
+        wal.build(&envelopes(5, 3));
+        wal.stamp();
+        assert_eq!(written, wal.frame, "the frame written is the one built under the new epoch");
+        let contents = scan(&bytes, 4).unwrap();
+        assert_eq!(contents.epoch, Some(wal.epoch));
+        assert_eq!(positions(&contents), vec![(5, 3)]);
+    }
+
+    /// Frame checksums computed on this thread so far.
+    fn checksums() -> usize {
+        CHECKSUMS.with(std::cell::Cell::get)
+    }
+
+    #[test]
+    fn a_frame_is_checksummed_once_when_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(&dir.path().join("wal")).unwrap();
+        wal.restart(None).unwrap();
+        let before = checksums();
+        wal.build(&envelopes(1, 4));
+        assert_eq!(checksums(), before, "a built frame is not checksummed: one too big for the file never is");
+        wal.checkpointed().unwrap();
+        wal.append().unwrap();
+        assert_eq!(checksums(), before + 1, "checksummed once, under the epoch the checkpoint started");
+        wal.build(&envelopes(5, 2));
+        wal.append().unwrap();
+        assert_eq!(checksums(), before + 2);
     }
 
     #[test]

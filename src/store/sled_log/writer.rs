@@ -209,8 +209,8 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
         }
     } else {
         if wal.holds_frames() && wal.used() + frame_bytes > checkpoints.bytes {
+            // The frame takes the new epoch when it is written.
             checkpoint_now(shared, wal, checkpoints)?;
-            wal.stamp(); // the frame was built under the epoch the checkpoint ended
         }
         started = Instant::now();
         wal.append()?;

@@ -14,6 +14,7 @@
 //! (older stores have 16 MiB: sled refuses to open a store with another), read from sled's own `conf` file.
 
 use std::fs::File;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::read::{scan, ScanError, ScanError::Corrupt};
-use super::writer::{self, write_body};
+use super::writer::{self, insert_chunks};
 use super::{durable_flush, OpenError, Shared, SledLog, SledLogOptions, SledSnapshots};
 use crate::projection_store::SnapshotStore;
 use crate::store::index::Index;
@@ -255,14 +256,17 @@ fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, Op
     }
     let contents = wal::scan(bytes, head).map_err(|d| damaged(d.position, d.reason))?;
     let mut events = 0;
+    let mut chunks = Vec::new();
     for frame in &contents.frames {
-        // The records beyond sled's head are checked, then stored as the frame holds them (from byte `from`).
-        let (mut count, mut at, mut from) = (0, 0, None);
+        // One walk over the frame's records: those beyond sled's head are checked and cut into chunks as the
+        // writer cuts them, then stored once the whole frame is read.
+        let (mut count, mut at) = (0, 0);
+        chunks.clear();
         for (i, bytes) in record::records(frame.body).enumerate() {
             let position = frame.first + i as u64;
             let bytes = bytes.map_err(|(_, reason)| damaged(position, reason))?;
-            let start = at;
-            (count, at) = (count + 1, at + 4 + bytes.len());
+            let record = at..at + 4 + bytes.len();
+            (count, at) = (count + 1, record.end);
             if position <= head {
                 continue;
             }
@@ -273,21 +277,29 @@ fn replay_wal(dir: &Path, log: &sled::Tree, bytes: &[u8]) -> Result<Replayed, Op
             if envelope.expected_hash(&hash) != envelope.hash {
                 return Err(damaged(position, "the record does not continue the hash chain".into()));
             }
-            from.get_or_insert((position, start));
-            (head, hash) = (position, envelope.hash);
+            add_to_chunks(&mut chunks, position, record);
+            (head, hash, events) = (position, envelope.hash, events + 1);
         }
         if count != frame.records {
             return Err(damaged(frame.first, format!("a frame announces {} records but holds {count}", frame.records)));
         }
-        if let Some((first, start)) = from {
-            events += head + 1 - first;
-            write_body(log, first, &frame.body[start..], false).map_err(|error| OpenError::Io { dir: dir.to_owned(), error })?;
-        }
+        let stored = chunks.iter().map(|(first, chunk)| (*first, &frame.body[chunk.clone()]));
+        insert_chunks(log, stored).map_err(|error| OpenError::Io { dir: dir.to_owned(), error })?;
     }
     if events > 0 {
         tracing::info!(dir = %dir.display(), events, last = head, bytes = contents.end, "took acknowledged events from the write-ahead file");
     }
     Ok(Replayed { epoch: contents.epoch, events })
+}
+
+/// Adds the record at `position`, bytes `record` of a frame's body (its length included, right after the last
+/// chunk's bytes), to the chunks cut from the body: to the last chunk while that stays within
+/// [`record::CHUNK_BYTES`], else as a chunk of its own. The cut [`record::split_into_chunks`] makes of a commit.
+fn add_to_chunks(chunks: &mut Vec<(u64, Range<usize>)>, position: u64, record: Range<usize>) {
+    match chunks.last_mut() {
+        Some((_, chunk)) if record.end - chunk.start <= record::CHUNK_BYTES => chunk.end = record.end,
+        _ => chunks.push((position, record)),
+    }
 }
 
 fn write_chunks(log: &sled::Tree, envelopes: &[Envelope]) -> Result<(), sled::Error> {
@@ -322,4 +334,77 @@ fn rebuild_index(dir: &Path, log: &sled::Tree) -> Result<(Index, Head), OpenErro
         ScanError::Sled(error) => OpenError::Sled { dir: dir.to_owned(), error },
     })?;
     Ok((index.finish(), head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use events::{EventData, Timestamp};
+
+    /// Chained envelopes from position 1 with payloads of these sizes.
+    fn chained(sizes: &[usize]) -> Vec<Envelope> {
+        let mut previous = ChainHash::GENESIS;
+        (1..)
+            .zip(sizes)
+            .map(|(position, &size)| {
+                let mut envelope = Envelope {
+                    position,
+                    stream: format!("s-{position}"),
+                    version: 1,
+                    id: uuid::Uuid::from_u128(u128::from(position)),
+                    event_type: "Tested".into(),
+                    schema: 1,
+                    programme: "p".into(),
+                    recorded_at: Timestamp::from_micros(position as i64),
+                    actor: "t".into(),
+                    correlation_id: None,
+                    causation_id: None,
+                    data: EventData::from_value(&serde_json::json!({ "n": position, "text": "x".repeat(size) })),
+                    hash: ChainHash::GENESIS,
+                };
+                envelope.hash = envelope.expected_hash(&previous);
+                previous = envelope.hash;
+                envelope
+            })
+            .collect()
+    }
+
+    fn entries(log: &sled::Tree) -> Vec<(Vec<u8>, Vec<u8>)> {
+        log.iter().map(|entry| entry.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap()).collect()
+    }
+
+    #[test]
+    fn the_replay_stores_a_frame_in_the_chunks_the_writer_makes_of_it_from_where_sled_stops() {
+        // Frames of 3, 9 and 4 events, payloads big enough that a frame makes several chunks (and one event is
+        // bigger than a chunk).
+        let sizes = [100, 30_000, 20, 25_000, 25_000, 70_000, 10, 30_000, 30_000, 5, 40_000, 1, 20_000, 20_000, 300, 9];
+        let envelopes = chained(&sizes);
+        let frames = [&envelopes[..3], &envelopes[3..12], &envelopes[12..]];
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(&dir.path().join("wal")).unwrap();
+        wal.restart(None).unwrap();
+        let written = sled::Config::new().temporary(true).open().unwrap().open_tree("log").unwrap();
+        let mut bodies = Vec::new();
+        for frame in frames {
+            wal.build(frame);
+            wal.append().unwrap();
+            bodies.push(wal.body().to_vec());
+            let chunks = record::split_into_chunks(frame[0].position, wal.body()).unwrap();
+            insert_chunks(&written, chunks).unwrap();
+        }
+        let bytes = std::fs::read(dir.path().join("wal")).unwrap();
+        let all = entries(&written);
+        assert_eq!(all.len(), 6, "the second frame makes four chunks");
+        // sled kept a prefix of the writer's inserts: nothing, the first frame, part of the second one…
+        for kept in 0..=all.len() {
+            let log = sled::Config::new().temporary(true).open().unwrap().open_tree("log").unwrap();
+            for (key, value) in &all[..kept] {
+                log.insert(key, &value[..]).unwrap();
+            }
+            let replayed = replay_wal(dir.path(), &log, &bytes).unwrap();
+            assert_eq!(entries(&log), all, "sled kept {kept} chunks");
+            let held = all[..kept].iter().map(|(_, value)| record::records(&record::unpack(value).unwrap()).count() as u64);
+            assert_eq!(replayed.events, envelopes.len() as u64 - held.sum::<u64>(), "sled kept {kept} chunks");
+        }
+    }
 }

@@ -231,7 +231,7 @@ fn write_durably(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, 
 /// background flush. The inserts come from this one thread, so what sled keeps after a crash is a prefix of them,
 /// and replaying the write-ahead file completes a frame sled holds part of. With `one_batch` (a group commit
 /// too big for the write-ahead file, which no frame will complete), one `apply_batch` instead: all or nothing.
-pub(super) fn write_body(log: &sled::Tree, first: u64, body: &[u8], one_batch: bool) -> std::io::Result<()> {
+fn write_body(log: &sled::Tree, first: u64, body: &[u8], one_batch: bool) -> std::io::Result<()> {
     let chunks = record::split_into_chunks(first, body).map_err(std::io::Error::other)?;
     if one_batch {
         let mut batch = sled::Batch::default();
@@ -240,6 +240,12 @@ pub(super) fn write_body(log: &sled::Tree, first: u64, body: &[u8], one_batch: b
         }
         return log.apply_batch(batch).map_err(sled_io);
     }
+    insert_chunks(log, chunks)
+}
+
+/// Inserts chunks (first position, records) into sled one by one, unflushed, in order: what sled keeps after a
+/// crash is a prefix of them (see [`write_body`]). Also how the open replays a frame.
+pub(super) fn insert_chunks<'a>(log: &sled::Tree, chunks: impl IntoIterator<Item = (u64, &'a [u8])>) -> std::io::Result<()> {
     for (first, value) in chunks {
         log.insert(record::key(first), &*record::pack(value)).map_err(sled_io)?;
     }

@@ -128,7 +128,8 @@ impl Wal {
     }
 
     /// Builds the frame of consecutive `envelopes` and returns its byte length; [`Wal::body`] is its body and
-    /// [`Wal::append`] writes it.
+    /// [`Wal::append`] writes it. Its epoch and checksum are left for [`Wal::append`]: a checkpoint may start a
+    /// new epoch before the frame is written, and a frame too big for the file goes to sled without one.
     pub(crate) fn build(&mut self, envelopes: &[Envelope]) -> usize {
         let frame = &mut self.frame;
         frame.clear();
@@ -143,13 +144,12 @@ impl Wal {
         frame[16..24].copy_from_slice(&first.to_be_bytes());
         frame[24..28].copy_from_slice(&u32::try_from(envelopes.len()).expect("a batch is small").to_be_bytes());
         frame[28..32].copy_from_slice(&u32::try_from(body_len).expect("a frame is far below 4 GiB").to_be_bytes());
-        self.stamp();
         self.frame.len()
     }
 
-    /// Gives the frame last built the file's current epoch, and its checksum: at [`Wal::build`], and again when a
-    /// checkpoint started a new epoch between building the frame and writing it.
-    pub(crate) fn stamp(&mut self) {
+    /// Gives the frame last built the file's current epoch, and its checksum: once, as it is written, so the
+    /// body is checksummed once per frame whether or not a checkpoint came between building and writing.
+    fn stamp(&mut self) {
         self.frame[8..16].copy_from_slice(&self.epoch.to_be_bytes());
         let crc = frame_crc(&self.frame[8..32], self.body());
         self.frame[32..36].copy_from_slice(&crc.to_be_bytes());
@@ -161,9 +161,10 @@ impl Wal {
         &self.frame[FRAME_HEADER..FRAME_HEADER + body_len]
     }
 
-    /// Writes the frame last built after the previous one and makes it durable: one `pwrite` and one
-    /// `fdatasync` (plus a `pwrite` of zeros when the file grows).
+    /// Writes the frame last built after the previous one, under the current epoch, and makes it durable: one
+    /// `pwrite` and one `fdatasync` (plus a `pwrite` of zeros when the file grows).
     pub(crate) fn append(&mut self) -> std::io::Result<()> {
+        self.stamp();
         let end = self.offset + self.frame.len() as u64;
         if end > self.len {
             let grown = end.next_multiple_of(GROW_BYTES);
@@ -183,7 +184,15 @@ fn epoch_from_clock() -> u64 {
     nanos as u64
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Frame checksums computed on this thread, for the tests that count them.
+    static CHECKSUMS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 fn frame_crc(header: &[u8], body: &[u8]) -> u32 {
+    #[cfg(test)]
+    CHECKSUMS.with(|n| n.set(n.get() + 1));
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(header);
     hasher.update(body);
@@ -197,25 +206,43 @@ fn read_epoch(bytes: &[u8]) -> Option<u64> {
         .then(|| u64::from_be_bytes(header[8..16].try_into().expect("8 bytes")))
 }
 
-/// The whole frame at `at` with its epoch, or `None` when there is none or it belongs to another epoch than
-/// `epoch` (any, when `None`); the epoch is looked at before the checksum is computed, so stale frames cost nothing.
-fn frame_at(bytes: &[u8], at: usize, epoch: Option<u64>) -> Option<(Frame<'_>, usize)> {
+/// A frame's header as read, before its body is checksummed.
+struct FrameHeader {
+    epoch: u64,
+    first: u64,
+    records: u32,
+}
+
+impl FrameHeader {
+    /// The position after the frame's last record (saturating: the header is not yet checked).
+    fn end(&self) -> u64 {
+        self.first.saturating_add(u64::from(self.records))
+    }
+}
+
+/// The whole frame at `at`, and where the next one would start, or `None` when there is none or `wanted` turns
+/// its header down. `wanted` looks at the header before the body is checksummed, so frames it turns down (of
+/// another epoch, or already in sled) cost no checksum.
+fn frame_at(bytes: &[u8], at: usize, wanted: impl Fn(&FrameHeader) -> bool) -> Option<(Frame<'_>, usize)> {
     let header = bytes.get(at..at.checked_add(FRAME_HEADER)?)?;
     if &header[..8] != FRAME_MAGIC {
         return None;
     }
     let field = |range: std::ops::Range<usize>| &header[range];
-    let frame_epoch = u64::from_be_bytes(field(8..16).try_into().expect("8 bytes"));
-    if epoch.is_some_and(|e| e != frame_epoch) {
+    let read = FrameHeader {
+        epoch: u64::from_be_bytes(field(8..16).try_into().expect("8 bytes")),
+        first: u64::from_be_bytes(field(16..24).try_into().expect("8 bytes")),
+        records: u32::from_be_bytes(field(24..28).try_into().expect("4 bytes")),
+    };
+    if !wanted(&read) {
         return None;
     }
-    let first = u64::from_be_bytes(field(16..24).try_into().expect("8 bytes"));
-    let records = u32::from_be_bytes(field(24..28).try_into().expect("4 bytes"));
+    let FrameHeader { first, records, .. } = read;
     let body_len = u32::from_be_bytes(field(28..32).try_into().expect("4 bytes")) as usize;
     let crc = u32::from_be_bytes(field(32..36).try_into().expect("4 bytes"));
     let body_start = at + FRAME_HEADER;
     let body = bytes.get(body_start..body_start.checked_add(body_len)?)?;
-    if frame_crc(&header[8..32], body) != crc || records == 0 || first == 0 {
+    if records == 0 || first == 0 || frame_crc(&header[8..32], body) != crc {
         return None;
     }
     let next = (body_start + body_len).next_multiple_of(8);
@@ -227,10 +254,11 @@ fn frame_at(bytes: &[u8], at: usize, epoch: Option<u64>) -> Option<(Frame<'_>, u
 /// tail.
 pub(crate) fn scan(bytes: &[u8], durable_head: u64) -> Result<Contents<'_>, Damaged> {
     let epoch = read_epoch(bytes);
+    let of_the_epoch = |header: &FrameHeader| epoch.is_none_or(|e| e == header.epoch);
     let mut frames: Vec<Frame<'_>> = Vec::new();
     let mut at = HEADER_BYTES as usize;
     if epoch.is_some() {
-        while let Some((frame, next)) = frame_at(bytes, at, epoch) {
+        while let Some((frame, next)) = frame_at(bytes, at, of_the_epoch) {
             if frames.last().is_some_and(|last| last.end() != frame.first) {
                 break;
             }
@@ -240,22 +268,22 @@ pub(crate) fn scan(bytes: &[u8], durable_head: u64) -> Result<Contents<'_>, Dama
     }
     let end = at;
     let next_position = frames.last().map_or(durable_head + 1, |f| f.end()).max(durable_head + 1);
-    // Frames start at multiples of 8: look at each for a whole frame beyond what was read.
+    // Frames start at multiples of 8: look at each for a whole frame beyond what was read. One of the epoch (any
+    // epoch when the header is unreadable) whose positions sled already holds loses nothing: not checksummed.
+    let beyond = |header: &FrameHeader| of_the_epoch(header) && header.end() > next_position;
     let mut probe = end + 8;
     while probe + FRAME_HEADER <= bytes.len() {
-        if let Some((frame, _)) = frame_at(bytes, probe, epoch) {
-            if frame.end() > next_position {
-                let what = if epoch.is_none() { "its header is unreadable" } else { "a frame is damaged" };
-                return Err(Damaged {
-                    position: next_position,
-                    reason: format!(
-                        "the write-ahead file stops at byte {end} ({what}), but a whole frame with positions {} to {} \
-                         follows at byte {probe}",
-                        frame.first,
-                        frame.end() - 1
-                    ),
-                });
-            }
+        if let Some((frame, _)) = frame_at(bytes, probe, beyond) {
+            let what = if epoch.is_none() { "its header is unreadable" } else { "a frame is damaged" };
+            return Err(Damaged {
+                position: next_position,
+                reason: format!(
+                    "the write-ahead file stops at byte {end} ({what}), but a whole frame with positions {} to {} \
+                     follows at byte {probe}",
+                    frame.first,
+                    frame.end() - 1
+                ),
+            });
         }
         probe += 8;
     }
@@ -369,6 +397,28 @@ mod tests {
     }
 
     #[test]
+    fn frames_past_the_point_where_reading_stopped_are_checksummed_only_when_sled_lacks_their_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bytes, offsets) = file_with(dir.path(), &[2, 3, 4]);
+        // An unreadable header, where frames of any epoch count: all three are in sled, none is checksummed.
+        let mut unreadable = bytes.clone();
+        unreadable[9] ^= 1;
+        let before = checksums();
+        assert!(scan(&unreadable, 9).unwrap().frames.is_empty());
+        assert_eq!(checksums(), before, "frames sled holds cannot be damage");
+        // The first frame damaged: it is checksummed as it is read; the two after it are in sled.
+        let mut damaged = bytes.clone();
+        damaged[offsets[0] + FRAME_HEADER + 5] ^= 0x10;
+        let before = checksums();
+        assert!(scan(&damaged, 9).unwrap().frames.is_empty());
+        assert_eq!(checksums(), before + 1);
+        // A frame sled lacks is checksummed, and found whole: damage.
+        let before = checksums();
+        assert_eq!(scan(&unreadable, 2).unwrap_err().position, 3);
+        assert_eq!(checksums(), before + 1, "the first frame, which sled holds, is passed over");
+    }
+
+    #[test]
     fn after_a_checkpoint_the_older_epochs_frames_are_stale() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal");
@@ -391,7 +441,7 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_built_before_a_checkpoint_and_stamped_after_it_belongs_to_the_new_epoch() {
+    fn a_frame_built_before_a_checkpoint_and_written_after_it_belongs_to_the_new_epoch() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal");
         let (mut wal, _) = Wal::open(&path).unwrap();
@@ -401,13 +451,37 @@ mod tests {
         // The writer builds the next frame, finds a checkpoint due, makes it, then writes the frame it built.
         wal.build(&envelopes(5, 3));
         wal.checkpointed().unwrap();
-        wal.stamp();
-        let stamped = wal.frame.clone();
-        wal.build(&envelopes(5, 3));
-        assert_eq!(stamped, wal.frame, "the stamped frame is the one built under the new epoch");
+        let at = wal.offset as usize;
         wal.append().unwrap();
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(positions(&scan(&bytes, 4).unwrap()), vec![(5, 3)]);
+        let written = bytes[at..wal.offset as usize].to_vec();
+        wal.build(&envelopes(5, 3));
+        wal.stamp();
+        assert_eq!(written, wal.frame, "the frame written is the one built under the new epoch");
+        let contents = scan(&bytes, 4).unwrap();
+        assert_eq!(contents.epoch, Some(wal.epoch));
+        assert_eq!(positions(&contents), vec![(5, 3)]);
+    }
+
+    /// Frame checksums computed on this thread so far.
+    fn checksums() -> usize {
+        CHECKSUMS.with(std::cell::Cell::get)
+    }
+
+    #[test]
+    fn a_frame_is_checksummed_once_when_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut wal, _) = Wal::open(&dir.path().join("wal")).unwrap();
+        wal.restart(None).unwrap();
+        let before = checksums();
+        wal.build(&envelopes(1, 4));
+        assert_eq!(checksums(), before, "a built frame is not checksummed: one too big for the file never is");
+        wal.checkpointed().unwrap();
+        wal.append().unwrap();
+        assert_eq!(checksums(), before + 1, "checksummed once, under the epoch the checkpoint started");
+        wal.build(&envelopes(5, 2));
+        wal.append().unwrap();
+        assert_eq!(checksums(), before + 2);
     }
 
     #[test]

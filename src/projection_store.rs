@@ -121,7 +121,11 @@ pub async fn load_prepared_progress(
     catch_up(log, &mut projection).await?;
     let applied = projection.position() - start;
     if applied > 0 || reason.is_some() {
-        save_progress(log, snapshots, &projection).await?;
+        // The snapshot only saves the next start some reading: a store that cannot take it (a nearly full disk)
+        // still starts, and serves its reads.
+        if let Err(error) = save_progress(log, snapshots, &projection).await {
+            tracing::warn!(%error, "could not save the progress snapshot; the next start catches up from the log");
+        }
     }
     let restored = match reason {
         None => Restored::FromSnapshot { position: start, applied },

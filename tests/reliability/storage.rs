@@ -218,7 +218,8 @@ async fn assert_acknowledged_present(server: &Server, token: &str, acknowledged:
 
 #[tokio::test]
 async fn a_read_only_data_directory_is_refused_at_start_clearly_and_keeps_its_events() {
-    let mount = match Tmpfs::mount("32m") {
+    // Room for the store and the room the log keeps allocated ahead of sled's data file (`src/store/room.rs`).
+    let mount = match Tmpfs::mount("64m") {
         Ok(mount) => mount,
         Err(why) => {
             eprintln!("mount refused ({why}); checking a data directory that cannot be created instead");

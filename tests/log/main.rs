@@ -5,6 +5,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod helpers;
+mod house;
 mod import_robustness;
 mod index_tiers;
 mod live;

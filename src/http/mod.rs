@@ -7,6 +7,7 @@ mod activities;
 mod dashboard;
 mod error;
 mod extract;
+mod iati;
 mod idempotency;
 mod log;
 mod metrics;
@@ -208,6 +209,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(dashboard::routes())
         .merge(programmes::routes())
+        .merge(iati::routes())
         .merge(activities::routes())
         .merge(log::routes())
         .merge(tokens::routes())

@@ -35,7 +35,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lock))
         .routes(routes!(unlock))
         .routes(routes!(progress))
-        .routes(routes!(iati))
 }
 
 /// A programme id from the path; anything that is not a slug names no programme.
@@ -370,7 +369,7 @@ async fn progress(
 
 /// The report a progress query asks for: it reflects every event acknowledged before the request; a past position
 /// or moment must be one that has happened, or the same query would give other bytes later.
-async fn report_for(state: &AppState, id: &Slug, params: &ProgressParams) -> Result<projections::ProgressReport, ApiError> {
+pub(super) async fn report_for(state: &AppState, id: &Slug, params: &ProgressParams) -> Result<projections::ProgressReport, ApiError> {
     let request = report_request(state, params).await?;
     let projection = state.progress().read().await;
     progress_report(state.log(), &projection, id.as_str(), &request, state.today()).await.map_err(report_error)
@@ -452,25 +451,4 @@ async fn report_request(state: &AppState, params: &ProgressParams) -> Result<Rep
     }
     state.progress().wait_for(request.at_position.unwrap_or(head), Duration::from_secs(2)).await;
     Ok(request)
-}
-
-/// The programme and its progress as an IATI 2.03 `iati-activities` document: one `iati-activity` with a
-/// `result/indicator/period/target/actual` per indicator and the partner breakdown as `dimension`s.
-#[utoipa::path(get, path = "/v1/programmes/{id}/iati", tag = "progress", params(("id" = String, Path), ProgressParams),
-    responses((status = 200, description = "IATI 2.03 XML", content_type = "application/xml", body = String),
-        (status = 404, body = super::Problem), (status = 422, body = super::Problem)))]
-async fn iati(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    query: Result<Query<ProgressParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let Query(params) = query.map_err(query_rejection)?;
-    let programme = programme_id(&id)?;
-    let report = report_for(&state, &programme, &params).await?;
-    let projection = state.progress().read().await;
-    let definition = projection.programme(programme.as_str()).cloned().ok_or_else(|| ApiError::not_found(format!("unknown programme '{programme}'")))?;
-    drop(projection);
-    let generated = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let document = crate::exports::iati(&definition, &report, &generated);
-    Ok(([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], document).into_response())
 }

@@ -61,13 +61,13 @@ pub enum Command {
         programme: String,
         /// Count activities that occurred on or before this date (YYYY-MM-DD); default today, or the date of
         /// `--known-at` / `--at-position`.
-        #[arg(long)]
+        #[arg(long, value_parser = |text: &str| crate::query::parse_as_of(text).map_err(|f| f.message))]
         as_of: Option<chrono::NaiveDate>,
         /// Report what was known at this moment (RFC 3339), ignoring later events.
-        #[arg(long, conflicts_with = "at_position")]
-        known_at: Option<String>,
+        #[arg(long, conflicts_with = "at_position", value_parser = |text: &str| crate::query::parse_known_at(text).map_err(|f| f.message))]
+        known_at: Option<events::Timestamp>,
         /// Report what was known at this log position, ignoring later events.
-        #[arg(long)]
+        #[arg(long, value_parser = |text: &str| crate::query::parse_at_position(text).map_err(|f| f.message))]
         at_position: Option<u64>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
@@ -138,10 +138,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import { head } => import(&runtime, &cli.data, head).map(|()| ExitCode::SUCCESS),
         Command::CheckExport { head } => check_export(head).map(|()| ExitCode::SUCCESS),
         Command::Report { programme, as_of, known_at, at_position, format } => {
-            let known_at = known_at
-                .map(|text| events::Timestamp::parse_rfc3339(&text))
-                .transpose()
-                .context("--known-at must be an RFC 3339 time, e.g. 2022-06-30T23:59:59Z")?;
             let request = crate::report::ReportRequest { as_of, known_at, at_position };
             runtime.block_on(report(&cli.data, &programme, &request, format)).map(|()| ExitCode::SUCCESS)
         }
@@ -313,7 +309,10 @@ async fn report(dir: &Path, programme: &str, request: &crate::report::ReportRequ
         .with_context(|| format!("opening {} and bringing the progress projection up to date", dir.display()))?;
     tracing::info!(?restored, "progress projection ready");
     let today = chrono::Utc::now().date_naive();
-    let report = crate::report::progress_report(&log, &projection, programme, request, today).await?;
+    let report = crate::report::progress_report(&log, &projection, programme, request, today).await.map_err(|error| match error {
+        crate::report::ReportError::Query(fault) => anyhow::anyhow!("--{}: {}", fault.field.replace('_', "-"), fault.message),
+        error => error.into(),
+    })?;
     let text = match format {
         ReportFormat::Table => crate::report::to_table(&report),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",

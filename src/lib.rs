@@ -9,6 +9,7 @@ pub mod http;
 pub mod live;
 pub mod memory;
 pub mod projection_store;
+pub mod query;
 pub mod report;
 pub mod seed;
 pub mod service;

@@ -28,8 +28,8 @@ pub enum ReportError {
     UnknownProgramme(String),
     #[error("programme '{programme}' was not yet registered at log position {position}")]
     NotYetRegistered { programme: String, position: u64 },
-    #[error("give at_position or known_at, not both")]
-    BothTimes,
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryFault),
     #[error(transparent)]
     Read(#[from] ReadError),
 }
@@ -194,16 +194,17 @@ pub async fn progress_report(
     request: &ReportRequest,
     today: NaiveDate,
 ) -> Result<ProgressReport, ReportError> {
+    let head = log.head().await?;
+    request.check(head.position, Timestamp::now())?;
     let position = match (request.at_position, request.known_at) {
-        (Some(_), Some(_)) => return Err(ReportError::BothTimes),
-        (Some(p), None) => p.min(projection.position()),
+        (Some(p), _) => p.min(projection.position()),
         (None, Some(at)) => position_known_at(log, at).await?.min(projection.position()),
         (None, None) => projection.position(),
     };
     let moment = match request.known_at {
         Some(at) => Some(at),
         // At the head (the usual question) the time is the published head's; only a past position reads its event.
-        None if position > 0 => match log.head().await? {
+        None if position > 0 => match head {
             head if head.position == position && head.recorded_at.is_some() => head.recorded_at,
             _ => Some(recorded_at(log, position).await?),
         },

@@ -184,7 +184,7 @@ async fn programme_page(
     let id = programme_id(&id)?;
     let mut request = ReportRequest::default();
     if let Some(text) = params.as_of.as_deref().filter(|t| !t.is_empty()) {
-        let day = text.parse().map_err(|_| ApiError::invalid("invalid query", "as_of", format!("'{text}' is not a date YYYY-MM-DD")))?;
+        let day = crate::query::parse_as_of(text).map_err(|f| ApiError::invalid("invalid query", f.field, f.message))?;
         request.as_of = Some(day);
     }
     if let Some(text) = params.known_at.as_deref().filter(|t| !t.is_empty()) {

@@ -21,6 +21,7 @@ use super::extract::{query_rejection, typed, Caller, IdempotencyKey, IfMatch, Js
 use super::idempotency::idempotent;
 use super::{location, wants, with_etag, AppState};
 use crate::auth::Principal;
+use crate::query::{parse_as_of, parse_at_position, parse_known_at, QueryFault};
 use crate::report::{progress_report, to_csv, ReportError, ReportRequest};
 use crate::service::{on_programme, Executed};
 
@@ -395,7 +396,7 @@ fn report_error(error: ReportError) -> ApiError {
     match error {
         ReportError::UnknownProgramme(_) => ApiError::not_found(error.to_string()),
         ReportError::NotYetRegistered { .. } => ApiError::not_found(error.to_string()),
-        ReportError::BothTimes => ApiError::invalid("invalid query", "at_position", error.to_string()),
+        ReportError::Query(fault) => ApiError::invalid("invalid query", fault.field, fault.message),
         ReportError::Read(e) => ApiError::from(e),
     }
 }
@@ -426,29 +427,14 @@ impl ReportCache {
 
 /// The checked query of a progress report, once the projection has reached every event acknowledged before it.
 async fn report_request(state: &AppState, params: &ProgressParams) -> Result<ReportRequest, ApiError> {
-    let mut request = ReportRequest::default();
-    if let Some(text) = &params.as_of {
-        let day = text.parse().map_err(|_| ApiError::invalid("invalid query", "as_of", format!("'{text}' is not a date YYYY-MM-DD")))?;
-        request.as_of = Some(day);
-    }
-    if let Some(text) = &params.known_at {
-        let at = Timestamp::parse_rfc3339(text)
-            .map_err(|_| ApiError::invalid("invalid query", "known_at", format!("'{text}' is not an RFC 3339 time")))?;
-        request.known_at = Some(at);
-    }
-    if let Some(text) = &params.at_position {
-        let position = text
-            .parse()
-            .map_err(|_| ApiError::invalid("invalid query", "at_position", format!("'{text}' is not a log position")))?;
-        request.at_position = Some(position);
-    }
+    let fault = |f: QueryFault| ApiError::invalid("invalid query", f.field, f.message);
+    let request = ReportRequest {
+        as_of: params.as_of.as_deref().map(parse_as_of).transpose().map_err(fault)?,
+        known_at: params.known_at.as_deref().map(parse_known_at).transpose().map_err(fault)?,
+        at_position: params.at_position.as_deref().map(parse_at_position).transpose().map_err(fault)?,
+    };
     let head = state.log().head().await?.position;
-    if let Some(position) = request.at_position.filter(|&p| p > head) {
-        return Err(ApiError::invalid("invalid query", "at_position", format!("position {position} is beyond the head of the log ({head})")));
-    }
-    if let Some(at) = request.known_at.filter(|&at| at > Timestamp::now()) {
-        return Err(ApiError::invalid("invalid query", "known_at", format!("{} is in the future", at.to_rfc3339())));
-    }
+    request.check(head, Timestamp::now()).map_err(fault)?;
     state.progress().wait_for(request.at_position.unwrap_or(head), Duration::from_secs(2)).await;
     Ok(request)
 }

@@ -153,6 +153,26 @@ fn report_renders_a_table_json_and_csv_offline() {
 }
 
 #[test]
+fn report_refuses_what_the_api_refuses_and_names_the_form_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(tracker(&data, &["seed"], None).status.success());
+    for (args, said) in [
+        (&["--at-position", "999"][..], "--at-position: position 999 is beyond the head of the log (2); ask for 2 or less"),
+        (&["--at-position", "two"][..], "'two' is not a log position; write a whole number such as 42"),
+        (&["--as-of", "30/06/2022"][..], "'30/06/2022' is not a date; write it YYYY-MM-DD, e.g. 2022-06-30"),
+        (&["--known-at", "yesterday"][..], "'yesterday' is not an RFC 3339 time; write it e.g. 2022-06-30T23:59:59Z"),
+        (&["--known-at", "2999-01-01T00:00:00Z"][..], "--known-at: 2999-01-01T00:00:00.000000Z is in the future"),
+    ] {
+        let out = tracker(&data, &[&["report", "connection"][..], args].concat(), None);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(text(&out.stderr).contains(said), "{args:?}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).contains("envelope"), "{args:?}: {}", text(&out.stderr));
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
 fn rebuild_replays_the_whole_log_and_says_how_fast() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");

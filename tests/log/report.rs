@@ -102,7 +102,12 @@ async fn known_at_reports_what_was_recorded_by_that_moment() {
     let both = ReportRequest { known_at: Some(moment), at_position: Some(1), ..Default::default() };
     let projection = replay(&log).await.unwrap();
     let error = progress_report(&log, &projection, "connection", &both, today()).await.unwrap_err();
-    assert!(matches!(error, ReportError::BothTimes), "{error}");
+    assert!(matches!(&error, ReportError::Query(fault) if fault.field == "at_position"), "{error}");
+    assert!(error.to_string().contains("not both"), "{error}");
+    let head = log.head().await.unwrap().position;
+    let beyond = ReportRequest { at_position: Some(head + 1), ..Default::default() };
+    let error = progress_report(&log, &projection, "connection", &beyond, today()).await.unwrap_err();
+    assert_eq!(error.to_string(), format!("at_position: position {} is beyond the head of the log ({head}); ask for {head} or less", head + 1));
     let error = progress_report(&log, &projection, "atlantis", &ReportRequest::default(), today()).await.unwrap_err();
     assert_eq!(error.to_string(), "unknown programme 'atlantis'");
 }

@@ -176,17 +176,31 @@ pub struct Indicator {
     pub sources: Vec<String>,
 }
 
-/// A document the definition's facts come from.
+/// A document the definition's facts come from, named by at least one of its file name, its address and its
+/// title; partners, clusters and indicators cite it by the first of these it has (`Source::key`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Source {
-    /// The document's file name, e.g. `001_a9070aa1f9a691c6.txt`.
-    pub file: String,
+    /// The document's file name among the seed documents, e.g. `001_a9070aa1f9a691c6.txt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// The facts the definition takes from it.
     pub says: Vec<String>,
+}
+
+impl Source {
+    /// The name the definition's parts cite the source by: its file, else its address, else its title.
+    pub fn key(&self) -> &str {
+        self.file.as_deref().or(self.url.as_deref()).or(self.title.as_deref()).unwrap_or_default()
+    }
+
+    /// Whether `citation` names this source (by file, address or title).
+    pub fn is_cited_by(&self, citation: &str) -> bool {
+        [&self.file, &self.url, &self.title].into_iter().flatten().any(|name| name == citation)
+    }
 }
 
 impl Programme {

@@ -274,10 +274,15 @@ fn read_indicator(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<
 
 fn read_source(value: &Value, path: &str, faults: &mut Vec<Fault>) -> Option<Source> {
     let mut f = Fields::of(value, path, faults)?;
-    let file = f.required("file", faults, reader::text);
+    let file = f.optional("file", faults, reader::text);
     let title = f.optional("title", faults, reader::text);
     let url = f.optional("url", faults, reader::url);
     let says = f.list("says", faults, reader::text);
     f.finish(faults);
-    Some(Source { file: file?, title, url, says })
+    let given = |field: &str| value.get(field).is_some_and(|v| !v.is_null());
+    if !["file", "title", "url"].into_iter().any(given) {
+        faults.push(Fault::new(path, "a source needs a file, a url or a title (at least one) to be cited by"));
+        return None;
+    }
+    Some(Source { file, title, url, says })
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Aggregate, Cluster, Indicator, Measure, Partner, Programme, ReportingPeriod};
+use super::{Aggregate, Cluster, Indicator, Measure, Partner, Programme, ReportingPeriod, Source};
 use crate::catalogue::{ActivityKind, FieldType, Scalar};
 use crate::faults::{index, join, Fault};
 use crate::values::{parse_date, Money, Quantity};
@@ -20,10 +20,11 @@ impl Programme {
         if self.partner(self.coordinator.as_str()).is_none() {
             faults.push(Fault::new("coordinator", format!("unknown partner '{}'", self.coordinator)));
         }
-        let mut files = BTreeSet::new();
+        let mut keys = BTreeSet::new();
         for (i, source) in self.sources.iter().enumerate() {
-            if !files.insert(source.file.as_str()) {
-                faults.push(Fault::new(format!("sources[{i}].file"), format!("duplicate source '{}'", source.file)));
+            if !keys.insert(source.key()) {
+                let field = if source.file.is_some() { "file" } else if source.url.is_some() { "url" } else { "title" };
+                faults.push(Fault::new(format!("sources[{i}].{field}"), format!("duplicate source '{}'", source.key())));
             }
         }
         let mut seen = BTreeSet::new();
@@ -281,9 +282,17 @@ impl Programme {
 
     fn check_sources(&self, sources: &[String], prefix: &str) -> Vec<Fault> {
         let mut faults = Vec::new();
-        for (i, file) in sources.iter().enumerate() {
-            if !self.sources.iter().any(|s| &s.file == file) {
-                faults.push(Fault::new(index(&join(prefix, "sources"), i), format!("unknown source '{file}'")));
+        for (i, citation) in sources.iter().enumerate() {
+            if !self.sources.iter().any(|s| s.is_cited_by(citation)) {
+                let known: Vec<&str> = self.sources.iter().map(Source::key).collect();
+                let message = match known.is_empty() {
+                    true => format!("unknown source '{citation}'; the programme lists no sources to cite"),
+                    false => format!(
+                        "unknown source '{citation}'; cite one of the programme's sources by file, url or title ({})",
+                        known.join(", ")
+                    ),
+                };
+                faults.push(Fault::new(index(&join(prefix, "sources"), i), message));
             }
         }
         faults

@@ -156,7 +156,32 @@ fn sources_named_by_parts_must_be_listed_once_in_the_programme() {
     });
     register(definition).then_faults(
         FaultKind::Validation,
-        &[("sources[1].file", "duplicate source '001.txt'"), ("partners[1].sources[1]", "unknown source '999.txt'")],
+        &[("sources[1].file", "duplicate source '001.txt'"), ("partners[1].sources[1]", "unknown source '999.txt'; cite one of the programme's sources by file, url or title (001.txt, 001.txt)")],
+    );
+}
+
+#[test]
+fn a_source_is_named_by_a_file_an_address_or_a_title_and_cited_by_any_of_them() {
+    let definition = demo_with(|d| {
+        d["sources"] = json!([
+            {"url": "https://eurocities.eu/projects/connection/", "says": ["14 cities"]},
+            {"title": "Grant agreement 101038381", "says": ["budget"]},
+            {"file": "001.txt", "title": "Press release"},
+        ]);
+        d["partners"][1]["sources"] = json!(["https://eurocities.eu/projects/connection/", "Grant agreement 101038381", "Press release"]);
+    });
+    let events = register(definition).then_ok();
+    let DomainEvent::ProgrammeRegistered(registered) = &events[0] else { panic!("expected a registration, got {events:?}") };
+    let keys: Vec<&str> = registered.programme.sources.iter().map(events::Source::key).collect();
+    assert_eq!(keys, ["https://eurocities.eu/projects/connection/", "Grant agreement 101038381", "001.txt"]);
+
+    let nameless = demo_with(|d| d["sources"] = json!([{"says": ["a fact"]}, {"url": "ftp://x"}]));
+    register(nameless).then_faults(
+        FaultKind::Validation,
+        &[
+            ("sources[0]", "a source needs a file, a url or a title (at least one) to be cited by"),
+            ("sources[1].url", "'ftp://x' is not an http or https address"),
+        ],
     );
 }
 
@@ -357,7 +382,7 @@ fn a_joining_partner_keeps_the_shares_within_the_budget_and_names_known_sources(
     given(demo_registered(false)).when(|s, _, ctx| add_partner(s, rich, ctx)).then_faults(
         FaultKind::Validation,
         &[
-            ("sources[0]", "unknown source 'nowhere.txt'"),
+            ("sources[0]", "unknown source 'nowhere.txt'; the programme lists no sources to cite"),
             ("budget_share", "the partners' budget shares would add up to 100979.71, more than the budget 100000.00"),
         ],
     );

@@ -214,6 +214,8 @@ async fn bad_settings_are_refused_naming_each_fault_and_the_role_and_version_are
 
     let recorder = app.token("torino-staff", "recorder", Some("connection"), Some("torino")).await;
     put_settings(&app, &recorder, &full_settings(), None).await.problem(403);
+    // Who may write is checked before the body is read.
+    put_settings(&app, &recorder, &json!({"colour": "blue"}), None).await.problem(403);
     let unites = app.token("unites-lead", "coordinator", Some("unites"), None).await;
     put_settings(&app, &unites, &full_settings(), None).await.problem(403);
     put_settings(&app, &app.admin, &full_settings(), Some("\"7\"")).await.problem(412);

@@ -151,6 +151,29 @@ async fn without_settings_the_export_is_schema_valid_and_names_the_rules_it_cann
 }
 
 #[tokio::test]
+async fn every_programme_exports_a_schema_valid_file_even_with_the_least_definition() {
+    let app = spawn_app().await;
+    // No description, funder, budget or partner country: the schema's required parts are still there.
+    let least = json!({
+        "id": "pilot", "name": "Pilot", "coordinator": "lead", "starts_on": "2021-07-01", "ends_on": "2022-06-30",
+        "partners": [{"id": "lead", "name": "Lead & partners", "kind": "network", "role": "coordinator"}],
+        "clusters": [], "periods": [], "sources": [], "indicators": []
+    });
+    app.post("/v1/programmes", Some(&app.admin), &least).await.expect(201);
+    for programme in ["unites", "pilot"] {
+        let answer = app.get(&format!("/v1/programmes/{programme}/iati"), None).await.expect(200);
+        if let Some(errors) = schema_errors(&app, &answer.text) {
+            panic!("{programme} is not valid against the IATI 2.03 schema:\n{errors}\n{}", answer.text);
+        }
+        assert!(broken_rules(&answer.text).contains(&"6.2.2"));
+    }
+    let pilot = app.get("/v1/programmes/pilot/iati", None).await.expect(200);
+    assert_eq!(broken_rules(&pilot.text), ["1.14.8", "1.1.21", "3.7.1", "6.2.2"]);
+    assert!(pilot.header("iati-unmet-rules").unwrap().ends_with("6.2.2 (set sectors), 3.7.1 (set recipient_countries)"));
+    assert!(pilot.text.contains("<narrative>Lead &amp; partners</narrative>"));
+}
+
+#[tokio::test]
 async fn with_every_setting_the_export_meets_the_rules_and_the_schema() {
     let app = spawn_app().await;
     let coordinator = app.token("coordinator", "coordinator", Some("connection"), None).await;

@@ -177,7 +177,7 @@ pub async fn position_known_at(log: &dyn EventLog, at: Timestamp) -> Result<u64,
     Ok(low)
 }
 
-async fn recorded_at(log: &dyn EventLog, position: u64) -> Result<Timestamp, ReadError> {
+pub(crate) async fn recorded_at(log: &dyn EventLog, position: u64) -> Result<Timestamp, ReadError> {
     event_at(log, position)
         .await?
         .map(|e| e.recorded_at)

@@ -135,7 +135,7 @@ fn conflict(field: &str, message: impl Into<String>) -> Faults {
     Faults::one(FaultKind::Conflict, field, message)
 }
 
-fn registered(state: &ProgrammeState) -> Result<&Programme, Faults> {
+pub(crate) fn registered(state: &ProgrammeState) -> Result<&Programme, Faults> {
     state.programme().ok_or_else(|| Faults::one(FaultKind::NotFound, "", "unknown programme"))
 }
 
@@ -150,7 +150,7 @@ fn require_text(field: &str, text: Option<&str>, faults: &mut Vec<Fault>) {
 }
 
 /// Admin, or the coordinator of this programme.
-fn ensure_manager(programme: &Programme, ctx: &CommandContext, action: &str) -> Result<(), Faults> {
+pub(crate) fn ensure_manager(programme: &Programme, ctx: &CommandContext, action: &str) -> Result<(), Faults> {
     match &ctx.role {
         Role::Admin => Ok(()),
         Role::Coordinator { programme: id } if *id == programme.id => Ok(()),

@@ -9,6 +9,7 @@ pub mod catalogue;
 pub mod commands;
 pub mod event;
 pub mod faults;
+pub mod iati;
 pub mod programme;
 mod reader;
 pub mod state;
@@ -27,6 +28,7 @@ pub use commands::{
 };
 pub use event::{activity_stream, programme_stream, DecodeError, DomainEvent, StreamName};
 pub use faults::{Fault, FaultKind, Faults};
+pub use iati::{set_iati_settings, IatiSettings};
 pub use programme::{Aggregate, Cluster, Indicator, Measure, Milestone, Partner, Programme, ReportingPeriod, Source};
 pub use state::{ActivityState, ActivityStatus, ProgrammeState};
 pub use stored::ActivityDraft;

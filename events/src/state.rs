@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::activity::Activity;
 use crate::event::DomainEvent;
+use crate::iati::IatiSettings;
 use crate::programme::{Programme, ReportingPeriod};
 use crate::values::Slug;
 
@@ -20,6 +21,9 @@ use crate::values::Slug;
 pub struct ProgrammeState {
     programme: Option<Programme>,
     locked: BTreeSet<Slug>,
+    /// The IATI settings, once set; absent from states saved before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iati: Option<IatiSettings>,
 }
 
 impl ProgrammeState {
@@ -40,6 +44,7 @@ impl ProgrammeState {
         if let DomainEvent::ProgrammeRegistered(e) = event {
             self.programme = Some(e.programme.clone());
             self.locked.clear();
+            self.iati = None;
             return;
         }
         let Some(programme) = self.programme.as_mut() else {
@@ -62,6 +67,7 @@ impl ProgrammeState {
             DomainEvent::PeriodUnlocked(e) => {
                 self.locked.remove(&e.period);
             }
+            DomainEvent::IatiSettingsChanged(e) => self.iati = Some(e.settings.clone()),
             _ => {}
         }
     }
@@ -69,6 +75,11 @@ impl ProgrammeState {
     /// The definition with every partner, cluster, period and indicator added since registration.
     pub fn programme(&self) -> Option<&Programme> {
         self.programme.as_ref()
+    }
+
+    /// The IATI settings, if the coordinator set them.
+    pub fn iati_settings(&self) -> Option<&IatiSettings> {
+        self.iati.as_ref()
     }
 
     pub fn is_locked(&self, period: &str) -> bool {

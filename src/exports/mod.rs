@@ -4,7 +4,7 @@
 mod iati;
 mod xlsx;
 
-pub use iati::iati;
+pub use iati::{iati, IatiDocument, UnmetRule};
 pub use xlsx::progress_xlsx;
 
 /// One activity as a row of an export.

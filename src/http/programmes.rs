@@ -44,7 +44,7 @@ pub(super) fn programme_id(id: &str) -> Result<Slug, ApiError> {
 }
 
 /// The definition and the stream version, or 404.
-async fn existing(state: &AppState, id: &Slug) -> Result<(std::sync::Arc<ProgrammeState>, u64), ApiError> {
+pub(super) async fn existing(state: &AppState, id: &Slug) -> Result<(std::sync::Arc<ProgrammeState>, u64), ApiError> {
     let (programme, version) = state.programmes().load(state.log(), id).await.map_err(|e| ApiError::from_command(e, ""))?;
     if programme.programme().is_none() {
         return Err(ApiError::not_found(format!("unknown programme '{id}'")));
@@ -140,7 +140,7 @@ async fn definition(State(state): State<AppState>, Path(id): Path<String>) -> Re
 
 /// Runs a programme command for the caller: 404 naming the programme if it does not exist, else what the
 /// command did.
-async fn change(
+pub(super) async fn change(
     state: &AppState,
     principal: std::sync::Arc<Principal>,
     id: &str,

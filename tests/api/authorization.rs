@@ -113,6 +113,9 @@ enum Endpoint {
     Progress,
     /// Not in the table of SPEC §6: the progress as an IATI 2.03 file.
     Iati,
+    /// Not in SPEC §6: the programme's IATI settings, read by anyone and set by the coordinator.
+    IatiSettings,
+    SetIatiSettings,
     AuditHead,
     RegisterProgramme,
     AddPartner,
@@ -188,7 +191,9 @@ impl Endpoint {
             | Endpoint::ReadActivity
             | Endpoint::Progress
             | Endpoint::Iati
+            | Endpoint::IatiSettings
             | Endpoint::AuditHead => (Who::Public, 200),
+            Endpoint::SetIatiSettings => (Who::Coordinator, 200),
             Endpoint::RegisterProgramme => (Who::Admin, 201),
             Endpoint::AddPartner | Endpoint::AddCluster | Endpoint::AddPeriod | Endpoint::SetIndicator => (Who::Coordinator, 201),
             Endpoint::LockPeriod | Endpoint::UnlockPeriod => (Who::Coordinator, 200),
@@ -223,6 +228,13 @@ impl Endpoint {
             Endpoint::ReadActivity => Request::get(format!("{base}/activities/{}", fixture.activity)),
             Endpoint::Progress => Request::get(format!("{base}/progress")),
             Endpoint::Iati => Request::get(format!("{base}/iati")),
+            Endpoint::IatiSettings => Request::get(format!("{base}/iati-settings")),
+            Endpoint::SetIatiSettings => {
+                // Other settings on every call, so that each admitted call appends an event.
+                let settings = json!({"reporting_org": {"name": format!("Eurocities {n}")}, "sectors": [{"code": "15190"}]});
+                let writes = Writes::Stream(format!("programme-{p}"));
+                Request { method: Method::PUT, ..Request::post(format!("{base}/iati-settings"), settings, writes) }
+            }
             Endpoint::AuditHead => Request::get("/v1/audit/head".into()),
             Endpoint::RegisterProgramme => {
                 let id = format!("pilot-{n}");
@@ -488,6 +500,8 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Endpoint::ReadActivity,
         Endpoint::Progress,
         Endpoint::Iati,
+        Endpoint::IatiSettings,
+        Endpoint::SetIatiSettings,
         Endpoint::AuditHead,
         Endpoint::RegisterProgramme,
         Endpoint::AddPartner,

@@ -60,9 +60,9 @@ async fn the_iati_document_follows_the_2_03_activity_structure() {
     let activity = root.children().find(|n| n.has_tag_name("iati-activity")).expect("an iati-activity");
     let order: Vec<&str> = activity.children().filter(|n| n.is_element()).map(|n| n.tag_name().name()).collect();
     // The schema's sequence: identifier, reporting-org, title, description, participating-org…, status, dates,
-    // budget, results.
+    // recipients, sectors, budget, results.
     let rank = |name: &str| ["iati-identifier", "reporting-org", "title", "description", "participating-org",
-        "activity-status", "activity-date", "budget", "result"].iter().position(|n| *n == name).unwrap_or_else(|| panic!("unexpected {name}"));
+        "activity-status", "activity-date", "recipient-country", "sector", "budget", "result"].iter().position(|n| *n == name).unwrap_or_else(|| panic!("unexpected {name}"));
     assert!(order.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{order:?}");
     assert_eq!(activity.attribute("default-currency"), Some("EUR"));
 

@@ -3,7 +3,7 @@
 
 use events::event::{
     ActivityApproved, ActivityCorrected, ActivityRecorded, ActivityRetracted, ActivityReturned, ActivitySubmitted,
-    ClusterAdded, IndicatorRevised, IndicatorSet, PartnerJoined, PeriodAdded, PeriodLocked, PeriodUnlocked,
+    ClusterAdded, IatiSettingsChanged, IndicatorRevised, IndicatorSet, PartnerJoined, PeriodAdded, PeriodLocked, PeriodUnlocked,
     ProgrammeRegistered, EVENT_TYPES,
 };
 use events::{activity_stream, parse_activity, programme_stream, DecodeError, DomainEvent, EventData, StreamName};
@@ -33,6 +33,12 @@ fn one_of_each() -> Vec<DomainEvent> {
         }),
         DomainEvent::PeriodLocked(PeriodLocked { period: slug("y2020"), reason: "reported".into() }),
         DomainEvent::PeriodUnlocked(PeriodUnlocked { period: slug("y2020"), reason: "audit".into() }),
+        DomainEvent::IatiSettingsChanged(IatiSettingsChanged {
+            settings: events::IatiSettings::parse(&json!({"reporting_org": {"ref": "XM-DAC-41114", "type": "21"},
+                "sectors": [{"code": "15110"}], "recipient_region": "89",
+                "budgets": [{"starts_on": "2020-01-01", "ends_on": "2020-12-31", "amount": "10.50"}]}))
+            .unwrap(),
+        }),
         DomainEvent::ActivityRecorded(ActivityRecorded { activity_id: id, activity: activity.clone() }),
         DomainEvent::ActivitySubmitted(ActivitySubmitted { activity_id: id }),
         DomainEvent::ActivityApproved(ActivityApproved { activity_id: id, note: Some("ok".into()) }),

@@ -5,6 +5,7 @@ mod activities;
 mod arbitrary_input;
 mod direct_json;
 mod event_codec;
+mod iati_settings;
 mod lifecycle;
 mod programme_rules;
 mod seeds;

@@ -144,7 +144,7 @@ pub struct ProgressProjection {
 impl ProgressProjection {
     /// The version of this projection's code and snapshot format: bump it whenever `apply` or the state
     /// changes, and stored snapshots are rebuilt from the log.
-    pub const VERSION: u32 = 6;
+    pub const VERSION: u32 = 7;
 
     pub fn new() -> ProgressProjection {
         ProgressProjection::default()
@@ -215,6 +215,14 @@ impl ProgressProjection {
     /// The programme definition as it stands now.
     pub fn programme(&self, programme: &str) -> Option<&Programme> {
         self.programmes.get(programme)?.definition_at(u64::MAX)
+    }
+
+    /// The programme's state — definition, locked periods, IATI settings — as it stood at log position
+    /// `position` (what a report at that position reflects).
+    pub fn programme_state_at(&self, programme: &str, position: u64) -> Option<&ProgrammeState> {
+        let definitions = &self.programmes.get(programme)?.definitions;
+        let applied = definitions.partition_point(|(p, _)| *p <= position);
+        definitions[..applied].last().map(|(_, state)| state)
     }
 
     /// One activity's history.

@@ -114,3 +114,26 @@ fn positions_beyond_32_bits_give_the_same_reports_histories_and_snapshot() {
         assert_eq!(positions(&restored), positions(&near).into_iter().map(far).collect::<Vec<_>>(), "activity {n}");
     }
 }
+
+#[test]
+fn the_iati_settings_are_kept_by_position_and_in_a_snapshot() {
+    use events::event::IatiSettingsChanged;
+    let settings = |body: serde_json::Value| events::IatiSettings::parse(&body).unwrap();
+    let first = settings(json!({"reporting_org": {"ref": "XM-DAC-41114", "type": "21"}, "sectors": [{"code": "15190"}]}));
+    let second = settings(json!({"recipient_region": "89"}));
+    let mut log = Log::default();
+    let registered_at = log.push("demo", &registered(false));
+    let first_at = log.push("demo", &DomainEvent::IatiSettingsChanged(IatiSettingsChanged { settings: first.clone() }));
+    log.push("demo", &recorded(1, exchange("2021-10-11", "torino", None)));
+    let second_at = log.push("demo", &DomainEvent::IatiSettingsChanged(IatiSettingsChanged { settings: second.clone() }));
+    let projection = log.projection();
+    let at = |p: &ProgressProjection, position: u64| p.programme_state_at("demo", position).and_then(|s| s.iati_settings().cloned());
+    assert_eq!(at(&projection, registered_at), None, "a log without settings has none");
+    assert_eq!(at(&projection, first_at), Some(first.clone()));
+    assert_eq!(at(&projection, second_at - 1), Some(first));
+    assert_eq!(at(&projection, u64::MAX), Some(second.clone()));
+    assert_eq!(projection.programme_state_at("demo", 0), None);
+    let restored = ProgressProjection::from_snapshot(&projection.to_snapshot(2), 2).unwrap();
+    assert_eq!(restored, projection);
+    assert_eq!(at(&restored, second_at), Some(second));
+}

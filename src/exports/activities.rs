@@ -237,4 +237,38 @@ mod tests {
         assert_eq!(names[..7], ["kind", "occurred_on", "ends_on", "partner", "title", "notes", "evidence"]);
         assert_eq!(names.last(), Some(&"attributes"));
     }
+
+    /// The values of one activity by column name, the empty ones left out.
+    fn written(body: serde_json::Value) -> Vec<(String, Cell)> {
+        let activity = events::parse_activity(&body, None).expect("a valid activity");
+        let columns = value_columns().iter().map(|c| c.name.clone());
+        columns.zip(values(&activity)).filter(|(_, cell)| *cell != Cell::Empty).collect()
+    }
+
+    fn text(s: &str) -> Cell {
+        Cell::Text(s.to_owned())
+    }
+
+    /// Lists, decimals, money, booleans and a custom activity's attributes keep their values and types.
+    #[test]
+    fn every_kind_of_value_is_written_with_its_type() {
+        let peer = written(serde_json::json!({"kind": "peer_visit", "occurred_on": "2021-03-04", "host": "torino",
+            "visitors": ["asti", "paris"], "participants": {"total": 9}}));
+        assert!(peer.contains(&("visitors".into(), text("asti; paris"))), "{peer:?}");
+        assert!(peer.contains(&("participants.total".into(), Cell::Whole(9))), "{peer:?}");
+        assert!(!peer.iter().any(|(name, _)| name == "participants.women"), "{peer:?}");
+        let course = written(serde_json::json!({"kind": "course_published", "occurred_on": "2021-03-04",
+            "partner": "torino", "title": "MOOC", "hours": "12.5"}));
+        assert!(course.contains(&("hours".into(), Cell::Decimal(Quantity::parse("12.5").unwrap()))), "{course:?}");
+        let grant = written(serde_json::json!({"kind": "grant_paid", "occurred_on": "2021-03-04", "recipient": "asti",
+            "amount": "20000"}));
+        assert!(grant.contains(&("amount".into(), Cell::Money(Money::parse("20000").unwrap()))), "{grant:?}");
+        assert_eq!(Cell::Money(Money::parse("20000").unwrap()).text(), "20000.00");
+        let custom = written(serde_json::json!({"kind": "custom", "occurred_on": "2021-03-04", "partner": "asti",
+            "label": "Radio show", "attributes": {"live": true, "episodes": 3, "station": "Radio Asti"},
+            "evidence": [{"title": "Recording", "sha256": "ab".repeat(32)}]}));
+        assert!(custom.contains(&("attributes".into(), text("episodes=3; live=true; station=Radio Asti"))), "{custom:?}");
+        assert!(custom.contains(&("evidence".into(), text(&format!("Recording sha256:{}", "ab".repeat(32))))), "{custom:?}");
+        assert!(custom.contains(&("label".into(), text("Radio show"))), "{custom:?}");
+    }
 }

@@ -144,8 +144,11 @@ async fn the_workbook_states_what_it_reflects_and_holds_every_recorded_value() {
     assert_eq!(visit_row[column("participants.women")], Data::Float(14.0));
     assert_eq!(visit_row[column("participants.migrants")], Data::Float(6.0));
     assert_eq!(visit_row[column("evidence")], Data::String("Agenda <https://example.org/agenda.pdf>".into()));
-    let grant_row = rows.iter().find(|r| r[column("kind")] == Data::String("grant_awarded".into())).unwrap();
+    let grant_index = rows.iter().position(|r| r[column("kind")] == Data::String("grant_awarded".into())).unwrap();
+    let grant_row = rows[grant_index];
     assert_eq!(grant_row[column("amount")], Data::Float(250.0));
+    let amount_cell = format!("{}{}", column_letters(column("amount")), grant_index + 2);
+    assert_eq!(number_format(&mut archive, "xl/worksheets/sheet4.xml", &amount_cell), "#,##0.00", "money shows two decimals");
     assert_eq!(grant_row[column("recipient")], Data::String("asti".into()));
 
     // Breakdowns: every partner and cluster of the programme, zeros included.
@@ -156,6 +159,36 @@ async fn the_workbook_states_what_it_reflects_and_holds_every_recorded_value() {
     assert_eq!(by_cluster.rows().count() - 1, definition["clusters"].as_array().unwrap().len() + 1, "and none");
     let cop4 = by_cluster.rows().find(|r| r[0] == Data::String("cop4".into())).expect("cop4, with nothing counted");
     assert!(cop4[1..].iter().all(|c| *c == Data::Float(0.0)), "{cop4:?}");
+}
+
+/// The spreadsheet column letters of a 0-based column index (`A`, …, `Z`, `AA`, …).
+fn column_letters(index: usize) -> String {
+    let (mut n, mut letters) = (index + 1, Vec::new());
+    while n > 0 {
+        letters.push(b'A' + ((n - 1) % 26) as u8);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    String::from_utf8(letters).unwrap()
+}
+
+/// The number format code of a cell of a worksheet in the workbook, read from its XML parts.
+fn number_format(archive: &mut zip::ZipArchive<Cursor<Vec<u8>>>, sheet: &str, cell: &str) -> String {
+    let mut part = |name: &str| {
+        let mut text = String::new();
+        archive.by_name(name).unwrap_or_else(|_| panic!("{name}")).read_to_string(&mut text).unwrap();
+        text
+    };
+    let (sheet_xml, styles_xml) = (part(sheet), part("xl/styles.xml"));
+    let sheet = roxmltree::Document::parse(&sheet_xml).unwrap();
+    let styles = roxmltree::Document::parse(&styles_xml).unwrap();
+    let c = sheet.descendants().find(|n| n.has_tag_name("c") && n.attribute("r") == Some(cell)).expect("the cell");
+    let style: usize = c.attribute("s").expect("a style").parse().unwrap();
+    let xfs = styles.descendants().find(|n| n.has_tag_name("cellXfs")).unwrap();
+    let xf = xfs.children().filter(|n| n.has_tag_name("xf")).nth(style).unwrap();
+    let id = xf.attribute("numFmtId").unwrap();
+    let format = styles.descendants().find(|n| n.has_tag_name("numFmt") && n.attribute("numFmtId") == Some(id));
+    format.and_then(|f| f.attribute("formatCode")).unwrap_or("a built-in format").to_owned()
 }
 
 /// The records of a CSV as Python's `csv` module reads them (RFC 4180 dialect, strict).

@@ -221,33 +221,37 @@ pub async fn progress_report(
         None => ReportError::UnknownProgramme(programme.to_owned()),
     })?;
     report.known_at = moment.map(|m| m.to_rfc3339());
+    // The chain hash at the position the report reflects: with the position, the head an auditor checks it by.
+    report.hash = match log.head().await? {
+        head if head.position == report.position => Some(head.hash.to_hex()),
+        _ => event_at(log, report.position).await?.map(|e| e.hash.to_hex()),
+    };
     Ok(report)
 }
 
-/// The report as CSV: one row per indicator.
+/// The report as CSV (RFC 4180: CRLF line ends): one row per indicator, each starting with what the report
+/// reflects (`crate::exports::REFLECTS_COLUMNS`: programme, as_of, known_at, log_position, log_hash).
 pub fn to_csv(report: &ProgressReport) -> String {
-    let mut out = String::from("programme,indicator,label,unit,target,baseline,actual,pending,percent,expected,status\n");
+    let mut headings = crate::exports::REFLECTS_COLUMNS.to_vec();
+    headings.extend(["indicator", "label", "unit", "target", "baseline", "actual", "pending", "percent", "expected", "status"]);
+    let mut out = csv_line(headings.into_iter());
+    let context = crate::exports::reflects(report);
     for i in &report.indicators {
         let percent = i.percent.map(|p| format!("{p:.1}")).unwrap_or_default();
-        let status = i.status.as_str();
-        let fields = [
-            report.programme.as_str(),
-            &i.id,
-            &i.label,
-            &i.unit,
-            &i.target,
-            &i.baseline,
-            &i.actual,
-            &i.pending,
-            &percent,
-            &i.expected,
-            status,
-        ];
-        let row: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
+        let fields = [&i.id, &i.label, &i.unit, &i.target, &i.baseline, &i.actual, &i.pending, &percent, &i.expected]
+            .map(String::as_str)
+            .into_iter()
+            .chain([i.status.as_str()]);
+        out.push_str(&csv_line(context.iter().map(String::as_str).chain(fields)));
     }
     out
+}
+
+/// One CSV record: the fields, quoted where they need it, separated by commas and ended by CRLF (RFC 4180).
+pub(crate) fn csv_line<'a>(fields: impl Iterator<Item = &'a str>) -> String {
+    let mut line = fields.map(csv_field).collect::<Vec<_>>().join(",");
+    line.push_str("\r\n");
+    line
 }
 
 pub(crate) fn csv_field(text: &str) -> String {

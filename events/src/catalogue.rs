@@ -207,6 +207,21 @@ impl ActivityKind {
         }
     }
 
+    /// Every field some kind has, once, in catalogue order: the common fields (`kind, occurred_on, ends_on,
+    /// partner, title, notes`), then each kind's own fields in the order of [`ActivityKind::ALL`], a field shared
+    /// by several kinds where it first appears. The columns of an activities file are made from this.
+    pub fn all_fields() -> Vec<(&'static str, FieldType)> {
+        let mut fields: Vec<(&'static str, FieldType)> = COMMON_FIELDS.to_vec();
+        for kind in ActivityKind::ALL {
+            for field in kind.own_fields() {
+                if !fields.iter().any(|(name, _)| *name == field.0) {
+                    fields.push(*field);
+                }
+            }
+        }
+        fields
+    }
+
     /// The type of the field at a dotted `path` for this kind, `None` when the kind has no such field.
     pub fn field_type(&self, path: &str) -> Option<FieldType> {
         if let Some((head, rest)) = path.split_once('.') {

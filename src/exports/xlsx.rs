@@ -1,12 +1,16 @@
 //! The progress report and the programme's activities as an XLSX workbook: indicators, breakdowns by partner
-//! and by cluster, activities — numbers as numbers, money with two decimals.
+//! and by cluster, activities with every recorded value, and "About": what the workbook reflects (programme,
+//! as_of, known_at, log position and chain hash). Numbers are numbers, money has two decimals. The workbook's
+//! creation date is the report's `known_at` — a time the log gives, never the clock — so the same query with
+//! `at_position` gives the same bytes forever.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{Datelike, Timelike};
 use projections::{IndicatorReport, ProgressReport};
-use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 
-use super::{ActivityRow, ACTIVITY_COLUMNS};
+use super::{activity_headings, reflects, ActivityRow, Cell, REFLECTS_COLUMNS};
 
 fn is_money(indicator: &IndicatorReport, currency: &str) -> bool {
     indicator.unit == currency || indicator.target.contains('.')
@@ -94,15 +98,58 @@ pub fn progress_xlsx(report: &ProgressReport, activities: &[ActivityRow]) -> Res
     }
 
     let sheet = workbook.add_worksheet().set_name("Activities")?;
-    write_header(sheet, &ACTIVITY_COLUMNS, &bold)?;
+    write_header(sheet, &activity_headings(), &bold)?;
     for (i, a) in activities.iter().enumerate() {
         let row = i as u32 + 1;
-        for (col, text) in [&a.id, &a.occurred_on, &a.kind, &a.partner, &a.cluster, &a.status].into_iter().enumerate() {
-            sheet.write_string(row, col as u16, text.as_str())?;
+        sheet.write_string(row, 0, &a.id)?;
+        for (col, value) in a.values.iter().enumerate() {
+            let col = col as u16 + 1;
+            match value {
+                Cell::Empty => {}
+                Cell::Text(text) => sheet.write_string(row, col, text).map(|_| ())?,
+                Cell::Whole(n) => sheet.write_number(row, col, *n as f64).map(|_| ())?,
+                Cell::Money(m) => sheet.write_number_with_format(row, col, m.cents() as f64 / 100.0, &money).map(|_| ())?,
+                Cell::Decimal(q) => write_value(sheet, row, col, &q.to_string(), None)?,
+                Cell::Bool(b) => sheet.write_boolean(row, col, *b).map(|_| ())?,
+            }
         }
-        sheet.write_number(row, 6, a.version as f64)?;
-        sheet.write_number(row, 7, a.position as f64)?;
+        let after = a.values.len() as u16 + 1;
+        sheet.write_string(row, after, &a.status)?;
+        sheet.write_number(row, after + 1, a.version as f64)?;
+        sheet.write_number(row, after + 2, a.position as f64)?;
     }
     sheet.set_column_width(0, 38)?;
+
+    let sheet = workbook.add_worksheet().set_name("About")?;
+    for (row, (name, value)) in REFLECTS_COLUMNS.iter().zip(reflects(report)).enumerate() {
+        sheet.write_string_with_format(row as u32, 0, *name, &bold)?;
+        sheet.write_string(row as u32, 1, &value)?;
+    }
+    let note = "The same query with at_position gives the same workbook, byte for byte; log_hash is the chain hash \
+        at log_position (GET /v1/audit/verify, tracker check-export --head log_position:log_hash).";
+    sheet.write_string(REFLECTS_COLUMNS.len() as u32 + 1, 0, note)?;
+    sheet.set_column_width(0, 14)?;
+    sheet.set_column_width(1, 66)?;
+
+    let properties = DocProperties::new()
+        .set_title(format!("{} progress as of {}", report.programme, report.as_of))
+        .set_creation_datetime(&created(report)?);
+    workbook.set_properties(&properties);
     workbook.save_to_buffer()
+}
+
+/// The workbook's creation date: the report's `known_at` (to the second), else the start of its `as_of`.
+fn created(report: &ProgressReport) -> Result<ExcelDateTime, XlsxError> {
+    let moment = report
+        .known_at
+        .as_deref()
+        .and_then(|k| chrono::DateTime::parse_from_rfc3339(k).ok())
+        .map(|m| m.naive_utc())
+        .unwrap_or_else(|| report.as_of.and_time(chrono::NaiveTime::MIN));
+    let year = u16::try_from(moment.year()).unwrap_or(1900);
+    ExcelDateTime::from_ymd(year, moment.month() as u8, moment.day() as u8)?.and_hms(
+        moment.hour() as u16,
+        moment.minute() as u8,
+        moment.second(),
+    )
 }

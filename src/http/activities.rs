@@ -3,7 +3,7 @@
 
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events::{
     approve_activity, correct_activity, retract_activity, return_activity, submit_activity, ActivityKind,
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{parse_json, query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody, JsonText};
 use super::idempotency::idempotent;
-use super::programmes::programme_id;
+use super::programmes::{programme_id, report_for, ProgressParams};
 use super::{json_with_etag, location, wants, with_etag, AppState};
 use crate::auth::Principal;
 use crate::service::{load_activity, on_activity, record, ActivityBody, ActivityTarget};
@@ -122,35 +122,6 @@ pub(super) fn view_json(programme: &str, state: &ActivityState, version: u64, po
     out.into_bytes()
 }
 
-/// The rows of an export: every activity of the programme that passes `filter`, as known at `position`, in the
-/// order they were recorded.
-pub(super) fn activity_rows(
-    projection: &projections::ProgressProjection,
-    programme: &str,
-    position: u64,
-    filter: &ActivityFilter,
-) -> Vec<crate::exports::ActivityRow> {
-    projection
-        .activities(programme)
-        .filter_map(|(id, history)| {
-            let revision = history.at(position)?;
-            if !filter.accepts(&revision) {
-                return None;
-            }
-            Some(crate::exports::ActivityRow {
-                id: id.to_string(),
-                occurred_on: revision.occurred_on()?.to_string(),
-                kind: revision.kind()?.as_str().to_owned(),
-                partner: revision.partner()?.to_string(),
-                cluster: revision.cluster().map_or("", |c| c.as_str()).to_owned(),
-                status: revision.status().as_str().to_owned(),
-                version: history.version_at(position),
-                position: revision.position(),
-            })
-        })
-        .collect()
-}
-
 fn envelope_json(envelope: &Envelope) -> Value {
     serde_json::from_str(&envelope.to_json_line()).unwrap_or(Value::Null)
 }
@@ -228,14 +199,24 @@ pub(super) struct ListParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Only activities that occurred on or before this day (default: today, or the day of `known_at` /
+    /// `at_position`).
+    pub as_of: Option<String>,
+    /// The activities as they were known at this moment (RFC 3339).
+    pub known_at: Option<String>,
+    /// The activities as they stood at this log position; with `Accept: text/csv` the same query gives the same
+    /// bytes forever.
+    pub at_position: Option<String>,
 }
 
 fn invalid_query(field: &str, message: String) -> ApiError {
     ApiError::invalid("invalid query", field, message)
 }
 
-/// Activities of a programme in the order they were recorded, filtered, a page at a time; `Accept: text/csv`
-/// gives every activity that passes the filters as CSV.
+/// Activities of a programme in the order they were recorded, filtered, a page at a time, as they stood at a
+/// log position or moment and dated on or before `as_of`; `Accept: text/csv` gives every activity that passes
+/// the filters as CSV, each row starting with what the file reflects (programme, as_of, known_at, log_position,
+/// log_hash) and holding every recorded value.
 #[utoipa::path(get, path = "/v1/programmes/{id}/activities", tag = "activities",
     params(("id" = String, Path), ListParams),
     responses((status = 200, description = "`{activities: [activity], next_cursor}`, or CSV",
@@ -282,6 +263,12 @@ async fn list(
         .as_deref()
         .map(|c| Uuid::parse_str(c).map_err(|_| invalid_query("cursor", "not a cursor from a previous page".into())))
         .transpose()?;
+    let csv = wants(&headers, "text/csv");
+    let times = ProgressParams { as_of: params.as_of, known_at: params.known_at, at_position: params.at_position };
+    let timed = times.as_of.is_some() || times.known_at.is_some() || times.at_position.is_some();
+    // A CSV states what it reflects, and a list asked for at a date, moment or position stands where the
+    // progress report for the same query stands.
+    let report = if csv || timed { Some(report_for(&state, &programme, &times).await?) } else { None };
     let projection = state.caught_up_progress().await?;
     if projection.programme(programme.as_str()).is_none() {
         return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
@@ -289,18 +276,28 @@ async fn list(
     if let Some(cursor) = after.filter(|c| projection.activity(programme.as_str(), c).is_none()) {
         return Err(invalid_query("cursor", format!("'{cursor}' is not a cursor from a previous page")));
     }
-    if wants(&headers, "text/csv") {
-        let rows = activity_rows(&projection, programme.as_str(), u64::MAX, &filter);
-        let csv = crate::exports::activities_csv(&rows);
-        return Ok(([(axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response());
+    if let Some(report) = report.as_ref().filter(|_| csv) {
+        let rows = crate::exports::report_rows(&projection, report, &filter);
+        let csv = crate::exports::activities_csv(report, &rows);
+        let disposition = format!("attachment; filename=\"{programme}-activities-{}-at-{}.csv\"", report.as_of, report.position);
+        let headers = [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)];
+        return Ok((headers, csv).into_response());
     }
-    let page = projection.list_activities(programme.as_str(), &filter, after, limit + 1);
+    let mut filter = filter;
+    let at = match &report {
+        Some(report) => {
+            filter.to = Some(filter.to.map_or(report.as_of, |to| to.min(report.as_of)));
+            report.position
+        }
+        None => u64::MAX,
+    };
+    let page = projection.list_activities_at(programme.as_str(), &filter, after, limit + 1, at);
     let more = page.len() > limit;
     let activities: Vec<Value> = page
         .iter()
         .take(limit)
         .map(|(id, revision)| {
-            let version = projection.activity(programme.as_str(), id).map_or(0, |h| h.version_at(u64::MAX));
+            let version = projection.activity(programme.as_str(), id).map_or(0, |h| h.version_at(at));
             view(programme.as_str(), &revision.to_state(*id), version, revision.position())
         })
         .collect();

@@ -155,6 +155,29 @@ async fn index(State(state): State<AppState>) -> Result<Response, ApiError> {
     .into_response())
 }
 
+/// One row of a programme page's latest activities.
+struct LatestActivity {
+    id: String,
+    occurred_on: String,
+    kind: String,
+    partner: String,
+    title: String,
+    /// The other recorded values, `name value` separated by ` · `.
+    details: String,
+    status: String,
+}
+
+/// An activity's recorded values besides those the row shows in columns of their own, from the same columns as
+/// the activities files; notes are left out of the public page.
+fn details(activity: &events::Activity) -> String {
+    let shown = ["kind", "occurred_on", "partner", "title", "notes"];
+    let columns = crate::exports::value_columns().iter().zip(crate::exports::values(activity));
+    let parts = columns
+        .filter(|(column, value)| !shown.contains(&column.name.as_str()) && *value != crate::exports::Cell::Empty)
+        .map(|(column, value)| format!("{} {}", column.name.replace('_', " "), value.text()));
+    parts.collect::<Vec<_>>().join(" · ")
+}
+
 /// The as-of date and known-at moment of a programme page.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub(super) struct PageParams {
@@ -198,23 +221,26 @@ async fn programme_page(
     let Some(definition) = projection.programme(id.as_str()).cloned() else {
         return Err(ApiError::not_found(format!("unknown programme '{id}'")));
     };
-    let latest: Vec<(String, String, String, String, String)> = {
-        let limit = request.known_at.map(|_| report.position).unwrap_or(u64::MAX);
-        projection
-            .activities_newest_first(id.as_str())
-            .filter_map(|(aid, history)| {
-                let revision = history.at(limit)?;
-                Some((
-                    aid.to_string(),
-                    revision.occurred_on()?.to_string(),
-                    revision.kind()?.as_str().replace('_', " "),
-                    revision.partner()?.to_string(),
-                    revision.status().as_str().to_owned(),
-                ))
+    // The latest activities as the report stands (its position, dated on or before its as_of), with what was
+    // recorded for them; notes are not shown on the public page.
+    let latest: Vec<LatestActivity> = projection
+        .activities_newest_first(id.as_str())
+        .filter_map(|(aid, history)| {
+            let revision = history.at(report.position)?;
+            let occurred_on = revision.occurred_on().filter(|on| *on <= report.as_of)?;
+            let activity = revision.activity()?;
+            Some(LatestActivity {
+                id: aid.to_string(),
+                occurred_on: occurred_on.to_string(),
+                kind: activity.kind().as_str().replace('_', " "),
+                partner: activity.partner.to_string(),
+                title: activity.title.clone().unwrap_or_default(),
+                details: details(&activity),
+                status: revision.status().as_str().to_owned(),
             })
-            .take(LATEST)
-            .collect()
-    };
+        })
+        .take(LATEST)
+        .collect();
     drop(projection);
 
     let partners: std::collections::BTreeSet<&String> = report.indicators.iter().flat_map(|i| i.by_partner.keys()).collect();
@@ -270,12 +296,16 @@ async fn programme_page(
             }
             h2 { "Latest activities" }
             @if latest.is_empty() { p.meta { "None recorded yet." } } @else {
-                table {
-                    thead { tr { th { "occurred on" } th { "kind" } th { "partner" } th { "status" } th { "" } } }
-                    tbody {
-                        @for (aid, on, kind, partner, status) in &latest {
-                            tr { td { (on) } td { (kind) } td { (partner) } td { (status) }
-                                td { a href={ "/v1/programmes/" (id) "/activities/" (aid) } { "JSON" } } }
+                div style="overflow-x: auto" {
+                    table {
+                        thead { tr { th { "occurred on" } th { "kind" } th { "partner" } th { "title" } th { "recorded values" }
+                            th { "status" } th { "" } } }
+                        tbody {
+                            @for a in &latest {
+                                tr { td { (a.occurred_on) } td { (a.kind) } td { (a.partner) } td { (a.title) } td { (a.details) }
+                                    td { (a.status) }
+                                    td { a href={ "/v1/programmes/" (id) "/activities/" (a.id) } { "JSON" } } }
+                            }
                         }
                     }
                 }

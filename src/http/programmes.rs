@@ -335,9 +335,10 @@ pub(super) struct ProgressParams {
     pub at_position: Option<String>,
 }
 
-/// Progress against every output target; `Accept: text/csv` gives one CSV row per indicator, `Accept:
+/// Progress against every output target; `Accept: text/csv` gives one CSV row per indicator (each starting
+/// with programme, as_of, known_at, log_position, log_hash), `Accept:
 /// application/vnd.openxmlformats-officedocument.spreadsheetml.sheet` an XLSX workbook (indicators, by partner,
-/// by cluster, activities).
+/// by cluster, activities, about).
 #[utoipa::path(get, path = "/v1/programmes/{id}/progress", tag = "progress",
     params(("id" = String, Path), ProgressParams),
     responses((status = 200, description = "the report (SPEC §6), or CSV",
@@ -357,15 +358,19 @@ async fn progress(
         return Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response());
     }
     let report = report_for(&state, &id, &params).await?;
+    // The file's name says what it reflects too: programme, as_of and log position.
+    let name = format!("{id}-progress-{}-at-{}", report.as_of, report.position);
     if wants(&headers, XLSX) {
         let projection = state.progress().read().await;
-        let rows = super::activities::activity_rows(&projection, id.as_str(), report.position, &Default::default());
+        let rows = crate::exports::report_rows(&projection, &report, &Default::default());
         drop(projection);
         let bytes = crate::exports::progress_xlsx(&report, &rows).map_err(ApiError::internal)?;
-        let disposition = format!("attachment; filename=\"{id}-progress-{}.xlsx\"", report.as_of);
+        let disposition = format!("attachment; filename=\"{name}.xlsx\"");
         return Ok(([(header::CONTENT_TYPE, XLSX.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response());
     }
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], to_csv(&report)).into_response())
+    let disposition = format!("attachment; filename=\"{name}.csv\"");
+    let headers = [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)];
+    Ok((headers, to_csv(&report)).into_response())
 }
 
 /// The report a progress query asks for: it reflects every event acknowledged before the request; a past position

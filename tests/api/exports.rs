@@ -25,7 +25,7 @@ async fn the_progress_report_comes_as_an_xlsx_workbook_with_numbers_as_numbers()
     assert_eq!(response.headers()["content-type"], XLSX);
     let bytes = response.bytes().await.unwrap();
     let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes.to_vec())).expect("a readable workbook");
-    assert_eq!(workbook.sheet_names(), ["Indicators", "By partner", "By cluster", "Activities"]);
+    assert_eq!(workbook.sheet_names(), ["Indicators", "By partner", "By cluster", "Activities", "About"]);
 
     let indicators = workbook.worksheet_range("Indicators").unwrap();
     let header: Vec<String> = indicators.rows().next().unwrap().iter().map(|c| c.to_string()).collect();
@@ -88,7 +88,8 @@ async fn the_iati_document_follows_the_2_03_activity_structure() {
             (dimension.attribute("value").unwrap(), a.attribute("value").unwrap())
         })
         .collect();
-    assert_eq!(by_partner, [("paris", "1"), ("torino", "1")]);
+    let counted: Vec<_> = by_partner.into_iter().filter(|(_, value)| *value != "0").collect();
+    assert_eq!(counted, [("paris", "1"), ("torino", "1")]);
 }
 
 #[tokio::test]
@@ -101,8 +102,11 @@ async fn activities_come_as_csv_with_the_filters_applied() {
         .await
         .expect(200);
     assert_eq!(answer.header("content-type"), Some("text/csv; charset=utf-8"));
-    let lines: Vec<&str> = answer.text.lines().collect();
-    assert_eq!(lines[0], "id,occurred_on,kind,partner,cluster,status,version,position");
+    let lines: Vec<&str> = answer.text.split_terminator("\r\n").collect();
+    assert!(lines[0].starts_with("programme,as_of,known_at,log_position,log_hash,id,kind,occurred_on,ends_on,partner,"), "{}", lines[0]);
+    assert!(lines[0].ends_with(",status,version,position"), "{}", lines[0]);
     assert_eq!(lines.len(), 2);
-    assert_eq!(lines[1], format!("{},2021-10-11,staff_exchange,torino,cop1,recorded,1,3", torino["id"].as_str().unwrap()));
+    let id = torino["id"].as_str().unwrap();
+    assert!(lines[1].contains(&format!(",{id},staff_exchange,2021-10-11,,torino,")), "{}", lines[1]);
+    assert!(lines[1].ends_with(",recorded,1,3"), "{}", lines[1]);
 }

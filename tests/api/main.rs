@@ -10,6 +10,7 @@ mod concurrency;
 mod dashboard;
 mod decode_robustness;
 mod exports;
+mod files;
 mod iati;
 mod log;
 mod progress;

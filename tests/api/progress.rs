@@ -18,8 +18,16 @@ async fn a_recorded_exchange_moves_progress_and_its_breakdowns_add_up() {
     assert_eq!(exchanges["actual"], "2");
     assert_eq!(exchanges["target"], "14");
     assert_eq!(exchanges["percent"], 14.3);
-    assert_eq!(exchanges["by_partner"], serde_json::json!({"torino": "1", "paris": "1"}));
-    assert_eq!(exchanges["by_cluster"], serde_json::json!({"cop1": "2"}));
+    // Every partner and cluster of the programme has its row, zeros included.
+    let by_partner = exchanges["by_partner"].as_object().unwrap();
+    let definition = app.get("/v1/programmes/connection", None).await.expect(200).json();
+    let partners: Vec<&str> = definition["partners"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(by_partner.len(), partners.len());
+    for partner in partners {
+        let expected = if ["torino", "paris"].contains(&partner) { "1" } else { "0" };
+        assert_eq!(by_partner[partner], expected, "{partner}");
+    }
+    assert_eq!(exchanges["by_cluster"], serde_json::json!({"cop1": "2", "cop2": "0", "cop3": "0", "cop4": "0", "none": "0"}));
     assert_eq!(report["budget"]["total"], "1874876.03");
 
     let before = app.get("/v1/programmes/connection/progress?as_of=2021-12-31", None).await.expect(200).json();
@@ -35,9 +43,20 @@ async fn progress_comes_as_csv_when_asked() {
         .await
         .expect(200);
     assert_eq!(answer.header("content-type"), Some("text/csv; charset=utf-8"));
-    let mut lines = answer.text.lines();
-    assert_eq!(lines.next(), Some("programme,indicator,label,unit,target,baseline,actual,pending,percent,expected,status"));
-    assert!(answer.text.lines().any(|l| l.starts_with("connection,staff-exchanges,Staff exchanges,exchanges,14,0,1,0,7.1,")), "{}", answer.text);
+    let report = app.get("/v1/programmes/connection/progress?as_of=2022-12-31", None).await.expect(200).json();
+    let (known_at, hash) = (report["known_at"].as_str().unwrap(), report["hash"].as_str().unwrap());
+    assert_eq!(hash.len(), 64);
+    // RFC 4180: every record ends in CRLF; every row starts with what the report reflects.
+    assert!(answer.text.ends_with("\r\n") && !answer.text.replace("\r\n", "").contains('\n'), "{:?}", answer.text);
+    let mut lines = answer.text.split_terminator("\r\n");
+    assert_eq!(
+        lines.next(),
+        Some("programme,as_of,known_at,log_position,log_hash,indicator,label,unit,target,baseline,actual,pending,percent,expected,status")
+    );
+    let row = format!("connection,2022-12-31,{known_at},3,{hash},staff-exchanges,Staff exchanges,exchanges,14,0,1,0,7.1,");
+    assert!(answer.text.split_terminator("\r\n").any(|l| l.starts_with(&row)), "{}", answer.text);
+    let disposition = answer.header("content-disposition").unwrap();
+    assert_eq!(disposition, "attachment; filename=\"connection-progress-2022-12-31-at-3.csv\"");
 }
 
 #[tokio::test]

@@ -32,7 +32,8 @@ fn the_readme_quick_start_records_an_exchange_moves_progress_and_verifies_the_ch
     assert!(output.status.success(), "the quick start failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains(r#""kind":"staff_exchange""#) && stdout.contains(r#""status":"recorded""#), "{stdout}");
     assert!(
-        stdout.lines().any(|l| l.starts_with("connection,staff-exchanges,Staff exchanges,exchanges,14,0,1,0,7.1,")),
+        stdout.lines().any(|l| l.starts_with("connection,2022-12-31,")
+            && l.contains(",staff-exchanges,Staff exchanges,exchanges,14,0,1,0,7.1,")),
         "progress did not move:\n{stdout}"
     );
     assert!(stdout.contains(r#""ok":true"#) && stdout.contains(r#""events":3"#), "{stdout}");

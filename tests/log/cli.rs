@@ -142,8 +142,8 @@ fn report_renders_a_table_json_and_csv_offline() {
     assert_eq!((grants["target"].as_str(), grants["status"].as_str()), (Some("160000.00"), Some("behind")));
 
     let csv = text(&tracker(&data, &["report", "connection", "--format", "csv"], None).stdout);
-    assert!(csv.starts_with("programme,indicator,label,unit,target,"), "{csv}");
-    assert!(csv.contains("\nconnection,staff-exchanges,Staff exchanges,exchanges,14,0,0,0,0.0,"), "{csv}");
+    assert!(csv.starts_with("programme,as_of,known_at,log_position,log_hash,indicator,label,unit,target,"), "{csv}");
+    assert!(csv.contains(",staff-exchanges,Staff exchanges,exchanges,14,0,0,0,0.0,"), "{csv}");
 
     let early = tracker(&data, &["report", "unites", "--at-position", "1"], None);
     assert_eq!(early.status.code(), Some(1));

@@ -249,11 +249,23 @@ impl ProgressProjection {
         after: Option<Uuid>,
         limit: usize,
     ) -> Vec<(Uuid, ActivityRevision<'a>)> {
+        self.list_activities_at(programme, filter, after, limit, u64::MAX)
+    }
+
+    /// [`ProgressProjection::list_activities`] as the activities stood at log position `at`.
+    pub fn list_activities_at<'a>(
+        &'a self,
+        programme: &str,
+        filter: &ActivityFilter,
+        after: Option<Uuid>,
+        limit: usize,
+        at: u64,
+    ) -> Vec<(Uuid, ActivityRevision<'a>)> {
         let Some(history) = self.programmes.get(programme) else { return Vec::new() };
         history
             .activities
             .histories_after(after)
-            .filter_map(|(id, h)| Some((id, h.current()?)))
+            .filter_map(|(id, h)| Some((id, h.at(at)?)))
             .filter(|(_, revision)| filter.accepts(revision))
             .take(limit)
             .collect()

@@ -82,6 +82,7 @@ impl ProgressProjection {
             as_of: query.as_of,
             known_at: None,
             position,
+            hash: None,
             indicators: indicators.collect(),
             budget: BudgetReport {
                 currency: definition.currency.to_string(),
@@ -105,6 +106,10 @@ pub struct ProgressReport {
     pub known_at: Option<String>,
     /// The position of the last event of this programme the report reflects.
     pub position: u64,
+    /// The log's chain hash at `position` (hex), set by the caller, which reads the log; `None` leaves it out.
+    /// With `position` it is the head an auditor checks the report against (`GET /v1/audit/verify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
     pub indicators: Vec<IndicatorReport>,
     pub budget: BudgetReport,
 }
@@ -244,7 +249,16 @@ fn indicator_report(
     };
     let percent = (target != 0).then(|| div_round(actual.hundredths * 1000, target) as f64 / 10.0);
     let scale = actual.scale;
-    let breakdown = |m: BTreeMap<String, i128>| m.into_iter().map(|(k, v)| (k, format_hundredths(v, scale))).collect();
+    // Every partner and cluster of the programme (and `none`) has a row, zero when nothing counted for it, so
+    // that a breakdown read at two positions or dates has the same rows.
+    let breakdown = |mut m: BTreeMap<String, i128>, keys: &mut dyn Iterator<Item = &str>| {
+        for key in keys {
+            m.entry(key.to_owned()).or_default();
+        }
+        m.into_iter().map(|(k, v)| (k, format_hundredths(v, scale))).collect()
+    };
+    let partners = &mut programme.partners.iter().map(|p| p.id.as_str());
+    let clusters = &mut programme.clusters.iter().map(|c| c.id.as_str()).chain([NO_CLUSTER]);
     IndicatorReport {
         id: indicator.id.to_string(),
         label: indicator.label.clone(),
@@ -256,8 +270,8 @@ fn indicator_report(
         percent,
         expected: expected.to_string(),
         status,
-        by_partner: breakdown(actual.by_partner),
-        by_cluster: breakdown(actual.by_cluster),
+        by_partner: breakdown(actual.by_partner, partners),
+        by_cluster: breakdown(actual.by_cluster, clusters),
     }
 }
 

@@ -40,19 +40,20 @@ fn counts_and_sums_with_breakdowns_in_the_spec_shape() {
     // Linear from 0 on 2020-01-01 to 12 on 2022-12-31: 730 of 1095 days → 8.
     assert_eq!(exchanges["expected"], "8");
     assert_eq!(exchanges["status"], "behind");
-    assert_eq!(exchanges["by_partner"], json!({"paris": "1", "torino": "2"}));
+    // Every partner and cluster of the programme has a row, zeros included.
+    assert_eq!(exchanges["by_partner"], json!({"asti": "0", "eurocities": "0", "paris": "1", "torino": "2"}));
     assert_eq!(exchanges["by_cluster"], json!({"cop1": "2", "none": "1"}));
 
     let women = indicator(&report, "women-in-cop1");
     assert_eq!(women.actual, "12");
     assert_eq!(women.expected, "40");
     assert_eq!(women.status, IndicatorStatus::Behind);
-    assert_eq!(women.by_cluster, map(&[("cop1", "12")]));
+    assert_eq!(women.by_cluster, map(&[("cop1", "12"), ("none", "0")]));
 
     let grants = indicator(&report, "grants");
     assert_eq!(grants.actual, "31979.71");
     assert_eq!(grants.percent, Some(64.0));
-    assert_eq!(grants.by_partner, map(&[("asti", "1000.00"), ("torino", "30979.71")]));
+    assert_eq!(grants.by_partner, map(&[("asti", "1000.00"), ("eurocities", "0.00"), ("paris", "0.00"), ("torino", "30979.71")]));
 
     let hosts = indicator(&report, "hosts");
     assert_eq!(hosts.actual, "2");
@@ -97,8 +98,8 @@ fn corrections_and_retractions_and_reports_at_a_past_position() {
     let now = projection.report("demo", &query("2022-12-31")).unwrap();
     let exchanges = indicator(&now, "staff-exchanges");
     assert_eq!(exchanges.actual, "1");
-    assert_eq!(exchanges.by_partner, map(&[("asti", "1")]));
-    assert_eq!(exchanges.by_cluster, map(&[("none", "1")]));
+    assert_eq!(exchanges.by_partner, map(&[("asti", "1"), ("eurocities", "0"), ("paris", "0"), ("torino", "0")]));
+    assert_eq!(exchanges.by_cluster, map(&[("cop1", "0"), ("none", "1")]));
     assert_eq!(indicator(&now, "women-in-cop1").actual, "25");
     assert_eq!(now.position, 8);
 
@@ -136,7 +137,7 @@ fn approval_counts_approved_as_actual_and_submitted_as_pending() {
     let exchanges = indicator(&report, "staff-exchanges");
     assert_eq!(exchanges.actual, "1");
     assert_eq!(exchanges.pending, "1");
-    assert_eq!(exchanges.by_partner, map(&[("torino", "1")]));
+    assert_eq!(exchanges.by_partner, map(&[("asti", "0"), ("eurocities", "0"), ("paris", "0"), ("torino", "1")]));
 }
 
 #[test]

@@ -14,11 +14,24 @@ fn seeds_give_an_empty_report_with_every_indicator() {
         let programme = Programme::parse(&serde_json::from_str(&text).unwrap()).expect("seed parses");
         let count = programme.indicators.len();
         let mut log = Log::default();
-        log.push(id, &DomainEvent::ProgrammeRegistered(ProgrammeRegistered { programme }));
+        log.push(id, &DomainEvent::ProgrammeRegistered(ProgrammeRegistered { programme: programme.clone() }));
         let report = log.projection().report(id, &query("2022-12-31")).expect("report");
         assert_eq!(report.position, 1);
         assert_eq!(report.indicators.len(), count);
-        assert!(report.indicators.iter().all(|i| i.pending == "0" && i.by_partner.is_empty()));
+        let partners: Vec<&str> = programme.partners.iter().map(|p| p.id.as_str()).collect();
+        let clusters: Vec<&str> = programme.clusters.iter().map(|c| c.id.as_str()).chain(["none"]).collect();
+        for i in &report.indicators {
+            assert_eq!(i.pending, "0");
+            // A row for every partner and every cluster (and `none`), each zero.
+            let mut keys: Vec<&str> = i.by_partner.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            let mut expected = partners.clone();
+            expected.sort_unstable();
+            assert_eq!(keys, expected, "{}", i.id);
+            assert_eq!(i.by_cluster.keys().len(), clusters.len(), "{}", i.id);
+            assert!(clusters.iter().all(|c| i.by_cluster.contains_key(*c)), "{}", i.id);
+            assert!(i.by_partner.values().chain(i.by_cluster.values()).all(|v| v.trim_end_matches(['0', '.']).is_empty()), "{}", i.id);
+        }
         assert!(report.indicators.iter().all(|i| i.status == IndicatorStatus::Behind || i.target == "0"));
     }
 }

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod event;
 pub mod faults;
 pub mod programme;
+pub mod schema;
 mod reader;
 pub mod state;
 mod stored;

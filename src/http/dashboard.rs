@@ -157,6 +157,7 @@ async fn index(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 /// The as-of date and known-at moment of a programme page.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct PageParams {
     /// Count activities that occurred on or before this day.
     pub as_of: Option<String>,

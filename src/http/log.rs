@@ -75,11 +75,14 @@ fn page_json(events: &[Envelope], extra: &[(&str, serde_json::Value)]) -> Respon
 
 /// The query of the global log.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventsParams {
     /// First position (default 1).
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from: Option<String>,
     /// Page size, 1 to 1000 (default 100). Ignored by the NDJSON stream, which runs to the head.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Only events of this type, e.g. `ActivityRecorded`.
     #[serde(rename = "type")]
@@ -91,7 +94,7 @@ pub(super) struct EventsParams {
 
 /// The global log from `from`, filtered by type and programme (auditor). `Accept: application/x-ndjson` streams
 /// every matching event to the head as export lines.
-#[utoipa::path(get, path = "/v1/events", tag = "log", security(("bearer" = [])), params(EventsParams),
+#[utoipa::path(get, path = "/v1/events", tag = "log", operation_id = "list_events", security(("bearer" = [])), params(EventsParams),
     responses((status = 200, description = "`{events, next_from, head}`, or NDJSON",
             content((Object = "application/json"), (String = "application/x-ndjson"))),
         (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -184,16 +187,19 @@ fn ndjson(state: AppState, from: u64, head: u64, filter: Filter) -> Response {
 
 /// The query of a stream.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StreamParams {
     /// First version (default 1).
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from_version: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
 /// One stream from `from_version` (auditor): `programme-{id}` or `activity-{uuid}`.
-#[utoipa::path(get, path = "/v1/streams/{stream}", tag = "log", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/streams/{stream}", tag = "log", operation_id = "read_stream", security(("bearer" = [])),
     params(("stream" = String, Path), StreamParams),
     responses((status = 200, description = "`{stream, version, events, next_version}`", body = Object),
         (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 404, body = super::Problem),
@@ -218,17 +224,20 @@ async fn one_stream(
 
 /// The query of a programme's history.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HistoryParams {
     /// First position (default 1).
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
 /// Every event of a programme — its definition and all its activities — in log order, a page at a time
 /// (auditor, the programme's coordinator).
-#[utoipa::path(get, path = "/v1/programmes/{id}/history", tag = "log", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/programmes/{id}/history", tag = "log", operation_id = "programme_history", security(("bearer" = [])),
     params(("id" = String, Path), HistoryParams),
     responses((status = 200, description = "`{events, next_from, head}`", body = Object),
         (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 404, body = super::Problem),
@@ -258,9 +267,11 @@ async fn history(
 
 /// The query of a subscription.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SubscribeParams {
     /// First position to send (default 1); `Last-Event-ID` continues after the position it names.
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from: Option<String>,
     /// Only events of this programme.
     pub programme: Option<String>,
@@ -344,7 +355,7 @@ pub(super) struct VerifyView {
 }
 
 /// Recomputes the hash chain from position 1 (auditor).
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verify_chain", security(("bearer" = [])),
     responses((status = 200, body = VerifyView), (status = 401, body = super::Problem), (status = 403, body = super::Problem)))]
 async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.auditor()?;
@@ -365,7 +376,7 @@ async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Respons
 }
 
 /// The latest event's position and chain hash: keep it elsewhere to detect a truncated or rewritten log later.
-#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", responses((status = 200, body = HeadView)))]
+#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", operation_id = "audit_head", responses((status = 200, body = HeadView)))]
 async fn head(State(state): State<AppState>) -> Result<axum::Json<HeadView>, ApiError> {
     let head = state.log().head().await?;
     Ok(axum::Json(HeadView {

@@ -371,10 +371,12 @@ async fn positions_of(state: &AppState, programme: &Slug, activity: &Uuid) -> Re
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CorrectionBody {
+    /// Why the activity is corrected.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub reason: String,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, required = true)]
     pub changes: Value,
 }
 
@@ -408,7 +410,9 @@ async fn correct(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RetractionBody {
+    /// Why the activity no longer counts.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub reason: String,
 }
 

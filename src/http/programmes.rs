@@ -263,6 +263,7 @@ async fn put_indicator(
 pub(super) struct LockBody {
     /// Why the period is locked or unlocked.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub reason: String,
 }
 

@@ -1,10 +1,15 @@
-//! JSON Schemas (the OpenAPI 3.1 dialect) of an activity's body, generated from the catalogue — the same data
-//! the readers of `activity/parse.rs` and `stored.rs` check bodies by — so that the API's description cannot
-//! drift from what the server accepts: one schema per kind (its common and own fields, their types, formats,
+//! JSON Schemas (the OpenAPI 3.1 dialect) of the request bodies. An activity's are generated from the
+//! catalogue — the same data the readers of `activity/parse.rs` and `stored.rs` check bodies by — so that the
+//! API's description cannot drift from what the server accepts: one schema per kind (its common and own fields, their types, formats,
 //! patterns, bounds and required marks) and `Activity`, a `oneOf` of them with `kind` as discriminator. Plain
-//! `serde_json` values: this crate knows nothing of the HTTP layer that puts them into its document.
+//! `serde_json` values: this crate knows nothing of the HTTP layer that puts them into its document. A
+//! programme's definition and its parts are `programme.rs`.
+
+mod programme;
 
 use serde_json::{json, Map, Value};
+
+pub use programme::programme_schemas;
 
 use crate::catalogue::{ActivityKind, Attribution, FieldType};
 

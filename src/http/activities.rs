@@ -256,7 +256,7 @@ async fn list(
     let programme = programme_id(&id)?;
     let date = |field: &str, text: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
         text.as_deref()
-            .map(|t| t.parse().map_err(|_| invalid_query(field, format!("'{t}' is not a date YYYY-MM-DD"))))
+            .map(|t| events::values::parse_date(t).map_err(|_| invalid_query(field, format!("'{t}' is not a date YYYY-MM-DD"))))
             .transpose()
     };
     let filter = ActivityFilter {

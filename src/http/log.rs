@@ -37,6 +37,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Default and largest page of events.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
+/// The largest position or version a query may name: the description says `int64`, and no log gets near it.
+const MAX_POSITION: u64 = i64::MAX as u64;
 /// Events read per step while filtering or streaming.
 const READ_BATCH: usize = 1000;
 /// Events looked at, at most, for one filtered page.
@@ -106,7 +108,7 @@ async fn events_page(
 ) -> Result<Response, ApiError> {
     caller.auditor()?;
     let Query(params) = query.map_err(query_rejection)?;
-    let from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
+    let from = number("from", params.from.as_deref(), 1, 1..=MAX_POSITION)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     let filter = Filter { event_type: params.event_type, programme: params.programme };
     let head = state.log().head().await?.position;
@@ -212,7 +214,7 @@ async fn one_stream(
 ) -> Result<Response, ApiError> {
     caller.auditor()?;
     let Query(params) = query.map_err(query_rejection)?;
-    let from = number("from_version", params.from_version.as_deref(), 1, 1..=u64::MAX)?;
+    let from = number("from_version", params.from_version.as_deref(), 1, 1..=MAX_POSITION)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     let Some(version) = state.log().stream_version(&stream).await? else {
         return Err(ApiError::not_found(format!("unknown stream '{stream}'")));
@@ -254,7 +256,7 @@ async fn history(
         return Err(ApiError::forbidden("only auditors, admins and the programme's coordinator may read its history"));
     }
     let Query(params) = query.map_err(query_rejection)?;
-    let from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
+    let from = number("from", params.from.as_deref(), 1, 1..=MAX_POSITION)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     if state.log().stream_version(&events::programme_stream(&programme)).await?.is_none() {
         return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
@@ -292,7 +294,7 @@ async fn subscribe(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.auditor()?;
     let Query(params) = query.map_err(query_rejection)?;
-    let mut from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
+    let mut from = number("from", params.from.as_deref(), 1, 1..=MAX_POSITION)?;
     if let Some(last) = headers.get("last-event-id") {
         let last = last.to_str().ok().and_then(|t| t.trim().parse::<u64>().ok());
         from = last

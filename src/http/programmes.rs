@@ -433,7 +433,8 @@ impl ReportCache {
 async fn report_request(state: &AppState, params: &ProgressParams) -> Result<ReportRequest, ApiError> {
     let mut request = ReportRequest::default();
     if let Some(text) = &params.as_of {
-        let day = text.parse().map_err(|_| ApiError::invalid("invalid query", "as_of", format!("'{text}' is not a date YYYY-MM-DD")))?;
+        let day = events::values::parse_date(text)
+            .map_err(|_| ApiError::invalid("invalid query", "as_of", format!("'{text}' is not a date YYYY-MM-DD")))?;
         request.as_of = Some(day);
     }
     if let Some(text) = &params.known_at {

@@ -11,6 +11,7 @@ mod dashboard;
 mod decode_robustness;
 mod exports;
 mod log;
+mod openapi_tools;
 mod progress;
 mod readme;
 mod review;

@@ -24,7 +24,7 @@ impl QueryFault {
 
 /// A calendar day written `YYYY-MM-DD`.
 pub fn parse_as_of(text: &str) -> Result<NaiveDate, QueryFault> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+    events::values::parse_date(text)
         .map_err(|_| QueryFault::new("as_of", format!("'{text}' is not a date; write it YYYY-MM-DD, e.g. 2022-06-30")))
 }
 
@@ -69,6 +69,7 @@ mod tests {
     #[test]
     fn faults_name_the_field_and_the_form_expected() {
         assert_eq!(parse_as_of("2022-06-30"), Ok(NaiveDate::from_ymd_opt(2022, 6, 30).unwrap()));
+        assert_eq!(parse_as_of("2022-6-30").unwrap_err().field, "as_of");
         let fault = parse_as_of("2022-13-01").unwrap_err();
         assert_eq!(fault.field, "as_of");
         assert!(fault.message.contains("YYYY-MM-DD"), "{fault}");

@@ -222,6 +222,42 @@ impl ActivityKind {
         fields
     }
 
+    /// The kind's own fields a body must give (the common `occurred_on` always, `title` when
+    /// [`title_required`](Self::title_required), and `partner` when attributed to [`Attribution::OwnPartner`]).
+    /// The readers of `activity/parse.rs` and `stored.rs` ask for exactly these (checked by the test
+    /// `the_catalogue_names_the_fields_the_reader_requires`), and the API's description marks them required.
+    pub fn required_fields(&self) -> &'static [&'static str] {
+        match self {
+            ActivityKind::StaffExchange => &["host", "visitor", "days", "staff"],
+            ActivityKind::ClusterVisit => &["cluster", "host"],
+            ActivityKind::GrantAwarded => &["recipient", "amount", "purpose"],
+            ActivityKind::GrantPaid => &["recipient", "amount"],
+            ActivityKind::ChampionTrained => &["champion"],
+            ActivityKind::GuidePublished => &["languages"],
+            ActivityKind::TrainingDelivered => &["mode"],
+            ActivityKind::CoursePublished => &["hours"],
+            ActivityKind::PeerVisit => &["host", "visitors"],
+            ActivityKind::Custom => &["label"],
+            _ => &[],
+        }
+    }
+
+    /// The smallest and largest value of a whole-number field of this kind (`days` of a staff exchange, `staff`,
+    /// the parts of `participants`), as the readers check them.
+    pub fn whole_range(&self, field: &str) -> (u32, u32) {
+        match (self, field) {
+            (ActivityKind::StaffExchange, "days") => (1, 60),
+            (ActivityKind::StaffExchange, "staff") => (1, u32::MAX),
+            _ => (0, u32::MAX),
+        }
+    }
+
+    /// The message for a kind that is not in the catalogue: it names every kind there is.
+    pub fn unknown(text: &str) -> String {
+        let kinds: Vec<&str> = ActivityKind::ALL.iter().map(ActivityKind::as_str).collect();
+        format!("unknown activity kind '{text}': use one of {}", kinds.join(", "))
+    }
+
     /// The type of the field at a dotted `path` for this kind, `None` when the kind has no such field.
     pub fn field_type(&self, path: &str) -> Option<FieldType> {
         if let Some((head, rest)) = path.split_once('.') {
@@ -254,7 +290,7 @@ impl Serialize for ActivityKind {
 impl<'de> Deserialize<'de> for ActivityKind {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        ActivityKind::parse(&text).ok_or_else(|| serde::de::Error::custom(format!("unknown activity kind '{text}'")))
+        ActivityKind::parse(&text).ok_or_else(|| serde::de::Error::custom(ActivityKind::unknown(&text)))
     }
 }
 

@@ -11,6 +11,7 @@ pub mod event;
 pub mod faults;
 pub mod iati;
 pub mod programme;
+pub mod schema;
 mod reader;
 pub mod state;
 mod stored;

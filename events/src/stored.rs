@@ -188,6 +188,11 @@ fn whole(n: u64, min: u32, max: u32) -> Option<u32> {
     (n >= u64::from(min) && n <= u64::from(max)).then(|| u32::try_from(n).ok()).flatten()
 }
 
+/// [`whole`] within the catalogue's `(min, max)` of a field.
+fn whole_in(n: u64, (min, max): (u32, u32)) -> Option<u32> {
+    whole(n, min, max)
+}
+
 /// Runs one of the fault-collecting readers on a (rare, nested) value; any fault means "slow path".
 fn with_reader<T>(value: &Value, path: &str, read: impl FnOnce(&Value, &str, &mut Vec<crate::faults::Fault>) -> Option<T>) -> Option<T> {
     let mut faults = Vec::new();
@@ -281,8 +286,8 @@ impl WireActivity<'_> {
                     host,
                     visitor,
                     cluster: optional(self.cluster, parse_slug)?,
-                    days: whole(self.days?, 1, 60)?,
-                    staff: whole(self.staff?, 1, u32::MAX)?,
+                    days: whole_in(self.days?, kind.whole_range("days"))?,
+                    staff: whole_in(self.staff?, kind.whole_range("staff"))?,
                 })
             }
             ActivityKind::ClusterVisit => ActivityDetails::ClusterVisit(ClusterVisit {

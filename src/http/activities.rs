@@ -132,7 +132,7 @@ fn activity_id(id: &str) -> Result<Uuid, ApiError> {
 
 /// Record an activity (recorder of its partner, coordinator). `Idempotency-Key`: a retry with the same key and
 /// body returns the first answer and records nothing more.
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities", tag = "activities", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities", tag = "activities", operation_id = "record_activity", security(("bearer" = [])),
     params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = Object, description = "`{kind, occurred_on, …the kind's fields}` (SPEC §3)"),
     responses((status = 201, description = "recorded; Location and ETag set", body = Object),
@@ -181,6 +181,7 @@ async fn record_one(
 
 /// The filters and page of an activity list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ListParams {
     /// An activity kind, e.g. `staff_exchange`.
@@ -192,20 +193,27 @@ pub(super) struct ListParams {
     /// recorded | submitted | approved | returned | retracted
     pub status: Option<String>,
     /// Occurred on or after this day.
+    #[param(value_type = Option<String>, format = Date)]
     pub from: Option<String>,
     /// Occurred on or before this day.
+    #[param(value_type = Option<String>, format = Date)]
     pub to: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     pub cursor: Option<String>,
     /// Only activities that occurred on or before this day (default: today, or the day of `known_at` /
     /// `at_position`).
+    #[param(value_type = Option<String>, format = Date)]
     pub as_of: Option<String>,
     /// The activities as they were known at this moment (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub known_at: Option<String>,
     /// The activities as they stood at this log position; with `Accept: text/csv` the same query gives the same
     /// bytes forever.
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub at_position: Option<String>,
 }
 
@@ -217,7 +225,7 @@ fn invalid_query(field: &str, message: String) -> ApiError {
 /// log position or moment and dated on or before `as_of`; `Accept: text/csv` gives every activity that passes
 /// the filters as CSV, each row starting with what the file reflects (programme, as_of, known_at, log_position,
 /// log_hash) and holding every recorded value.
-#[utoipa::path(get, path = "/v1/programmes/{id}/activities", tag = "activities",
+#[utoipa::path(get, path = "/v1/programmes/{id}/activities", tag = "activities", operation_id = "list_activities",
     params(("id" = String, Path), ListParams),
     responses((status = 200, description = "`{activities: [activity], next_cursor}`, or CSV",
             content((Object = "application/json"), (String = "text/csv"))),
@@ -232,14 +240,14 @@ async fn list(
     let programme = programme_id(&id)?;
     let date = |field: &str, text: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
         text.as_deref()
-            .map(|t| t.parse().map_err(|_| invalid_query(field, format!("'{t}' is not a date YYYY-MM-DD"))))
+            .map(|t| events::values::parse_date(t).map_err(|_| invalid_query(field, format!("'{t}' is not a date YYYY-MM-DD"))))
             .transpose()
     };
     let filter = ActivityFilter {
         kind: params
             .kind
             .as_deref()
-            .map(|k| ActivityKind::parse(k).ok_or_else(|| invalid_query("kind", format!("unknown activity kind '{k}'"))))
+            .map(|k| ActivityKind::parse(k).ok_or_else(|| invalid_query("kind", ActivityKind::unknown(k))))
             .transpose()?,
         partner: params.partner.clone(),
         cluster: params.cluster.clone(),
@@ -306,7 +314,7 @@ async fn list(
 }
 
 /// One activity: its current state and every event of its stream; `ETag` is the stream version.
-#[utoipa::path(get, path = "/v1/programmes/{id}/activities/{activity}", tag = "activities",
+#[utoipa::path(get, path = "/v1/programmes/{id}/activities/{activity}", tag = "activities", operation_id = "get_activity",
     params(("id" = String, Path), ("activity" = String, Path)),
     responses((status = 200, description = "the activity and `history`: its envelopes", body = Object),
         (status = 404, body = super::Problem)))]
@@ -363,16 +371,18 @@ async fn positions_of(state: &AppState, programme: &Slug, activity: &Uuid) -> Re
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CorrectionBody {
+    /// Why the activity is corrected.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub reason: String,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Object, required = true)]
     pub changes: Value,
 }
 
 /// Correct an activity's fields, for a reason; `If-Match` is checked against the activity's version
 /// (recorder of its partner before approval, coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/corrections", tag = "activities",
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/corrections", tag = "activities", operation_id = "correct_activity",
     security(("bearer" = [])), request_body = CorrectionBody,
     params(("id" = String, Path), ("activity" = String, Path), ("If-Match" = Option<String>, Header, description = "the activity version, e.g. \"1\"")),
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
@@ -400,13 +410,15 @@ async fn correct(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RetractionBody {
+    /// Why the activity no longer counts.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub reason: String,
 }
 
 /// Retract an activity, for a reason: it no longer counts; `If-Match` honoured (recorder of its partner before
 /// approval, coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/retraction", tag = "activities",
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/retraction", tag = "activities", operation_id = "retract_activity",
     security(("bearer" = [])), request_body = RetractionBody,
     params(("id" = String, Path), ("activity" = String, Path), ("If-Match" = Option<String>, Header)),
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
@@ -431,7 +443,7 @@ async fn retract(
 }
 
 /// Submit a recorded or returned activity for approval, in programmes that require it.
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/submission", tag = "activities",
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/submission", tag = "activities", operation_id = "submit_activity",
     security(("bearer" = [])), params(("id" = String, Path), ("activity" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem)))]
@@ -449,7 +461,7 @@ pub(super) struct NoteBody {
 }
 
 /// Approve a submitted activity (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/approval", tag = "activities",
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/approval", tag = "activities", operation_id = "approve_activity",
     security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -466,7 +478,7 @@ async fn approve(
 }
 
 /// Return a submitted activity to its recorder with a note saying what to fix (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/return", tag = "activities",
+#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/return", tag = "activities", operation_id = "return_activity",
     security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]

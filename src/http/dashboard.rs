@@ -180,6 +180,7 @@ fn details(activity: &events::Activity) -> String {
 
 /// The as-of date and known-at moment of a programme page.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct PageParams {
     /// Count activities that occurred on or before this day.
     pub as_of: Option<String>,

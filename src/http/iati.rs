@@ -24,7 +24,7 @@ const UNMET_RULES: &str = "iati-unmet-rules";
 /// `result/indicator/period/target/actual` per indicator and the partner breakdown as `dimension`s. Its dates
 /// are the `recorded_at` of the last event it reflects, so the same `at_position` query gives the same bytes
 /// forever. `IATI-Unmet-Rules` lists the IATI rules it does not meet yet and the IATI setting that fixes each.
-#[utoipa::path(get, path = "/v1/programmes/{id}/iati", tag = "progress", params(("id" = String, Path), ProgressParams),
+#[utoipa::path(get, path = "/v1/programmes/{id}/iati", tag = "progress", operation_id = "get_iati", params(("id" = String, Path), ProgressParams),
     responses((status = 200, description = "IATI 2.03 XML", content_type = "application/xml", body = String,
             headers(("IATI-Unmet-Rules" = String, description = "the IATI rules not met, each with the setting that fixes it, e.g. `6.2.2 (set sectors)`; absent when every rule checked is met"))),
         (status = 404, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -56,7 +56,7 @@ async fn iati(
 }
 
 /// The programme's IATI settings (`{}` when none are set); `ETag` is the programme's version.
-#[utoipa::path(get, path = "/v1/programmes/{id}/iati-settings", tag = "programmes", params(("id" = String, Path)),
+#[utoipa::path(get, path = "/v1/programmes/{id}/iati-settings", tag = "programmes", operation_id = "get_iati_settings", params(("id" = String, Path)),
     responses((status = 200, description = "`{reporting_org?: {ref?, name?, type?}, activity_identifier?, sectors?, recipient_countries?, recipient_region?, budgets?}`", body = Object),
         (status = 404, body = super::Problem)))]
 async fn settings(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -70,7 +70,7 @@ async fn settings(State(state): State<AppState>, Path(id): Path<String>) -> Resu
 /// organisation's identifier, `-`, the activity's own id), DAC 5-digit sectors, recipient countries (ISO 3166-1
 /// alpha-2, percentages adding up to 100) or an OECD DAC region, and budgets per period of at most a year.
 /// Anything left out is unset. `If-Match` is checked against the programme's version.
-#[utoipa::path(put, path = "/v1/programmes/{id}/iati-settings", tag = "programmes", security(("bearer" = [])),
+#[utoipa::path(put, path = "/v1/programmes/{id}/iati-settings", tag = "programmes", operation_id = "put_iati_settings", security(("bearer" = [])),
     params(("id" = String, Path), ("If-Match" = Option<String>, Header, description = "the programme version, e.g. \"3\"")),
     request_body(content = Object, description = "`{reporting_org?: {ref?, name?, type?}, activity_identifier?, sectors?: [{code, percentage?}], recipient_countries?: [{code, percentage?}], recipient_region?, budgets?: [{starts_on, ends_on, amount}]}`"),
     responses((status = 200, description = "set, or unchanged", body = Object),

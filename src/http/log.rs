@@ -37,6 +37,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Default and largest page of events.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
+/// The largest position or version a query may name: the description says `int64`, and no log gets near it.
+const MAX_POSITION: u64 = i64::MAX as u64;
 /// Events read per step while filtering or streaming.
 const READ_BATCH: usize = 1000;
 /// Events looked at, at most, for one filtered page.
@@ -75,11 +77,14 @@ fn page_json(events: &[Envelope], extra: &[(&str, serde_json::Value)]) -> Respon
 
 /// The query of the global log.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct EventsParams {
     /// First position (default 1).
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from: Option<String>,
     /// Page size, 1 to 1000 (default 100). Ignored by the NDJSON stream, which runs to the head.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// Only events of this type, e.g. `ActivityRecorded`.
     #[serde(rename = "type")]
@@ -91,7 +96,7 @@ pub(super) struct EventsParams {
 
 /// The global log from `from`, filtered by type and programme (auditor). `Accept: application/x-ndjson` streams
 /// every matching event to the head as export lines.
-#[utoipa::path(get, path = "/v1/events", tag = "log", security(("bearer" = [])), params(EventsParams),
+#[utoipa::path(get, path = "/v1/events", tag = "log", operation_id = "list_events", security(("bearer" = [])), params(EventsParams),
     responses((status = 200, description = "`{events, next_from, head}`, or NDJSON",
             content((Object = "application/json"), (String = "application/x-ndjson"))),
         (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -103,7 +108,7 @@ async fn events_page(
 ) -> Result<Response, ApiError> {
     caller.auditor()?;
     let Query(params) = query.map_err(query_rejection)?;
-    let from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
+    let from = number("from", params.from.as_deref(), 1, 1..=MAX_POSITION)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     let filter = Filter { event_type: params.event_type, programme: params.programme };
     let head = state.log().head().await?.position;
@@ -184,16 +189,19 @@ fn ndjson(state: AppState, from: u64, head: u64, filter: Filter) -> Response {
 
 /// The query of a stream.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StreamParams {
     /// First version (default 1).
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from_version: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
 /// One stream from `from_version` (auditor): `programme-{id}` or `activity-{uuid}`.
-#[utoipa::path(get, path = "/v1/streams/{stream}", tag = "log", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/streams/{stream}", tag = "log", operation_id = "read_stream", security(("bearer" = [])),
     params(("stream" = String, Path), StreamParams),
     responses((status = 200, description = "`{stream, version, events, next_version}`", body = Object),
         (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 404, body = super::Problem),
@@ -206,7 +214,7 @@ async fn one_stream(
 ) -> Result<Response, ApiError> {
     caller.auditor()?;
     let Query(params) = query.map_err(query_rejection)?;
-    let from = number("from_version", params.from_version.as_deref(), 1, 1..=u64::MAX)?;
+    let from = number("from_version", params.from_version.as_deref(), 1, 1..=MAX_POSITION)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     let Some(version) = state.log().stream_version(&stream).await? else {
         return Err(ApiError::not_found(format!("unknown stream '{stream}'")));
@@ -218,17 +226,20 @@ async fn one_stream(
 
 /// The query of a programme's history.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HistoryParams {
     /// First position (default 1).
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
 /// Every event of a programme — its definition and all its activities — in log order, a page at a time
 /// (auditor, the programme's coordinator).
-#[utoipa::path(get, path = "/v1/programmes/{id}/history", tag = "log", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/programmes/{id}/history", tag = "log", operation_id = "programme_history", security(("bearer" = [])),
     params(("id" = String, Path), HistoryParams),
     responses((status = 200, description = "`{events, next_from, head}`", body = Object),
         (status = 401, body = super::Problem), (status = 403, body = super::Problem), (status = 404, body = super::Problem),
@@ -245,7 +256,7 @@ async fn history(
         return Err(ApiError::forbidden("only auditors, admins and the programme's coordinator may read its history"));
     }
     let Query(params) = query.map_err(query_rejection)?;
-    let from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
+    let from = number("from", params.from.as_deref(), 1, 1..=MAX_POSITION)?;
     let limit = number("limit", params.limit.as_deref(), DEFAULT_LIMIT as u64, 1..=MAX_LIMIT as u64)? as usize;
     if state.log().stream_version(&events::programme_stream(&programme)).await?.is_none() {
         return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
@@ -258,9 +269,11 @@ async fn history(
 
 /// The query of a subscription.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SubscribeParams {
     /// First position to send (default 1); `Last-Event-ID` continues after the position it names.
+    #[param(value_type = Option<u64>, minimum = 1)]
     pub from: Option<String>,
     /// Only events of this programme.
     pub programme: Option<String>,
@@ -281,7 +294,7 @@ async fn subscribe(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     caller.auditor()?;
     let Query(params) = query.map_err(query_rejection)?;
-    let mut from = number("from", params.from.as_deref(), 1, 1..=u64::MAX)?;
+    let mut from = number("from", params.from.as_deref(), 1, 1..=MAX_POSITION)?;
     if let Some(last) = headers.get("last-event-id") {
         let last = last.to_str().ok().and_then(|t| t.trim().parse::<u64>().ok());
         from = last
@@ -344,7 +357,7 @@ pub(super) struct VerifyView {
 }
 
 /// Recomputes the hash chain from position 1 (auditor).
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit", operation_id = "verify_chain", security(("bearer" = [])),
     responses((status = 200, body = VerifyView), (status = 401, body = super::Problem), (status = 403, body = super::Problem)))]
 async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.auditor()?;
@@ -365,7 +378,7 @@ async fn verify(State(state): State<AppState>, caller: Caller) -> Result<Respons
 }
 
 /// The latest event's position and chain hash: keep it elsewhere to detect a truncated or rewritten log later.
-#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", responses((status = 200, body = HeadView)))]
+#[utoipa::path(get, path = "/v1/audit/head", tag = "audit", operation_id = "audit_head", responses((status = 200, body = HeadView)))]
 async fn head(State(state): State<AppState>) -> Result<axum::Json<HeadView>, ApiError> {
     let head = state.log().head().await?;
     Ok(axum::Json(HeadView {

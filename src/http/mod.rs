@@ -11,6 +11,7 @@ mod iati;
 mod idempotency;
 mod log;
 mod metrics;
+mod openapi;
 mod programmes;
 mod tokens;
 
@@ -200,7 +201,7 @@ static OPENAPI_JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 #[utoipa::path(get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object)))]
 async fn openapi_json() -> Response {
-    let body = OPENAPI_JSON.get_or_init(|| routes().1.to_json().expect("the OpenAPI description serialises")).clone();
+    let body = OPENAPI_JSON.get_or_init(|| openapi().to_string()).clone();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -221,9 +222,9 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, openapi)
 }
 
-/// The OpenAPI description of every endpoint.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().1
+/// The OpenAPI description of every endpoint, as served at `/openapi.json`.
+pub fn openapi() -> serde_json::Value {
+    openapi::document(&routes().1)
 }
 
 /// The application's router over `state`, with the default request timeout.
@@ -238,7 +239,7 @@ pub fn app(state: AppState) -> Router {
 /// whole stack of boxed layers for every request. The others wrap the router once.
 pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let (router, openapi) = routes();
-    let _ = OPENAPI_JSON.set(openapi.to_json().expect("the OpenAPI description serialises"));
+    let _ = OPENAPI_JSON.set(openapi::document(&openapi).to_string());
     let routed = router
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(middleware::from_fn_with_state(state.clone(), extract::authenticate))

@@ -68,7 +68,7 @@ fn view(state: &ProgrammeState, version: u64) -> Value {
 }
 
 /// Register a programme with its whole definition (admin).
-#[utoipa::path(post, path = "/v1/programmes", tag = "programmes", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/programmes", tag = "programmes", operation_id = "register_programme", security(("bearer" = [])),
     request_body(content = Object, description = "the whole definition (SPEC §3)"),
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key return the first answer")),
     responses((status = 201, description = "registered; Location and ETag set", body = Object),
@@ -103,7 +103,7 @@ async fn register(
 }
 
 /// Every programme with its headline progress as of today.
-#[utoipa::path(get, path = "/v1/programmes", tag = "programmes",
+#[utoipa::path(get, path = "/v1/programmes", tag = "programmes", operation_id = "list_programmes",
     responses((status = 200, description = "`{programmes: [{id, name, acronym, starts_on, ends_on, position, indicators: [{id, label, unit, target, actual, percent, status}]}]}`", body = Object)))]
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let today = state.today();
@@ -129,7 +129,7 @@ async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 }
 
 /// A programme's definition; `ETag` is the version of its stream.
-#[utoipa::path(get, path = "/v1/programmes/{id}", tag = "programmes",
+#[utoipa::path(get, path = "/v1/programmes/{id}", tag = "programmes", operation_id = "get_programme",
     params(("id" = String, Path, description = "programme id")),
     responses((status = 200, body = Object), (status = 404, body = super::Problem)))]
 async fn definition(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -161,7 +161,7 @@ fn parsed<T>(parsed: Result<T, events::Faults>, title: &str) -> Result<T, ApiErr
 }
 
 /// Add a partner (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/partners", tag = "programmes", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/programmes/{id}/partners", tag = "programmes", operation_id = "add_partner", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content = Object, description = "a partner (SPEC §3)"),
     responses((status = 201, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -175,7 +175,7 @@ async fn add_partner_to(
 }
 
 /// Add a cluster (community of practice) (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/clusters", tag = "programmes", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/programmes/{id}/clusters", tag = "programmes", operation_id = "add_cluster", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content = Object, description = "a cluster (SPEC §3)"),
     responses((status = 201, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -189,7 +189,7 @@ async fn add_cluster_to(
 }
 
 /// Add a reporting period (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/periods", tag = "programmes", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/programmes/{id}/periods", tag = "programmes", operation_id = "add_period", security(("bearer" = [])),
     params(("id" = String, Path)), request_body(content = Object, description = "`{id, starts_on, ends_on}`"),
     responses((status = 201, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -264,11 +264,12 @@ async fn put_indicator(
 pub(super) struct LockBody {
     /// Why the period is locked or unlocked.
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub reason: String,
 }
 
 /// Lock a reporting period: no activity dated in it may be recorded, corrected or retracted (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/periods/{period}/lock", tag = "programmes", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/programmes/{id}/periods/{period}/lock", tag = "programmes", operation_id = "lock_period", security(("bearer" = [])),
     params(("id" = String, Path), ("period" = String, Path)), request_body = LockBody,
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -282,7 +283,7 @@ async fn lock(
 }
 
 /// Unlock a reporting period, for a reason (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/periods/{period}/unlock", tag = "programmes", security(("bearer" = [])),
+#[utoipa::path(post, path = "/v1/programmes/{id}/periods/{period}/unlock", tag = "programmes", operation_id = "unlock_period", security(("bearer" = [])),
     params(("id" = String, Path), ("period" = String, Path)), request_body = LockBody,
     responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
@@ -325,13 +326,17 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 
 /// The query of a progress report.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProgressParams {
     /// Count activities that occurred on or before this day (default: today, or the day of `known_at`).
+    #[param(value_type = Option<String>, format = Date)]
     pub as_of: Option<String>,
     /// Report what was known at this moment (RFC 3339).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub known_at: Option<String>,
     /// Report what the log said at this position; the same query gives the same bytes forever.
+    #[param(value_type = Option<u64>, minimum = 0)]
     pub at_position: Option<String>,
 }
 
@@ -339,7 +344,7 @@ pub(super) struct ProgressParams {
 /// with programme, as_of, known_at, log_position, log_hash), `Accept:
 /// application/vnd.openxmlformats-officedocument.spreadsheetml.sheet` an XLSX workbook (indicators, by partner,
 /// by cluster, activities, about).
-#[utoipa::path(get, path = "/v1/programmes/{id}/progress", tag = "progress",
+#[utoipa::path(get, path = "/v1/programmes/{id}/progress", tag = "progress", operation_id = "get_progress",
     params(("id" = String, Path), ProgressParams),
     responses((status = 200, description = "the report (SPEC §6), or CSV",
             content((Object = "application/json"), (String = "text/csv"),

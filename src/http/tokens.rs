@@ -46,7 +46,7 @@ pub(super) struct Issued {
 }
 
 /// Issue a token (admin).
-#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", security(("bearer" = [])), request_body = IssueBody,
+#[utoipa::path(post, path = "/v1/tokens", tag = "tokens", operation_id = "issue_token", security(("bearer" = [])), request_body = IssueBody,
     responses((status = 201, body = Issued), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
 async fn issue(
@@ -123,7 +123,7 @@ async fn check_scope(state: &AppState, request: &TokenRequest) -> Result<(), Api
 }
 
 /// Revoke a token (admin); requests with it are refused from now on.
-#[utoipa::path(delete, path = "/v1/tokens/{name}", tag = "tokens", security(("bearer" = [])),
+#[utoipa::path(delete, path = "/v1/tokens/{name}", tag = "tokens", operation_id = "revoke_token", security(("bearer" = [])),
     params(("name" = String, Path)),
     responses((status = 204, description = "revoked"), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
         (status = 404, body = super::Problem)))]

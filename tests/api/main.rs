@@ -13,6 +13,7 @@ mod exports;
 mod files;
 mod iati;
 mod log;
+mod openapi_tools;
 mod progress;
 mod readme;
 mod review;

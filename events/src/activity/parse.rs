@@ -173,7 +173,7 @@ fn read_activity(body: &Value, rules: Option<&ActivityRules<'_>>, faults: &mut V
         let text = reader::text(value, path, faults)?;
         let kind = ActivityKind::parse(&text);
         if kind.is_none() {
-            faults.push(Fault::new(path, format!("unknown activity kind '{text}'")));
+            faults.push(Fault::new(path, ActivityKind::unknown(&text)));
         }
         kind
     });
@@ -291,8 +291,9 @@ fn read_details(
             let host = f.required("host", faults, &partner);
             let visitor = f.required("visitor", faults, &partner);
             let cluster = f.optional("cluster", faults, &cluster);
-            let days = f.required("days", faults, reader::whole(1, 60));
-            let staff = f.required("staff", faults, reader::whole(1, u32::MAX));
+            let (days, staff) = (kind.whole_range("days"), kind.whole_range("staff"));
+            let days = f.required("days", faults, reader::whole(days.0, days.1));
+            let staff = f.required("staff", faults, reader::whole(staff.0, staff.1));
             if let (Some(host), Some(visitor)) = (&host, &visitor) {
                 if host == visitor {
                     faults.push(Fault::new("visitor", format!("must differ from the host '{host}'")));

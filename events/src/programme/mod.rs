@@ -3,7 +3,7 @@
 //! rest of the domain uses. Reading a definition from JSON is `parse.rs`; the rules between its parts, which
 //! list every fault with its field path (`partners[3].country`), are `rules.rs`.
 
-mod parse;
+pub(crate) mod parse;
 mod rules;
 
 use std::collections::BTreeMap;

@@ -17,7 +17,7 @@ use crate::reader::{self, Fields};
 use crate::values::{CountryCode, Currency, Quantity};
 
 // The JSON names of the enums, for reading; serde's `rename_all` gives the same names when writing.
-const PARTNER_KINDS: &[(&str, PartnerKind)] = &[
+pub(crate) const PARTNER_KINDS: &[(&str, PartnerKind)] = &[
     ("city", PartnerKind::City),
     ("region", PartnerKind::Region),
     ("network", PartnerKind::Network),
@@ -26,7 +26,7 @@ const PARTNER_KINDS: &[(&str, PartnerKind)] = &[
     ("other", PartnerKind::Other),
 ];
 
-const PARTNER_ROLES: &[(&str, PartnerRole)] = &[
+pub(crate) const PARTNER_ROLES: &[(&str, PartnerRole)] = &[
     ("coordinator", PartnerRole::Coordinator),
     ("expert", PartnerRole::Expert),
     ("core_city", PartnerRole::CoreCity),
@@ -36,7 +36,7 @@ const PARTNER_ROLES: &[(&str, PartnerRole)] = &[
     ("other", PartnerRole::Other),
 ];
 
-const AGGREGATES: &[(&str, Aggregate)] =
+pub(crate) const AGGREGATES: &[(&str, Aggregate)] =
     &[("count", Aggregate::Count), ("sum", Aggregate::Sum), ("distinct", Aggregate::Distinct)];
 
 impl Programme {

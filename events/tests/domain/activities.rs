@@ -185,7 +185,9 @@ fn an_unknown_kind_is_refused() {
     given(demo_registered(false)).when_recording(json!({"kind": "picnic", "occurred_on": "2021-01-01"})).then_fault(
         FaultKind::Validation,
         "kind",
-        "unknown activity kind 'picnic'",
+        "unknown activity kind 'picnic': use one of staff_exchange, cluster_visit, workshop_held, grant_awarded, \
+         grant_paid, champion_trained, action_plan_endorsed, policy_implemented, guide_published, video_published, \
+         conference_held, training_delivered, course_published, peer_visit, consultation_held, strategy_adopted, custom",
     );
 }
 

@@ -272,15 +272,15 @@ impl MakeRequestId for NewRequestId {
     }
 }
 
-/// Errors made by layers and by axum itself (405, 408, 413 …) come without a body: give them a problem.
+/// Errors made by layers and by axum itself (405, 408, 413 …) come without a body: give them a problem. The
+/// dashboard's error pages for browsers (HTML) are answers of their own and pass.
 async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(error::PROBLEM_JSON.as_bytes()));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+    let has_body = content_type
+        .is_some_and(|v| v.starts_with(error::PROBLEM_JSON.as_bytes()) || v.starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || has_body {
         return response;
     }
     let title = status.canonical_reason().unwrap_or("error").to_lowercase();

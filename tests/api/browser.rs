@@ -1,6 +1,9 @@
 //! The dashboard in a real browser: headless Chromium (Debian's `chromium`, installed by `.ci/run`) loads the
 //! page of a store with recorded activities; the test reads the rendered bars over the DevTools protocol —
-//! their widths, numbers and colours as laid out — and keeps a screenshot in `target/test-artefacts/`.
+//! their widths, numbers and colours as laid out — and keeps a screenshot in `target/test-artefacts/`. Every
+//! dashboard page, error pages included, is then checked at phone (390×844) and desktop (1280×800) size: no
+//! sideways scroll of the page, tables in scroll regions that the Tab key reaches, and no WCAG 2.1 A/AA
+//! violation found by axe-core (npm, pinned; installed by `.ci/install-axe-core`) injected into the page.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -102,6 +105,23 @@ impl Page {
         }
     }
 
+    /// Loads `url` and waits for its load event.
+    async fn navigate(&mut self, url: &str) {
+        let mut events = Vec::new();
+        let answer = self.call("Page.navigate", json!({"url": url}), &mut events).await;
+        assert!(answer.get("errorText").is_none(), "{url}: {answer}");
+        self.event("Page.loadEventFired", &events).await;
+    }
+
+    /// Evaluates `expression` (awaiting it when it is a promise) and returns its value.
+    async fn evaluate(&mut self, expression: &str) -> Value {
+        let mut events = Vec::new();
+        let params = json!({"expression": expression, "returnByValue": true, "awaitPromise": true});
+        let result = self.call("Runtime.evaluate", params, &mut events).await;
+        assert!(result.get("exceptionDetails").is_none(), "{expression:.80}: {result}");
+        result["result"]["value"].clone()
+    }
+
     /// Waits for an event by name (it may already have arrived).
     async fn event(&mut self, name: &str, events: &[Value]) {
         if events.iter().any(|e| e["method"] == name) {
@@ -177,4 +197,111 @@ async fn chromium_renders_the_dashboard_bars_with_the_recorded_progress() {
     assert!(status.success());
     let png = std::fs::read(&screenshot).expect("the screenshot");
     assert_eq!(&png[1..4], b"PNG");
+}
+
+/// axe-core's script, installed by `.ci/install-axe-core` under `~/.cache/tracker/axe-core` (or
+/// `TRACKER_AXE_CORE`).
+fn axe_source() -> String {
+    let tools = std::env::var_os("TRACKER_AXE_CORE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cache/tracker/axe-core")))
+        .expect("HOME or TRACKER_AXE_CORE is set");
+    let script = tools.join("node/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&script).unwrap_or_else(|error| {
+        panic!("axe-core is not installed ({}: {error}): run `.ci/install-axe-core` (CI does)", script.display())
+    })
+}
+
+/// axe-core's WCAG 2.1 A and AA rules on the page; the violations as `rule (impact): help — targets`.
+const RUN_AXE: &str = r#"axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+    .then(r => JSON.stringify({ passes: r.passes.length, violations: r.violations.map(v =>
+        `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map(n => n.target.join(' ')).join(', ')}`) }))"#;
+
+/// How wide the page is against the viewport, and what the page's scroll regions are.
+const READ_LAYOUT: &str = r#"JSON.stringify({
+    scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+    regions: [...document.querySelectorAll('.scroll')].map(r => ({ tabindex: r.getAttribute('tabindex'),
+        role: r.getAttribute('role'), name: r.getAttribute('aria-label') || '', scrolls: r.scrollWidth > r.clientWidth })),
+    tables: document.querySelectorAll('table').length,
+    tablesInRegions: document.querySelectorAll('.scroll[role=region][tabindex="0"] table').length })"#;
+
+/// Presses Tab until the focus is on a scroll region, at most `presses` times; the region's name, if reached.
+async fn tab_to_a_region(page: &mut Page, presses: usize) -> Option<String> {
+    page.evaluate("document.activeElement && document.activeElement.blur(), window.focus(), true").await;
+    for _ in 0..presses {
+        let mut events = Vec::new();
+        for kind in ["keyDown", "keyUp"] {
+            let key = json!({"type": kind, "key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9});
+            page.call("Input.dispatchKeyEvent", key, &mut events).await;
+        }
+        let focused = page.evaluate("document.activeElement.classList.contains('scroll') ? document.activeElement.getAttribute('aria-label') : null").await;
+        if let Some(name) = focused.as_str() {
+            return Some(name.to_owned());
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_page_passes_axe_and_fits_a_phone_and_a_desktop() {
+    let axe = axe_source();
+    let app = spawn_app().await;
+    app.record_exchange(&app.admin, "torino", "paris", "2021-10-11").await;
+    let grant = json!({"kind": "grant_awarded", "occurred_on": "2021-06-01", "recipient": "torino", "amount": "125000.00", "purpose": "one-stop shop"});
+    app.post("/v1/programmes/connection/activities", Some(&app.admin), &grant).await.expect(201);
+    let known_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let pages = [
+        "/".to_owned(),
+        "/programmes/connection".to_owned(),
+        "/programmes/unites".to_owned(),
+        format!("/programmes/connection?as_of=2021-12-31&known_at={known_at}"),
+        "/programmes/atlantis".to_owned(),
+        "/programmes/connection?as_of=2022-13-01".to_owned(),
+    ];
+
+    let browser = launch();
+    let mut page = Page::open(&browser).await;
+    let mut events = Vec::new();
+    page.call("Page.enable", json!({}), &mut events).await;
+    let mut failures = Vec::new();
+    for (width, height) in [(390, 844), (1280, 800)] {
+        let metrics = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600});
+        page.call("Emulation.setDeviceMetricsOverride", metrics, &mut events).await;
+        for path in &pages {
+            page.navigate(&app.url(path)).await;
+            let layout: Value = serde_json::from_str(page.evaluate(READ_LAYOUT).await.as_str().unwrap()).unwrap();
+            let (scroll_width, inner_width) = (layout["scrollWidth"].as_i64().unwrap(), layout["innerWidth"].as_i64().unwrap());
+            // A phone widens its layout viewport (innerWidth) to fit content wider than the screen.
+            if scroll_width > inner_width || inner_width > width {
+                failures.push(format!(
+                    "{path} at {width} px: the page scrolls sideways (scrollWidth {scroll_width}, innerWidth {inner_width})"
+                ));
+            }
+            if layout["tables"] != layout["tablesInRegions"] {
+                failures.push(format!("{path} at {width} px: a table outside a focusable scroll region: {layout}"));
+            }
+            for region in layout["regions"].as_array().unwrap() {
+                if region["tabindex"] != "0" || region["role"] != "region" || region["name"] == "" {
+                    failures.push(format!("{path} at {width} px: a scroll region the keyboard cannot reach by name: {region}"));
+                }
+            }
+            if path == "/programmes/connection" && width == 390 {
+                let regions = layout["regions"].as_array().unwrap();
+                if !regions.iter().any(|r| r["scrolls"] == true) {
+                    failures.push(format!("{path} at 390 px: no table scrolls in its region: {layout}"));
+                }
+                if tab_to_a_region(&mut page, 20).await.is_none() {
+                    failures.push(format!("{path} at 390 px: 20 presses of Tab reach no table's scroll region"));
+                }
+            }
+
+            page.evaluate(&format!("{axe}\n;true")).await;
+            let report: Value = serde_json::from_str(page.evaluate(RUN_AXE).await.as_str().unwrap()).unwrap();
+            assert!(report["passes"].as_u64().unwrap() > 10, "axe ran its rules on {path}: {report}");
+            for violation in report["violations"].as_array().unwrap() {
+                failures.push(format!("{path} at {width} px: {}", violation.as_str().unwrap()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} problems:\n{}", failures.len(), failures.join("\n"));
 }

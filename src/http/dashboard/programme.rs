@@ -99,11 +99,11 @@ fn latest(projection: &ProgressProjection, report: &ProgressReport, names: &Name
         let Some(on) = revision.occurred_on().filter(|on| *on <= report.as_of) else { continue };
         candidates.push((on, id, revision));
         if candidates.len() >= LATEST * 8 {
-            candidates.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+            candidates.sort_unstable_by_key(|c| std::cmp::Reverse((c.0, c.1)));
             candidates.truncate(LATEST);
         }
     }
-    candidates.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    candidates.sort_unstable_by_key(|c| std::cmp::Reverse((c.0, c.1)));
     candidates
         .into_iter()
         .filter_map(|(on, id, revision)| {
@@ -151,7 +151,7 @@ type Pick = fn(&IndicatorReport) -> &std::collections::BTreeMap<String, String>;
 fn breakdown(title: &str, anchor: &str, report: &ProgressReport, pick: Pick, name: &dyn Fn(&str) -> String) -> Markup {
     let keys: std::collections::BTreeSet<&String> = report.indicators.iter().flat_map(|i| pick(i).keys()).collect();
     let mut rows: Vec<(String, &String)> = keys.into_iter().map(|k| (name(k), k)).collect();
-    rows.sort_by(|a, b| a.0.to_lowercase().cmp(&b.0.to_lowercase()));
+    rows.sort_by_key(|r| r.0.to_lowercase());
     let heading = if anchor == "by-partner" { "partner" } else { "cluster" };
     html! {
         h2 id=(anchor) { (title) }

@@ -184,3 +184,23 @@ async fn a_browser_gets_an_html_error_page_with_an_error_summary() {
     // Other clients still get the API's problem.
     app.get("/programmes/connection?as_of=2022-13-01", None).await.problem(422);
 }
+
+#[tokio::test]
+async fn a_past_view_lists_the_partners_the_programme_had_then() {
+    let app = spawn_app().await;
+    let head = app.get("/v1/audit/head", None).await.expect(200).json();
+    let registered = chrono::DateTime::parse_from_rfc3339(head["recorded_at"].as_str().unwrap()).unwrap();
+    // The page's known_at has whole seconds: ask for the second after the registration's, and let the partner
+    // join after that second.
+    let then = registered.timestamp() + 1;
+    while chrono::Utc::now().timestamp() <= then {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let partner = serde_json::json!({"id": "newtown", "name": "Newtown", "kind": "city", "role": "other"});
+    app.post("/v1/programmes/connection/partners", Some(&app.admin), &partner).await.expect(201);
+    assert!(app.get("/programmes/connection", None).await.expect(200).text.contains("Newtown"));
+    let then = chrono::DateTime::from_timestamp(then, 0).unwrap().format("%Y-%m-%dT%H:%M:%S");
+    let past = app.get(&format!("/programmes/connection?known_at={then}"), None).await.expect(200).text;
+    assert!(past.contains("Torino"), "the partners of then are listed");
+    assert!(!past.contains("Newtown"), "a partner that joined later is not in the view of before");
+}

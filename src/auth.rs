@@ -2,12 +2,19 @@
 //! `tokens` table, by name, and in memory by hash for lookups); the secret itself is shown once when issued and
 //! never logged. Secrets are 32 random bytes from the operating system, so a plain hash suffices: there is
 //! nothing to guess that a slow hash would protect.
+//!
+//! A token may expire (`expires_at`); revoking one keeps its record as a tombstone, so no name is ever issued
+//! twice. When a token was last used is kept in memory on every request and saved to the store at most once a
+//! minute per token and at shutdown ([`Tokens::save_last_used`]): a crash may lose the last minute of last-used
+//! times, never a token, an expiry or a revocation.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use events::{Role, Slug};
-use parking_lot::RwLock;
+use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, RwLock};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,7 +24,9 @@ use crate::store::{ReadError, RecordStore, Table};
 /// The prefix of every secret, so a leaked one is easy to recognise.
 const PREFIX: &str = "trk_";
 
-/// A token as stored: who it is and what it may do, never the secret.
+/// A token as stored: who it is and what it may do, never the secret. A revoked token stays as a tombstone
+/// (`revoked_at` set) so that its name is never issued again: the log's `actor` names keep meaning one holder.
+/// The fields after `created_at` came later; records without them load as never expiring, never used, live.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredToken {
     pub name: String,
@@ -29,6 +38,13 @@ pub struct StoredToken {
     /// Hex SHA-256 of the secret.
     pub hash: String,
     pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// As last saved: the time in memory may be later (it is saved at most once a minute, and at shutdown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
 }
 
 /// The roles of SPEC §6.
@@ -81,6 +97,8 @@ impl Principal {
 pub enum IssueError {
     #[error("a token named '{0}' already exists")]
     NameTaken(String),
+    #[error("the name '{0}' belonged to a revoked token; the log's actor names must keep meaning one holder — choose another name")]
+    NameRevoked(String),
     #[error("invalid token request")]
     Invalid(Vec<events::Fault>),
     #[error(transparent)]
@@ -94,13 +112,22 @@ pub struct TokenRequest {
     pub role: RoleName,
     pub programme: Option<String>,
     pub partner: Option<String>,
+    /// When it stops working; never when `None`.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl TokenRequest {
-    /// Checks the shape (the programme and partner must exist: the caller checks that against the projection).
-    pub fn check(&self) -> Vec<events::Fault> {
+    /// Checks the shape as of `now` (the programme and partner must exist: the caller checks that against the
+    /// projection).
+    pub fn check(&self, now: DateTime<Utc>) -> Vec<events::Fault> {
         use events::Fault;
         let mut faults = Vec::new();
+        if let Some(at) = self.expires_at.filter(|at| *at <= now) {
+            faults.push(Fault::new(
+                "expires_at",
+                format!("{} is not in the future (now is {}): give a later time, or none for a token that never expires", rfc3339(at), rfc3339(now)),
+            ));
+        }
         if let Err(e) = Slug::parse(&self.name) {
             faults.push(Fault::new("name", e.to_string()));
         }
@@ -130,24 +157,81 @@ impl TokenRequest {
     }
 }
 
-/// The tokens, looked up by the SHA-256 of their secret. Each is kept as the principal it stands for, made
-/// once when it is loaded or issued; a stored token whose programme or partner is not a valid slug stands for no
-/// one (it is kept, so that the name stays taken, but never authenticates).
+/// Why a secret was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Never issued, revoked, or standing for no one.
+    Unknown,
+    /// Issued, but it stopped working at this time.
+    Expired(DateTime<Utc>),
+}
+
+/// What revoking a name did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoked {
+    /// The token is revoked now.
+    Now,
+    /// No token ever had the name.
+    Unknown,
+    /// The token was revoked before, at this time.
+    Before(String),
+}
+
+/// Whether a token works: every token listed has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenStatus {
+    Live,
+    Expired,
+    Revoked,
+}
+
+/// A token as listed: everything about it but its secret and the secret's hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TokenView {
+    /// The `actor` of every event the token appended.
+    pub name: String,
+    pub role: RoleName,
+    /// For a coordinator or recorder.
+    pub programme: Option<String>,
+    /// For a recorder.
+    pub partner: Option<String>,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// When a request last authenticated with it (to the second); `null` if never.
+    pub last_used_at: Option<String>,
+    /// When it stops working; `null` if never.
+    pub expires_at: Option<String>,
+    /// When it was revoked; `null` if it was not.
+    pub revoked_at: Option<String>,
+    pub status: TokenStatus,
+}
+
+/// The tokens: every record by name (live and revoked), and the live ones by the SHA-256 of their secret, each
+/// kept as the principal it stands for, made once when it is loaded or issued. A stored token whose programme or
+/// partner is not a valid slug stands for no one (it is kept, so that the name stays taken, but never
+/// authenticates).
 #[derive(Debug)]
 pub struct Tokens {
     store: Arc<dyn RecordStore>,
-    by_hash: RwLock<HashMap<[u8; 32], Live>>,
+    /// Every token by name as last written to the store. Locked across every write of the `tokens` table, so
+    /// that writes of one name (issue, revoke, saving last-used times) never interleave.
+    records: Mutex<BTreeMap<String, StoredToken>>,
+    by_hash: RwLock<HashMap<[u8; 32], Arc<Live>>>,
 }
 
-/// A token in memory: its name, and the principal it stands for if its role is complete.
+/// A live token in memory.
 #[derive(Debug)]
 struct Live {
     name: String,
     principal: Option<Arc<Principal>>,
+    expires_at: Option<DateTime<Utc>>,
+    /// Unix seconds of the last authentication, 0 if never; saved by [`Tokens::save_last_used`].
+    last_used: AtomicI64,
 }
 
 impl Live {
-    fn of(token: &StoredToken) -> Live {
+    fn of(token: &StoredToken) -> Result<Live, String> {
         let slug = |s: &Option<String>| s.as_deref().and_then(|s| Slug::parse(s).ok());
         let role = match token.role {
             RoleName::Admin => Some(Role::Admin),
@@ -158,37 +242,56 @@ impl Live {
                 .map(|(programme, partner)| Role::Recorder { programme, partner }),
         };
         let principal = role.map(|role| Arc::new(Principal { name: token.name.clone(), role }));
-        Live { name: token.name.clone(), principal }
+        let expires_at = token.expires_at.as_deref().map(parse_time).transpose()?;
+        let last_used = token.last_used_at.as_deref().map(parse_time).transpose()?.map_or(0, |t| t.timestamp());
+        Ok(Live { name: token.name.clone(), principal, expires_at, last_used: AtomicI64::new(last_used) })
     }
 }
 
 impl Tokens {
     /// Loads every stored token.
     pub fn load(store: Arc<dyn RecordStore>) -> Result<Tokens, ReadError> {
+        let mut records = BTreeMap::new();
         let mut by_hash = HashMap::new();
         for (name, bytes) in store.list(Table::Tokens)? {
             let unreadable = |e: &dyn std::fmt::Display| ReadError::Unavailable(format!("stored token '{name}' is unreadable: {e}"));
             let token: StoredToken = serde_json::from_slice(&bytes).map_err(|e| unreadable(&e))?;
-            let mut digest = [0u8; 32];
-            hex::decode_to_slice(&token.hash, &mut digest).map_err(|e| unreadable(&e))?;
-            by_hash.insert(digest, Live::of(&token));
+            if token.revoked_at.is_none() {
+                let mut digest = [0u8; 32];
+                hex::decode_to_slice(&token.hash, &mut digest).map_err(|e| unreadable(&e))?;
+                by_hash.insert(digest, Arc::new(Live::of(&token).map_err(|e| unreadable(&e))?));
+            }
+            records.insert(name, token);
         }
-        Ok(Tokens { store, by_hash: RwLock::new(by_hash) })
+        Ok(Tokens { store, records: Mutex::new(records), by_hash: RwLock::new(by_hash) })
     }
 
+    /// Whether no token was ever issued (a revoked one counts: its name is taken).
     pub fn is_empty(&self) -> bool {
-        self.by_hash.read().is_empty()
+        self.records.lock().is_empty()
     }
 
-    /// The principal a secret stands for, if it is a live token.
-    pub fn authenticate(&self, secret: &str) -> Option<Arc<Principal>> {
-        let digest = digest(secret);
-        self.by_hash.read().get(&digest)?.principal.clone()
+    /// The principal a secret stands for, if it is a live token now; notes the time it was used.
+    pub fn authenticate(&self, secret: &str) -> Result<Arc<Principal>, Refusal> {
+        self.authenticate_at(secret, Utc::now())
+    }
+
+    /// [`Tokens::authenticate`] as of `now`.
+    pub fn authenticate_at(&self, secret: &str, now: DateTime<Utc>) -> Result<Arc<Principal>, Refusal> {
+        let by_hash = self.by_hash.read();
+        let live = by_hash.get(&digest(secret)).ok_or(Refusal::Unknown)?;
+        let principal = live.principal.clone().ok_or(Refusal::Unknown)?;
+        if let Some(at) = live.expires_at.filter(|at| *at <= now) {
+            return Err(Refusal::Expired(at));
+        }
+        live.last_used.fetch_max(now.timestamp(), Ordering::Relaxed);
+        Ok(principal)
     }
 
     /// Issues a token and returns its secret, which is not kept. Blocks on the store's durable write.
     pub fn issue(&self, request: &TokenRequest) -> Result<String, IssueError> {
-        let faults = request.check();
+        let now = Utc::now();
+        let faults = request.check(now);
         if !faults.is_empty() {
             return Err(IssueError::Invalid(faults));
         }
@@ -200,28 +303,117 @@ impl Tokens {
             programme: request.programme.clone(),
             partner: request.partner.clone(),
             hash: hex::encode(digest),
-            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created_at: rfc3339(now),
+            expires_at: request.expires_at.map(rfc3339),
+            last_used_at: None,
+            revoked_at: None,
         };
+        let live = Live::of(&token).expect("an issued token's times are well-formed");
         let bytes = serde_json::to_vec(&token).expect("a token always serialises");
-        // The map stays locked across the store's write, so an issue and a revocation of one name cannot
-        // interleave and leave memory and store disagreeing.
-        let mut by_hash = self.by_hash.write();
+        let mut records = self.records.lock();
+        match records.get(&token.name) {
+            Some(old) if old.revoked_at.is_some() => return Err(IssueError::NameRevoked(token.name)),
+            Some(_) => return Err(IssueError::NameTaken(token.name)),
+            None => {}
+        }
         if !self.store.insert_new(Table::Tokens, &token.name, &bytes)? {
             return Err(IssueError::NameTaken(token.name));
         }
-        by_hash.insert(digest, Live::of(&token));
+        self.by_hash.write().insert(digest, Arc::new(live));
+        records.insert(token.name.clone(), token);
         Ok(secret)
     }
 
-    /// Revokes a token by name; `false` when there is none. Blocks on the store's durable write.
-    pub fn revoke(&self, name: &str) -> Result<bool, ReadError> {
-        let mut by_hash = self.by_hash.write();
-        if !self.store.remove(Table::Tokens, name)? {
-            return Ok(false);
+    /// Revokes a token by name, keeping its record as a tombstone. Blocks on the store's durable write.
+    pub fn revoke(&self, name: &str) -> Result<Revoked, ReadError> {
+        let mut records = self.records.lock();
+        let Some(old) = records.get(name) else { return Ok(Revoked::Unknown) };
+        if let Some(at) = &old.revoked_at {
+            return Ok(Revoked::Before(at.clone()));
         }
-        by_hash.retain(|_, token| token.name != name);
-        Ok(true)
+        let mut tombstone = old.clone();
+        tombstone.last_used_at = self.last_used(name).map(rfc3339).or(tombstone.last_used_at);
+        tombstone.revoked_at = Some(rfc3339(Utc::now()));
+        self.store.put(Table::Tokens, name, &serde_json::to_vec(&tombstone).expect("a token always serialises"))?;
+        self.by_hash.write().retain(|_, token| token.name != name);
+        records.insert(name.to_owned(), tombstone);
+        Ok(Revoked::Now)
     }
+
+    /// Every token, live and revoked, by name, as of `now`.
+    pub fn list(&self, now: DateTime<Utc>) -> Vec<TokenView> {
+        let records = self.records.lock();
+        let used: HashMap<String, i64> =
+            self.by_hash.read().values().map(|live| (live.name.clone(), live.last_used.load(Ordering::Relaxed))).collect();
+        records
+            .values()
+            .map(|token| {
+                let expires_at = token.expires_at.as_deref().and_then(|t| parse_time(t).ok());
+                let status = match (&token.revoked_at, expires_at) {
+                    (Some(_), _) => TokenStatus::Revoked,
+                    (None, Some(at)) if at <= now => TokenStatus::Expired,
+                    (None, _) => TokenStatus::Live,
+                };
+                let last_used_at = match &token.revoked_at {
+                    Some(_) => token.last_used_at.clone(),
+                    None => used.get(&token.name).and_then(|s| seconds(*s)).map(rfc3339).or_else(|| token.last_used_at.clone()),
+                };
+                TokenView {
+                    name: token.name.clone(),
+                    role: token.role,
+                    programme: token.programme.clone(),
+                    partner: token.partner.clone(),
+                    created_at: token.created_at.clone(),
+                    last_used_at,
+                    expires_at: token.expires_at.clone(),
+                    revoked_at: token.revoked_at.clone(),
+                    status,
+                }
+            })
+            .collect()
+    }
+
+    /// Writes the last-used time of every live token used since it was last saved; answers how many were
+    /// written. The server calls it once a minute and at shutdown. Blocks on the store's durable writes.
+    pub fn save_last_used(&self) -> Result<usize, ReadError> {
+        let mut records = self.records.lock();
+        let mut saved = 0;
+        let used: Vec<(String, i64)> =
+            self.by_hash.read().values().map(|live| (live.name.clone(), live.last_used.load(Ordering::Relaxed))).collect();
+        for (name, seconds) in used {
+            let Some(token) = records.get_mut(&name) else { continue };
+            let stored = token.last_used_at.as_deref().and_then(|t| parse_time(t).ok()).map_or(0, |t| t.timestamp());
+            let Some(at) = DateTime::from_timestamp(seconds, 0).filter(|_| seconds > stored && token.revoked_at.is_none()) else {
+                continue;
+            };
+            let mut updated = token.clone();
+            updated.last_used_at = Some(rfc3339(at));
+            self.store.put(Table::Tokens, &name, &serde_json::to_vec(&updated).expect("a token always serialises"))?;
+            *token = updated;
+            saved += 1;
+        }
+        Ok(saved)
+    }
+
+    /// When the live token `name` was last used, as noted in memory.
+    fn last_used(&self, name: &str) -> Option<DateTime<Utc>> {
+        let by_hash = self.by_hash.read();
+        seconds(by_hash.values().find(|live| live.name == name)?.last_used.load(Ordering::Relaxed))
+    }
+}
+
+/// A last-used time noted in memory: Unix seconds, 0 for never.
+fn seconds(seconds: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(seconds, 0).filter(|_| seconds > 0)
+}
+
+/// A time as the API writes it: RFC 3339 in UTC, to the second.
+pub fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))
 }
 
 fn new_secret() -> String {
@@ -233,4 +425,101 @@ fn new_secret() -> String {
 /// What a token is stored and looked up under: the SHA-256 of its secret (the secret itself is never kept).
 fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SledLog, SledLogOptions};
+
+    fn request(name: &str, expires_at: Option<DateTime<Utc>>) -> TokenRequest {
+        TokenRequest { name: name.into(), role: RoleName::Auditor, programme: None, partner: None, expires_at }
+    }
+
+    fn open(dir: &std::path::Path) -> (Arc<SledLog>, Tokens) {
+        let log = Arc::new(SledLog::open(dir, SledLogOptions::default()).expect("a store opens"));
+        let tokens = Tokens::load(log.clone()).expect("the tokens load");
+        (log, tokens)
+    }
+
+    #[test]
+    fn an_expiry_must_be_in_the_future() {
+        let now = Utc::now();
+        let faults = request("funder", Some(now)).check(now);
+        assert_eq!(faults.len(), 1, "{faults:?}");
+        assert_eq!(faults[0].field, "expires_at");
+        assert!(faults[0].message.contains("is not in the future"), "{}", faults[0].message);
+        assert!(request("funder", Some(now + chrono::Duration::seconds(1))).check(now).is_empty());
+        assert!(request("funder", None).check(now).is_empty());
+    }
+
+    #[test]
+    fn a_token_works_until_it_expires_and_then_says_when_it_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, tokens) = open(dir.path());
+        let at = Utc::now() + chrono::Duration::hours(1);
+        let secret = tokens.issue(&request("funder", Some(at))).unwrap();
+        let principal = tokens.authenticate_at(&secret, at - chrono::Duration::seconds(1)).expect("live until then");
+        assert_eq!(principal.name, "funder");
+        let at = parse_time(&rfc3339(at)).unwrap();
+        assert_eq!(tokens.authenticate_at(&secret, at), Err(Refusal::Expired(at)));
+        assert_eq!(tokens.authenticate_at("trk_nonsense", at), Err(Refusal::Unknown));
+        let listed = tokens.list(at);
+        assert_eq!(listed[0].status, TokenStatus::Expired);
+    }
+
+    #[test]
+    fn a_revoked_name_is_never_issued_again_and_is_listed_as_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_log, tokens) = open(dir.path());
+        let secret = tokens.issue(&request("funder", None)).unwrap();
+        tokens.authenticate(&secret).unwrap();
+        assert!(matches!(tokens.issue(&request("funder", None)), Err(IssueError::NameTaken(_))));
+        assert_eq!(tokens.revoke("funder").unwrap(), Revoked::Now);
+        assert!(matches!(tokens.revoke("funder").unwrap(), Revoked::Before(_)));
+        assert_eq!(tokens.revoke("nobody").unwrap(), Revoked::Unknown);
+        assert_eq!(tokens.authenticate(&secret), Err(Refusal::Unknown));
+        let error = tokens.issue(&request("funder", None)).unwrap_err();
+        assert!(matches!(error, IssueError::NameRevoked(_)), "{error:?}");
+        assert!(error.to_string().contains("choose another name"), "{error}");
+        assert!(!tokens.is_empty(), "a revoked token keeps the store from looking new");
+        let listed = tokens.list(Utc::now());
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].status, TokenStatus::Revoked);
+        assert!(listed[0].revoked_at.is_some() && listed[0].last_used_at.is_some(), "{listed:?}");
+    }
+
+    #[test]
+    fn last_used_times_are_saved_only_when_they_changed_and_survive_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, tokens) = open(dir.path());
+        let secret = tokens.issue(&request("funder", None)).unwrap();
+        tokens.issue(&request("idle", None)).unwrap();
+        assert_eq!(tokens.save_last_used().unwrap(), 0, "nothing was used");
+        let used = Utc::now() + chrono::Duration::seconds(5);
+        tokens.authenticate_at(&secret, used).unwrap();
+        tokens.authenticate_at(&secret, used - chrono::Duration::seconds(3)).unwrap();
+        assert_eq!(tokens.list(used)[0].last_used_at.as_deref(), Some(rfc3339(used).as_str()), "the latest use counts");
+        assert_eq!(tokens.save_last_used().unwrap(), 1);
+        assert_eq!(tokens.save_last_used().unwrap(), 0, "saved already");
+        let reloaded = Tokens::load(log.clone()).unwrap();
+        let listed = reloaded.list(used);
+        assert_eq!(listed[0].name, "funder");
+        assert_eq!(listed[0].last_used_at.as_deref(), Some(rfc3339(used).as_str()));
+        assert_eq!(listed[1].last_used_at, None);
+    }
+
+    #[test]
+    fn a_token_stored_before_expiry_and_tombstones_loads_as_live_and_never_expiring() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = open(dir.path());
+        let secret = "trk_old";
+        let old = serde_json::json!({"name": "legacy", "role": "admin", "hash": hex::encode(digest(secret)), "created_at": "2024-01-01T00:00:00Z"});
+        log.put(Table::Tokens, "legacy", &serde_json::to_vec(&old).unwrap()).unwrap();
+        let tokens = Tokens::load(log.clone()).unwrap();
+        let far = Utc::now() + chrono::Duration::days(365 * 100);
+        assert_eq!(tokens.authenticate_at(secret, far).unwrap().name, "legacy");
+        let listed = tokens.list(far);
+        assert_eq!((listed[0].status, listed[0].expires_at.as_deref()), (TokenStatus::Live, None));
+    }
 }

@@ -176,7 +176,7 @@ async fn create_token(
     let role = RoleName::parse(role)
         .with_context(|| format!("unknown role '{role}': use admin, coordinator, recorder or auditor"))?;
     let log = std::sync::Arc::new(open_existing(dir)?);
-    let request = TokenRequest { name, role, programme, partner };
+    let request = TokenRequest { name, role, programme, partner, expires_at: None };
     if let Some(programme) = &request.programme {
         let slug = events::Slug::parse(programme).map_err(|e| anyhow::anyhow!("--programme: {e}"))?;
         let (state, _) = crate::service::load_programme(log.as_ref(), &slug).await?;

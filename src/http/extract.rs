@@ -191,7 +191,8 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// Middleware: authenticates the bearer token of every request, public ones included, and leaves the principal
-/// in the request's extensions for [`Caller`]. A malformed, unknown or revoked token is 401 on every route.
+/// in the request's extensions for [`Caller`]. A malformed, unknown, revoked or expired token is 401 on every
+/// route, an expired one with a problem that says so and when.
 pub(super) async fn authenticate(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: Request,
@@ -207,8 +208,13 @@ pub(super) async fn authenticate(
         let Some(secret) = secret else {
             return ApiError::unauthorized("the Authorization header must be 'Bearer <token>'").into_response();
         };
-        let Some(principal) = state.tokens().authenticate(secret) else {
-            return ApiError::unauthorized("the token is unknown or revoked").into_response();
+        let principal = match state.tokens().authenticate(secret) {
+            Ok(principal) => principal,
+            Err(crate::auth::Refusal::Unknown) => return ApiError::unauthorized("the token is unknown or revoked").into_response(),
+            Err(crate::auth::Refusal::Expired(at)) => {
+                let detail = format!("the token expired at {}; ask an admin for a new one", crate::auth::rfc3339(at));
+                return ApiError::unauthorized(detail).into_response();
+            }
         };
         request.extensions_mut().insert(principal);
     }

@@ -355,8 +355,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, lets in-flight requests finish, saves the projection and closes the
-    /// log.
+    /// Serves until `shutdown` completes, lets in-flight requests finish, saves the tokens' last-used times and the
+    /// projection and closes the log.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Application { listener, state, log, follower, request_timeout } = self;
         tracing::info!(addr = %listener.local_addr()?, data = %log.dir().display(), "listening");
@@ -365,8 +365,11 @@ impl Application {
             shutdown.await;
             stopping.0.stopping.send_replace(true);
         };
+        let saver = tokio::spawn(save_last_used_every_minute(state.clone()));
         serve(listener, app_with_timeout(state.clone(), request_timeout), request_timeout, shutdown).await;
         follower.abort();
+        saver.abort();
+        save_last_used(&state).await;
         if let Err(error) = state.progress().save(log.as_ref(), log.as_ref()).await {
             tracing::warn!(%error, "could not save the progress snapshot; the next start catches up from the log");
         }
@@ -429,6 +432,26 @@ async fn serve(
     connections.shutdown().await;
 }
 
+/// Saves the tokens' last-used times once a minute (a crash loses at most the last minute of them).
+async fn save_last_used_every_minute(state: AppState) {
+    let mut interval = tokio::time::interval(Duration::from_secs(60));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        save_last_used(&state).await;
+    }
+}
+
+async fn save_last_used(state: &AppState) {
+    let tokens = state.clone();
+    match tokio::task::spawn_blocking(move || tokens.tokens().save_last_used()).await {
+        Ok(Ok(saved)) => tracing::debug!(saved, "saved the tokens' last-used times"),
+        Ok(Err(error)) => tracing::warn!(%error, "could not save the tokens' last-used times"),
+        Err(error) => tracing::warn!(%error, "saving the tokens' last-used times failed"),
+    }
+}
+
 /// Issues the first admin token and writes its secret to `<data>/admin.token`, readable only by its owner.
 fn write_admin_token(data: &Path, tokens: &Tokens) -> anyhow::Result<PathBuf> {
     use std::io::Write as _;
@@ -437,6 +460,7 @@ fn write_admin_token(data: &Path, tokens: &Tokens) -> anyhow::Result<PathBuf> {
         role: crate::auth::RoleName::Admin,
         programme: None,
         partner: None,
+        expires_at: None,
     };
     let secret = tokens.issue(&request).context("issuing the admin token")?;
     let path = data.join("admin.token");

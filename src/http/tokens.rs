@@ -1,5 +1,6 @@
-//! Token endpoints (admin): issue a token with a role — its secret is in the answer once and never again — and
-//! revoke one by name.
+//! Token endpoints (admin): issue a token with a role and an optional expiry — its secret is in the answer once
+//! and never again —, list every token (never a secret), and revoke one by name (its name is never issued
+//! again).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,10 +12,10 @@ use utoipa_axum::routes;
 use super::error::ApiError;
 use super::extract::{read_fields, Caller, JsonBody};
 use super::{location, AppState};
-use crate::auth::{IssueError, RoleName, TokenRequest};
+use crate::auth::{IssueError, Revoked, RoleName, TokenRequest, TokenView};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(issue)).routes(routes!(revoke))
+    OpenApiRouter::new().routes(routes!(issue, list)).routes(routes!(revoke))
 }
 
 /// What a new token is for.
@@ -31,6 +32,9 @@ pub(super) struct IssueBody {
     /// For a recorder.
     #[serde(default)]
     pub partner: Option<String>,
+    /// When the token stops working: an RFC 3339 time in the future. Never, if absent.
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// A new token; `token` is the secret, shown only here.
@@ -43,6 +47,15 @@ pub(super) struct Issued {
     pub programme: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner: Option<String>,
+    /// RFC 3339; absent for a token that never expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+/// Every token ever issued, live, expired and revoked, by name.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct TokenList {
+    pub tokens: Vec<TokenView>,
 }
 
 /// Issue a token (admin).
@@ -60,20 +73,29 @@ async fn issue(
     let JsonBody(body) = body?;
     {
         let invalid = |faults| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(faults);
-        let (body, mut faults) = read_fields::<IssueBody>(body, &["name", "role", "programme", "partner"]);
+        let (body, mut faults) = read_fields::<IssueBody>(body, &["name", "role", "programme", "partner", "expires_at"]);
         let Some(body) = body else { return Err(invalid(faults)) };
         let role = RoleName::parse(&body.role);
         if role.is_none() {
             faults.push(events::Fault::new("role", format!("unknown role '{}': use admin, coordinator, recorder or auditor", body.role)));
         }
+        let expires_at = body.expires_at.as_deref().and_then(|text| match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(at) => Some(at.with_timezone(&chrono::Utc)),
+            Err(e) => {
+                let message = format!("'{text}' is not an RFC 3339 time ({e}): write e.g. 2027-01-31T17:00:00Z");
+                faults.push(events::Fault::new("expires_at", message));
+                None
+            }
+        });
         let request = TokenRequest {
             name: body.name,
             role: role.unwrap_or(RoleName::Auditor),
             programme: body.programme,
             partner: body.partner,
+            expires_at,
         };
         if role.is_some() {
-            faults.extend(request.check());
+            faults.extend(request.check(chrono::Utc::now()));
         } else if let Err(e) = events::Slug::parse(&request.name) {
             faults.push(events::Fault::new("name", e.to_string()));
         }
@@ -87,7 +109,7 @@ async fn issue(
             .await
             .map_err(ApiError::internal)?
             .map_err(|error| match error {
-                IssueError::NameTaken(_) => ApiError::conflict(error.to_string()),
+                IssueError::NameTaken(_) | IssueError::NameRevoked(_) => ApiError::conflict(error.to_string()),
                 IssueError::Invalid(faults) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(faults),
                 IssueError::Store(e) => ApiError::from(e),
             })?;
@@ -98,6 +120,7 @@ async fn issue(
             role: request.role,
             programme: request.programme,
             partner: request.partner,
+            expires_at: request.expires_at.map(crate::auth::rfc3339),
         };
         Ok((StatusCode::CREATED, [location(format!("/v1/tokens/{}", request.name))], axum::Json(issued)).into_response())
     }
@@ -134,9 +157,19 @@ async fn revoke(State(state): State<AppState>, caller: Caller, Path(name): Path<
     let revoked = tokio::task::spawn_blocking(move || tokens.tokens().revoke(&target))
         .await
         .map_err(ApiError::internal)??;
-    if !revoked {
-        return Err(ApiError::not_found(format!("unknown token '{name}'")));
+    match revoked {
+        Revoked::Now => {}
+        Revoked::Unknown => return Err(ApiError::not_found(format!("unknown token '{name}'"))),
+        Revoked::Before(at) => return Err(ApiError::not_found(format!("the token '{name}' was revoked at {at}"))),
     }
     tracing::info!(%name, by = %principal.name, "token revoked");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// List every token (admin): name, role, scope and times; never a secret or its hash.
+#[utoipa::path(get, path = "/v1/tokens", tag = "tokens", operation_id = "list_tokens", security(("bearer" = [])),
+    responses((status = 200, body = TokenList), (status = 401, body = super::Problem), (status = 403, body = super::Problem)))]
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<TokenList>, ApiError> {
+    caller.admin()?;
+    Ok(axum::Json(TokenList { tokens: state.tokens().list(chrono::Utc::now()) }))
 }

@@ -142,6 +142,7 @@ enum Endpoint {
     Verify,
     IssueToken,
     RevokeToken,
+    ListTokens,
 }
 
 /// What a successful request appended, to find its `actor`.
@@ -209,6 +210,7 @@ impl Endpoint {
             Endpoint::Events | Endpoint::Stream | Endpoint::Subscribe | Endpoint::Verify => (Who::Auditor, 200),
             Endpoint::IssueToken => (Who::Admin, 201),
             Endpoint::RevokeToken => (Who::Admin, 204),
+            Endpoint::ListTokens => (Who::Admin, 200),
         }
     }
 
@@ -317,6 +319,7 @@ impl Endpoint {
                 app.token(&victim, "auditor", None, None).await;
                 Request { method: Method::DELETE, ..Request::get(format!("/v1/tokens/{victim}")) }
             }
+            Endpoint::ListTokens => Request::get("/v1/tokens".into()),
         }
     }
 }
@@ -448,15 +451,25 @@ async fn run_matrix(app: &TestApp, fixture: &Fixture, callers: &[Caller], endpoi
     failures
 }
 
-/// No token, an unknown one and a revoked one, which worked until it was revoked.
+/// No token, an unknown one, a revoked one, which worked until it was revoked, and an expired one, which worked
+/// until it expired.
 async fn unauthenticated_callers(app: &TestApp) -> Vec<Caller> {
     let revoked = app.token("rex", "admin", None, None).await;
     app.get("/v1/audit/verify", Some(&revoked)).await.expect(200);
     app.send(Method::DELETE, "/v1/tokens/rex", Some(&app.admin), None, &[]).await.expect(204);
+    let expires_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = json!({"name": "ex", "role": "admin", "expires_at": expires_at});
+    let expired = app.post("/v1/tokens", Some(&app.admin), &body).await.expect(201).json()["token"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.get("/v1/audit/verify", Some(&expired)).await.status != 401 {
+        assert!(std::time::Instant::now() < deadline, "the token 'ex' still works after {expires_at}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     vec![
         Caller::new("no token", None, None, Kind::Anonymous),
         Caller::new("an unknown token", None, Some("trk_nonsense".into()), Kind::Unauthenticated),
         Caller::new("rex, a revoked admin token", None, Some(revoked), Kind::Unauthenticated),
+        Caller::new("ex, an expired admin token", None, Some(expired), Kind::Unauthenticated),
     ]
 }
 
@@ -523,6 +536,7 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Endpoint::Verify,
         Endpoint::IssueToken,
         Endpoint::RevokeToken,
+        Endpoint::ListTokens,
     ];
     let failures = run_matrix(&app, &fixture, &callers, &endpoints).await;
     report(&failures, callers.len() * endpoints.len());

@@ -81,3 +81,131 @@ async fn tracker_token_create_issues_a_token_the_server_accepts() {
     let app = spawn_in(dir).await;
     app.get("/v1/audit/verify", Some(&secret)).await.expect(200);
 }
+
+/// Issues `body` as the admin and answers the issued token.
+async fn issue(app: &crate::helpers::TestApp, body: serde_json::Value) -> serde_json::Value {
+    app.post("/v1/tokens", Some(&app.admin), &body).await.expect(201).json()
+}
+
+/// The token `name` as `GET /v1/tokens` lists it.
+async fn listed(app: &crate::helpers::TestApp, name: &str) -> serde_json::Value {
+    let list = app.get("/v1/tokens", Some(&app.admin)).await.expect(200).json();
+    list["tokens"].as_array().unwrap().iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("{name} in {list}")).clone()
+}
+
+#[tokio::test]
+async fn a_token_with_an_expiry_is_refused_once_it_expired_saying_when() {
+    let app = spawn_app().await;
+    let past = app
+        .post("/v1/tokens", Some(&app.admin), &json!({"name": "late", "role": "auditor", "expires_at": "2020-01-01T00:00:00Z"}))
+        .await
+        .problem(422);
+    assert_eq!(past["errors"][0]["field"], "expires_at", "{past}");
+    assert!(past["errors"][0]["message"].as_str().unwrap().contains("not in the future"), "{past}");
+    let garbled = app
+        .post("/v1/tokens", Some(&app.admin), &json!({"name": "late", "role": "auditor", "expires_at": "next tuesday"}))
+        .await
+        .problem(422);
+    assert!(garbled["errors"][0]["message"].as_str().unwrap().contains("RFC 3339"), "{garbled}");
+    assert_eq!(listed_names(&app).await, ["admin"], "a refused request stores nothing");
+
+    let expires_at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let expires_at = expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let issued = issue(&app, json!({"name": "visitor", "role": "auditor", "expires_at": expires_at})).await;
+    assert_eq!(issued["expires_at"], expires_at.as_str());
+    let secret = issued["token"].as_str().unwrap().to_owned();
+    app.get("/v1/audit/verify", Some(&secret)).await.expect(200);
+    assert_eq!(listed(&app, "visitor").await["status"], "live");
+
+    // Wait for the expiry (a condition, polled, with a deadline).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let problem = loop {
+        let answer = app.get("/v1/audit/verify", Some(&secret)).await;
+        if answer.status == 401 {
+            break answer.problem(401);
+        }
+        assert!(std::time::Instant::now() < deadline, "the token still works after its expiry");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(problem["detail"], format!("the token expired at {expires_at}; ask an admin for a new one"));
+    // Expired tokens are refused on public routes too, like every unusable token.
+    app.get("/v1/audit/head", Some(&secret)).await.problem(401);
+    let entry = listed(&app, "visitor").await;
+    assert_eq!((entry["status"].as_str(), entry["expires_at"].as_str()), (Some("expired"), Some(expires_at.as_str())));
+}
+
+async fn listed_names(app: &crate::helpers::TestApp) -> Vec<String> {
+    let list = app.get("/v1/tokens", Some(&app.admin)).await.expect(200).json();
+    list["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_token_list_shows_every_token_and_never_a_secret_or_its_hash() {
+    let app = spawn_app().await;
+    let staff = issue(&app, json!({"name": "torino-staff", "role": "recorder", "programme": "connection", "partner": "torino"})).await;
+    let staff = staff["token"].as_str().unwrap().to_owned();
+    let gone = issue(&app, json!({"name": "gone", "role": "coordinator", "programme": "unites"})).await;
+    app.record_exchange(&staff, "torino", "paris", "2021-10-11").await;
+    app.send(reqwest::Method::DELETE, "/v1/tokens/gone", Some(&app.admin), None, &[]).await.expect(204);
+
+    let answer = app.get("/v1/tokens", Some(&app.admin)).await.expect(200);
+    for secret in [staff.as_str(), gone["token"].as_str().unwrap(), app.admin.as_str()] {
+        assert!(!answer.text.contains(secret), "a secret is listed: {}", answer.text);
+        assert!(!answer.text.contains(&sha256_hex(secret)), "a secret's hash is listed: {}", answer.text);
+    }
+    let list = answer.json();
+    let names: Vec<&str> = list["tokens"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "gone", "torino-staff"]);
+    let staff = &list["tokens"][2];
+    assert_eq!((staff["role"].as_str(), staff["programme"].as_str(), staff["partner"].as_str()), (Some("recorder"), Some("connection"), Some("torino")));
+    assert_eq!((staff["status"].as_str(), staff["expires_at"].as_str(), staff["revoked_at"].as_str()), (Some("live"), None, None));
+    assert!(staff["created_at"].is_string() && staff["last_used_at"].is_string(), "{staff}");
+    let gone = &list["tokens"][1];
+    assert_eq!((gone["status"].as_str(), gone["last_used_at"].as_str()), (Some("revoked"), None), "{gone}");
+    assert!(gone["revoked_at"].is_string(), "{gone}");
+    assert_eq!(staff.as_object().unwrap().len(), 9, "{staff}");
+}
+
+fn sha256_hex(secret: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+#[tokio::test]
+async fn a_revoked_name_is_never_issued_again() {
+    let app = spawn_app().await;
+    issue(&app, json!({"name": "rita", "role": "recorder", "programme": "connection", "partner": "torino"})).await;
+    app.send(reqwest::Method::DELETE, "/v1/tokens/rita", Some(&app.admin), None, &[]).await.expect(204);
+    let problem = app.post("/v1/tokens", Some(&app.admin), &json!({"name": "rita", "role": "auditor"})).await.problem(409);
+    assert_eq!(
+        problem["detail"],
+        "the name 'rita' belonged to a revoked token; the log's actor names must keep meaning one holder — choose another name"
+    );
+    let problem = app.send(reqwest::Method::DELETE, "/v1/tokens/rita", Some(&app.admin), None, &[]).await.problem(404);
+    assert!(problem["detail"].as_str().unwrap().starts_with("the token 'rita' was revoked at "), "{problem}");
+    issue(&app, json!({"name": "rita-2", "role": "auditor"})).await;
+}
+
+#[tokio::test]
+async fn expiry_tombstones_and_last_used_times_survive_a_restart() {
+    let app = spawn_app().await;
+    let far = "2099-12-31T23:00:00Z";
+    let funder = issue(&app, json!({"name": "funder", "role": "auditor", "expires_at": far})).await;
+    let funder = funder["token"].as_str().unwrap().to_owned();
+    app.get("/v1/audit/verify", Some(&funder)).await.expect(200);
+    let used = listed(&app, "funder").await["last_used_at"].as_str().expect("noted on use").to_owned();
+    issue(&app, json!({"name": "rex", "role": "admin"})).await;
+    app.send(reqwest::Method::DELETE, "/v1/tokens/rex", Some(&app.admin), None, &[]).await.expect(204);
+    let before = app.get("/v1/tokens", Some(&app.admin)).await.expect(200).json();
+
+    let app = spawn_in(app.stop().await).await;
+    let after = app.get("/v1/tokens", Some(&app.admin)).await.expect(200).json();
+    let admin = after["tokens"][0].clone();
+    assert_eq!(after["tokens"].as_array().unwrap()[1..], before["tokens"].as_array().unwrap()[1..], "the tokens as listed before");
+    assert!(admin["last_used_at"].is_string(), "{admin}");
+    let funder_listed = listed(&app, "funder").await;
+    assert_eq!((funder_listed["expires_at"].as_str(), funder_listed["last_used_at"].as_str()), (Some(far), Some(used.as_str())));
+    app.get("/v1/audit/verify", Some(&funder)).await.expect(200);
+    app.post("/v1/tokens", Some(&app.admin), &json!({"name": "rex", "role": "auditor"})).await.problem(409);
+    assert_eq!(listed(&app, "rex").await["status"], "revoked");
+}

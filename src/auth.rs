@@ -193,16 +193,22 @@ pub struct TokenView {
     pub name: String,
     pub role: RoleName,
     /// For a coordinator or recorder.
+    #[schema(required = true)]
     pub programme: Option<String>,
     /// For a recorder.
+    #[schema(required = true)]
     pub partner: Option<String>,
     /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// When a request last authenticated with it (to the second); `null` if never.
+    #[schema(required = true, format = DateTime)]
     pub last_used_at: Option<String>,
     /// When it stops working; `null` if never.
+    #[schema(required = true, format = DateTime)]
     pub expires_at: Option<String>,
     /// When it was revoked; `null` if it was not.
+    #[schema(required = true, format = DateTime)]
     pub revoked_at: Option<String>,
     pub status: TokenStatus,
 }

@@ -34,6 +34,7 @@ pub(super) struct IssueBody {
     pub partner: Option<String>,
     /// When the token stops working: an RFC 3339 time in the future. Never, if absent.
     #[serde(default)]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
@@ -48,6 +49,7 @@ pub(super) struct Issued {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partner: Option<String>,
     /// RFC 3339; absent for a token that never expires.
+    #[schema(format = DateTime)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
 }

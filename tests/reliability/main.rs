@@ -1,6 +1,7 @@
 //! Reliability of the real `tracker serve` binary run as a child process: SIGKILL during concurrent recording,
 //! a full or read-only data directory, a second server on the same directory, tamper evidence over HTTP, and
-//! secrets kept out of logs and files.
+//! secrets kept out of logs and files, and
+//! tokens across a crash.
 
 mod crash;
 mod server;
@@ -8,3 +9,4 @@ mod storage;
 mod secrets;
 mod single_writer;
 mod tamper;
+mod tokens;

@@ -94,7 +94,17 @@ pub enum TokenCommand {
         /// The partner of a recorder.
         #[arg(long)]
         partner: Option<String>,
+        /// When the token stops working: an RFC 3339 time in the future, e.g. 2027-06-30T17:00:00Z. Never, if
+        /// absent.
+        #[arg(long, value_parser = parse_expiry)]
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
     },
+}
+
+fn parse_expiry(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("'{text}' is not an RFC 3339 time ({e}): write e.g. 2027-06-30T17:00:00Z"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -130,9 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { addr, request_timeout } => runtime
             .block_on(serve(cli.data, addr, std::time::Duration::from_secs_f64(request_timeout))).map(|()| ExitCode::SUCCESS),
-        Command::Token(TokenCommand::Create { name, role, programme, partner }) => {
-            runtime.block_on(create_token(&cli.data, name, &role, programme, partner)).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Token(command) => runtime.block_on(create_token(&cli.data, command)).map(|()| ExitCode::SUCCESS),
         Command::Verify => runtime.block_on(verify(&cli.data)),
         Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
         Command::Import { head } => import(&runtime, &cli.data, head).map(|()| ExitCode::SUCCESS),
@@ -165,18 +173,14 @@ async fn serve(data: PathBuf, addr: std::net::SocketAddr, request_timeout: std::
     application.run_until(crate::http::shutdown_signal()).await
 }
 
-async fn create_token(
-    dir: &Path,
-    name: String,
-    role: &str,
-    programme: Option<String>,
-    partner: Option<String>,
-) -> anyhow::Result<()> {
+/// Issues a token offline and prints its secret.
+async fn create_token(dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
     use crate::auth::{RoleName, TokenRequest, Tokens};
-    let role = RoleName::parse(role)
+    let TokenCommand::Create { name, role, programme, partner, expires_at } = command;
+    let role = RoleName::parse(&role)
         .with_context(|| format!("unknown role '{role}': use admin, coordinator, recorder or auditor"))?;
     let log = std::sync::Arc::new(open_existing(dir)?);
-    let request = TokenRequest { name, role, programme, partner, expires_at: None };
+    let request = TokenRequest { name, role, programme, partner, expires_at };
     if let Some(programme) = &request.programme {
         let slug = events::Slug::parse(programme).map_err(|e| anyhow::anyhow!("--programme: {e}"))?;
         let (state, _) = crate::service::load_programme(log.as_ref(), &slug).await?;

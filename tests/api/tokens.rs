@@ -1,5 +1,6 @@
 //! Tokens: issued over HTTP or by `tracker token create`, shown once, stored only as hashes, revoked at once,
-//! and the name of the token is the `actor` of what it appends.
+//! and the name of the token is the `actor` of what it appends. An expiry is honoured and said when refused; the
+//! list shows every token but never a secret; a revoked name is never issued again, also after a restart.
 
 use std::process::Command;
 
@@ -78,8 +79,31 @@ async fn tracker_token_create_issues_a_token_the_server_accepts() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("partner: required for a recorder"));
 
+    let past = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .args(["--data", dir.path().to_str().unwrap(), "token", "create", "--name", "late", "--role", "auditor"])
+        .args(["--expires-at", "2020-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert!(!past.status.success());
+    assert!(String::from_utf8_lossy(&past.stderr).contains("expires_at: 2020-01-01T00:00:00Z is not in the future"), "{past:?}");
+    let expiring = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .args(["--data", dir.path().to_str().unwrap(), "token", "create", "--name", "visitor", "--role", "auditor"])
+        .args(["--expires-at", "2099-01-01T00:00:00+01:00"])
+        .output()
+        .unwrap();
+    assert!(expiring.status.success(), "{}", String::from_utf8_lossy(&expiring.stderr));
+
     let app = spawn_in(dir).await;
     app.get("/v1/audit/verify", Some(&secret)).await.expect(200);
+    assert_eq!(listed(&app, "visitor").await["expires_at"], "2098-12-31T23:00:00Z");
+    app.send(reqwest::Method::DELETE, "/v1/tokens/funder", Some(&app.admin), None, &[]).await.expect(204);
+    let dir = app.stop().await;
+    let reissued = Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .args(["--data", dir.path().to_str().unwrap(), "token", "create", "--name", "funder", "--role", "auditor"])
+        .output()
+        .unwrap();
+    assert!(!reissued.status.success());
+    assert!(String::from_utf8_lossy(&reissued.stderr).contains("the name 'funder' belonged to a revoked token"), "{reissued:?}");
 }
 
 /// Issues `body` as the admin and answers the issued token.

@@ -126,6 +126,8 @@ enum Endpoint {
     LockPeriod,
     UnlockPeriod,
     RecordActivity,
+    /// Not in the table of SPEC §6: activities in bulk from a CSV or XLSX file (§10), the coordinator's work.
+    ImportActivities,
     Correct,
     Retract,
     /// Not in the table of SPEC §6: a returned activity submitted again.
@@ -150,6 +152,8 @@ enum Writes {
     Nothing,
     /// The activity in the answer's `id`.
     NewActivity,
+    /// The activity of an import's first row.
+    Imported,
     Activity(String),
     /// The programme stream, at the version in the answer's `ETag`.
     Stream(String),
@@ -161,6 +165,8 @@ struct Request {
     method: Method,
     path: String,
     body: Option<Value>,
+    /// A CSV file as the body instead of JSON.
+    csv: Option<String>,
     /// An event stream: its body never ends, so only the status and headers are read.
     endless: bool,
     writes: Writes,
@@ -168,11 +174,11 @@ struct Request {
 
 impl Request {
     fn get(path: String) -> Request {
-        Request { method: Method::GET, path, body: None, endless: false, writes: Writes::Nothing }
+        Request { method: Method::GET, path, body: None, csv: None, endless: false, writes: Writes::Nothing }
     }
 
     fn post(path: String, body: Value, writes: Writes) -> Request {
-        Request { method: Method::POST, path, body: Some(body), endless: false, writes }
+        Request { method: Method::POST, path, body: Some(body), csv: None, endless: false, writes }
     }
 }
 
@@ -198,6 +204,7 @@ impl Endpoint {
             Endpoint::AddPartner | Endpoint::AddCluster | Endpoint::AddPeriod | Endpoint::SetIndicator => (Who::Coordinator, 201),
             Endpoint::LockPeriod | Endpoint::UnlockPeriod => (Who::Coordinator, 200),
             Endpoint::RecordActivity => (Who::Recorder, 201),
+            Endpoint::ImportActivities => (Who::Coordinator, 200),
             Endpoint::Correct | Endpoint::Retract => (Who::Recorder, 200),
             // Only a returned activity can be submitted again, and only where approval is required.
             Endpoint::Submit => (Who::Recorder, if fixture.requires_approval { 200 } else { 409 }),
@@ -258,6 +265,7 @@ impl Endpoint {
                     method: Method::PUT,
                     path: format!("{base}/indicators/mentoring-{n}"),
                     body: Some(indicator),
+                    csv: None,
                     endless: false,
                     writes: Writes::Stream(format!("programme-{p}")),
                 }
@@ -276,6 +284,12 @@ impl Endpoint {
             }
             Endpoint::RecordActivity => {
                 Request::post(format!("{base}/activities"), exchange("torino", "paris", "2022-03-01"), Writes::NewActivity)
+            }
+            Endpoint::ImportActivities => {
+                // A new row per call, so that each admitted caller records an activity of its own.
+                let csv = format!("kind,occurred_on,host,visitor,cluster,days,staff,notes\r\nstaff_exchange,2022-03-01,torino,paris,cop1,5,2,import {n}\r\n");
+                let request = Request::post(format!("{base}/imports?commit=true"), json!({}), Writes::Imported);
+                Request { body: None, csv: Some(csv), ..request }
             }
             Endpoint::Correct | Endpoint::CorrectApproved => {
                 let aid = torino_activity(app, p, self == Endpoint::CorrectApproved).await;
@@ -360,6 +374,15 @@ async fn torino_activity(app: &TestApp, programme: &str, approved: bool) -> Stri
 
 /// Sends `request` with `token`; an event stream is answered without reading its endless body.
 async fn send(app: &TestApp, request: &Request, token: Option<&str>) -> Answer {
+    if let Some(csv) = &request.csv {
+        let mut builder = app.client.request(request.method.clone(), app.url(&request.path));
+        if let Some(token) = token {
+            builder = builder.bearer_auth(token);
+        }
+        let response = builder.header("content-type", "text/csv").body(csv.clone()).send().await.expect("the server answers");
+        let (status, headers) = (response.status(), response.headers().clone());
+        return Answer { status, headers, text: response.text().await.expect("a body") };
+    }
     if !request.endless {
         return app.send(request.method.clone(), &request.path, token, request.body.as_ref(), &[]).await;
     }
@@ -403,6 +426,7 @@ async fn actor_of_write(app: &TestApp, fixture: &Fixture, request: &Request, ans
     let activity = match &request.writes {
         Writes::Nothing => return Ok(None),
         Writes::NewActivity => answer.json()["id"].as_str().ok_or("no id in the answer")?.to_owned(),
+        Writes::Imported => answer.json()["outcomes"][0]["id"].as_str().ok_or("no id in the import's answer")?.to_owned(),
         Writes::Activity(aid) => aid.clone(),
         Writes::Stream(stream) => {
             let version = answer.header("etag").ok_or("no ETag in the answer")?.trim_matches('"').to_owned();
@@ -511,6 +535,7 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Endpoint::LockPeriod,
         Endpoint::UnlockPeriod,
         Endpoint::RecordActivity,
+        Endpoint::ImportActivities,
         Endpoint::Correct,
         Endpoint::Retract,
         Endpoint::Submit,

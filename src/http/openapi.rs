@@ -79,6 +79,14 @@ fn complete_operation(operation: &mut Value) {
         }
     }
     let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+    if id == "import_activities" {
+        // A file, not JSON: its bytes as they are, in either media type.
+        let file = json!({"schema": {"type": "string", "format": "binary"}});
+        let content = &mut operation["requestBody"]["content"];
+        content["text/csv"] = file.clone();
+        content["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"] = file;
+        operation["requestBody"]["required"] = json!(true);
+    }
     let Some((_, body, answers)) = OPERATIONS.iter().find(|(name, _, _)| *name == id) else { return };
     if let Some(body) = body {
         operation["requestBody"]["content"]["application/json"]["schema"] = reference(body);

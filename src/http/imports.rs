@@ -174,7 +174,8 @@ async fn import(
                     let target = ActivityTarget { programme: &programme, activity: ids[0], event_ids: Some(&ids[1..]), new: false };
                     let body = ActivityBody::Json(outcome.row.body.clone());
                     match record(state.log(), state.programmes(), Some(state.progress()), target, &body, &ctx, &principal.name).await {
-                        Ok(executed) if executed.appended.is_some() => "recorded",
+                        // An append the log recognised as already stored was made by a concurrent import.
+                        Ok(executed) if executed.appended.as_ref().is_some_and(|a| !a.already_stored) => "recorded",
                         Ok(_) => "already_recorded",
                         // The programme changed since the check (a period locked): the row is refused as alone.
                         Err(crate::service::CommandError::Rejected(rejected)) => {

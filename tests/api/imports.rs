@@ -169,6 +169,13 @@ async fn only_the_coordinator_and_admins_may_import() {
 #[tokio::test]
 async fn a_bad_file_is_refused_saying_why() {
     let app = spawn_app().await;
+    // Far above the 64 KiB of a JSON body, within the 4 MiB of a file.
+    let mut rows = String::from("kind,occurred_on,host,visitor,cluster,days,staff,notes\r\n");
+    while rows.len() < 300 * 1024 {
+        rows.push_str(&format!("staff_exchange,2021-10-11,torino,asti,cop1,5,2,{}\r\n", "n".repeat(200)));
+    }
+    let check = import(&app, Some(&app.admin), false, "text/csv", rows.into_bytes()).await.expect(200).json();
+    assert!(check["valid"].as_u64().unwrap() > 1000, "{}", check["valid"]);
     let big = vec![b'a'; 5 * 1024 * 1024];
     let problem = import(&app, Some(&app.admin), false, "text/csv", big).await.problem(413);
     assert!(problem["detail"].as_str().unwrap().contains("4 MiB"), "{problem}");
@@ -223,4 +230,19 @@ async fn an_activities_export_reads_back_into_a_fresh_store() {
     let done = import(&target, Some(&target.admin), true, "text/csv", csv.into_bytes()).await.expect(200).json();
     assert_eq!(done["recorded"], json!(bodies.len()), "{done}");
     assert_eq!(exported_values(&target).await, exported_values(&source).await);
+}
+
+#[tokio::test]
+async fn the_same_file_committed_twice_at_once_records_each_row_once() {
+    let app = spawn_app().await;
+    let file = workbook("paris");
+    let (first, second) = tokio::join!(
+        import(&app, Some(&app.admin), true, XLSX, file.clone()),
+        import(&app, Some(&app.admin), true, XLSX, file),
+    );
+    let (first, second) = (first.expect(200).json(), second.expect(200).json());
+    let recorded = first["recorded"].as_u64().unwrap() + second["recorded"].as_u64().unwrap();
+    assert_eq!(recorded, 4, "{first}\n{second}");
+    assert_eq!(first["outcomes"][0]["id"], second["outcomes"][0]["id"]);
+    assert_eq!(activity_count(&app).await, 4);
 }

@@ -261,14 +261,8 @@ impl Endpoint {
             Endpoint::SetIndicator => {
                 let indicator = json!({"label": format!("Mentoring sessions {n}"), "unit": "sessions", "target": "4",
                                        "measure": {"aggregate": "count", "kinds": ["training_delivered"]}});
-                Request {
-                    method: Method::PUT,
-                    path: format!("{base}/indicators/mentoring-{n}"),
-                    body: Some(indicator),
-                    csv: None,
-                    endless: false,
-                    writes: Writes::Stream(format!("programme-{p}")),
-                }
+                let writes = Writes::Stream(format!("programme-{p}"));
+                Request { method: Method::PUT, ..Request::post(format!("{base}/indicators/mentoring-{n}"), indicator, writes) }
             }
             Endpoint::LockPeriod => {
                 app.post(&format!("{base}/periods"), Some(&app.admin), &period(n)).await.expect(201);
@@ -285,12 +279,11 @@ impl Endpoint {
             Endpoint::RecordActivity => {
                 Request::post(format!("{base}/activities"), exchange("torino", "paris", "2022-03-01"), Writes::NewActivity)
             }
-            Endpoint::ImportActivities => {
+            Endpoint::ImportActivities => Request {
                 // A new row per call, so that each admitted caller records an activity of its own.
-                let csv = format!("kind,occurred_on,host,visitor,cluster,days,staff,notes\r\nstaff_exchange,2022-03-01,torino,paris,cop1,5,2,import {n}\r\n");
-                let request = Request::post(format!("{base}/imports?commit=true"), json!({}), Writes::Imported);
-                Request { body: None, csv: Some(csv), ..request }
-            }
+                csv: Some(format!("kind,occurred_on,host,visitor,days,staff,notes\nstaff_exchange,2022-03-01,torino,paris,5,2,{n}\n")),
+                ..Request::post(format!("{base}/imports?commit=true"), json!({}), Writes::Imported)
+            },
             Endpoint::Correct | Endpoint::CorrectApproved => {
                 let aid = torino_activity(app, p, self == Endpoint::CorrectApproved).await;
                 let correction = json!({"reason": "the exchange lasted a day longer", "changes": {"days": 6}});
@@ -375,13 +368,7 @@ async fn torino_activity(app: &TestApp, programme: &str, approved: bool) -> Stri
 /// Sends `request` with `token`; an event stream is answered without reading its endless body.
 async fn send(app: &TestApp, request: &Request, token: Option<&str>) -> Answer {
     if let Some(csv) = &request.csv {
-        let mut builder = app.client.request(request.method.clone(), app.url(&request.path));
-        if let Some(token) = token {
-            builder = builder.bearer_auth(token);
-        }
-        let response = builder.header("content-type", "text/csv").body(csv.clone()).send().await.expect("the server answers");
-        let (status, headers) = (response.status(), response.headers().clone());
-        return Answer { status, headers, text: response.text().await.expect("a body") };
+        return app.post_file(&request.path, token, "text/csv", csv.clone().into_bytes()).await;
     }
     if !request.endless {
         return app.send(request.method.clone(), &request.path, token, request.body.as_ref(), &[]).await;

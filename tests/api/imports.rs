@@ -13,17 +13,7 @@ const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.
 
 /// Sends a file to the import endpoint of CONNECTION.
 async fn import(app: &TestApp, token: Option<&str>, commit: bool, content_type: &str, file: Vec<u8>) -> Answer {
-    let mut request = app
-        .client
-        .post(app.url(&format!("/v1/programmes/connection/imports?commit={commit}")))
-        .header("content-type", content_type)
-        .body(file);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("the server answers");
-    let (status, headers) = (response.status(), response.headers().clone());
-    Answer { status, headers, text: response.text().await.expect("a body") }
+    app.post_file(&format!("/v1/programmes/connection/imports?commit={commit}"), token, content_type, file).await
 }
 
 async fn actual(app: &TestApp, id: &str) -> Value {

@@ -150,11 +150,11 @@ pub fn row_bodies(sheets: &[Sheet], programme: &str) -> Result<Vec<RowBody>, Vec
         let place = |column: Option<u32>| Place { sheet: sheet.name.clone(), row: sheet.heading_row, column };
         let mut columns = Vec::new();
         for (i, heading) in sheet.headings.iter().enumerate() {
-            let at = Some(sheet.first_column + i as u32);
+            let at = Some(i as u32);
             match column_of(heading) {
                 Some(column) if column != Column::Unnamed && sheet.headings[..i].contains(heading) => faults
                     .push(LayoutFault { place: place(at), message: format!("the column '{heading}' appears twice; keep one") }),
-                Some(column) => columns.push((heading.clone(), sheet.first_column + i as u32, column)),
+                Some(column) => columns.push((heading.clone(), i as u32, column)),
                 None => faults.push(LayoutFault {
                     place: place(at),
                     message: format!("unknown column '{heading}': use the field names of the activity kinds ({})", known_headings()),
@@ -189,7 +189,7 @@ fn row_body(sheet: &Sheet, row: &read::Row, columns: &[(String, u32, Column)], h
         body.insert("kind".into(), json!(sheet.name.clone().unwrap_or_default()));
     }
     for (heading, column, what) in columns {
-        let Some(cell) = row.cells.get((column - sheet.first_column) as usize).filter(|c| !c.is_empty()) else {
+        let Some(cell) = row.cells.get(*column as usize).filter(|c| !c.is_empty()) else {
             continue;
         };
         match *what {
@@ -201,7 +201,10 @@ fn row_body(sheet: &Sheet, row: &read::Row, columns: &[(String, u32, Column)], h
                 format!("this row is of programme '{}', not '{programme}': import it into its own programme", cell.text()),
             )),
             Column::Programme | Column::Ignored => {}
-            Column::Unnamed => faults.push(Fault::new("", "a value under a column without heading: name the column or clear it")),
+            Column::Unnamed => {
+                let letters = read::column_letters(*column);
+                faults.push(Fault::new("", format!("a value in column {letters}, which has no heading: name the column or clear it")))
+            }
             Column::Field(name, field_type) => {
                 body.insert(name.into(), value(cell, field_type));
             }
@@ -222,6 +225,10 @@ fn row_body(sheet: &Sheet, row: &read::Row, columns: &[(String, u32, Column)], h
                 Err(message) => faults.push(Fault::new(heading.clone(), message)),
             },
         }
+    }
+    for (column, _) in row.cells.iter().enumerate().skip(sheet.headings.len()).filter(|(_, cell)| !cell.is_empty()) {
+        let letters = read::column_letters(column as u32);
+        faults.push(Fault::new("", format!("a value in column {letters}, which has no heading: name the column or clear it")));
     }
     let columns = columns.iter().map(|(heading, column, _)| (heading.clone(), *column)).collect();
     RowBody { sheet: sheet.name.clone(), row: row.number, body: Value::Object(body), faults, columns }
@@ -308,6 +315,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rows.len(), 1);
+        let beyond = row_bodies(&[sheet("kind,,occurred_on\nstrategy_adopted,x,2021-01-01,y\n")], "connection").unwrap();
+        let messages: Vec<&str> = beyond[0].faults.iter().map(|f| f.message.as_str()).collect();
+        assert!(messages[0].contains("column B") && messages[1].contains("column D"), "{messages:?}");
         assert_eq!(rows[0].row, 2);
         assert_eq!(
             rows[0].body,

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use calamine::{Data, Reader as _};
+use calamine::{DataRef, Reader as _};
 
 /// A cell's value as the file gives it.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,8 +53,6 @@ pub struct Sheet {
     pub headings: Vec<String>,
     /// The number of the heading row.
     pub heading_row: u32,
-    /// The column of the first cell (0 for column A).
-    pub first_column: u32,
     pub rows: Vec<Row>,
 }
 
@@ -63,20 +61,36 @@ pub struct Sheet {
 #[error("{0}")]
 pub struct Unreadable(pub String);
 
-/// Reads a CSV file: the first record is the heading row.
+/// Reads a CSV file: the first record that is not empty is the heading row.
 pub fn csv(bytes: &[u8]) -> Result<Sheet, Unreadable> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| Unreadable(format!("the CSV file is not UTF-8 text ({e}); save it as 'CSV UTF-8'")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let records = csv_records(text)?;
-    let mut records = records.into_iter().enumerate().map(|(i, cells)| Row { number: i as u32 + 1, cells });
-    let headings = records.next().map(|row| row.cells.iter().map(CellValue::text).collect()).unwrap_or_default();
-    Ok(Sheet { name: None, headings, heading_row: 1, first_column: 0, rows: records.collect() })
+    let mut records = csv_records(text)?.into_iter();
+    let Some(heading) = records.next() else {
+        return Ok(Sheet { name: None, headings: Vec::new(), heading_row: 1, rows: Vec::new() });
+    };
+    let headings = heading.cells.iter().map(CellValue::text).collect();
+    Ok(Sheet { name: None, headings, heading_row: heading.number, rows: records.collect() })
 }
 
-/// The records of a CSV text, each a list of text fields.
-fn csv_records(text: &str) -> Result<Vec<Vec<CellValue>>, Unreadable> {
+/// The records of a CSV text that are not empty, each a list of text fields with its record number, within
+/// [`MAX_ROWS`] and [`MAX_COLUMNS`].
+fn csv_records(text: &str) -> Result<Vec<Row>, Unreadable> {
     let mut records = Vec::new();
+    let mut number = 0;
+    let mut end_record = |record: Vec<CellValue>| {
+        number += 1;
+        if record.iter().all(CellValue::is_empty) {
+            return Ok(());
+        }
+        if records.len() >= MAX_ROWS {
+            return Err(Unreadable(format!("the file has more than {} rows; split it", MAX_ROWS - 1)));
+        }
+        records.push(Row { number, cells: record });
+        Ok(())
+    };
+    let too_wide = || Unreadable(format!("a row of the CSV file has more than {MAX_COLUMNS} fields; an import reads {MAX_COLUMNS} columns"));
     let mut record = Vec::new();
     let mut field = String::new();
     let mut chars = text.chars().peekable();
@@ -113,12 +127,15 @@ fn csv_records(text: &str) -> Result<Vec<Vec<CellValue>>, Unreadable> {
             }
             ',' => {
                 record.push(CellValue::Text(std::mem::take(&mut field)));
+                if record.len() >= MAX_COLUMNS as usize {
+                    return Err(too_wide());
+                }
                 at_field_start = true;
             }
             '\r' if chars.peek() == Some(&'\n') => {}
             '\n' | '\r' => {
                 record.push(CellValue::Text(std::mem::take(&mut field)));
-                records.push(std::mem::take(&mut record));
+                end_record(std::mem::take(&mut record))?;
                 at_field_start = true;
                 line += 1;
             }
@@ -130,48 +147,72 @@ fn csv_records(text: &str) -> Result<Vec<Vec<CellValue>>, Unreadable> {
     }
     if !field.is_empty() || !record.is_empty() || !at_field_start {
         record.push(CellValue::Text(field));
-        records.push(record);
+        end_record(record)?;
     }
     Ok(records)
 }
 
-/// Reads every worksheet of an XLSX workbook; a sheet's first non-empty row is its heading row.
+/// The most columns a sheet may use: every field of the catalogue and an export's own columns fit many times.
+pub const MAX_COLUMNS: u32 = 200;
+/// The most non-empty rows, headings included, a file may have (an import takes 10 000 rows).
+pub const MAX_ROWS: usize = 10_001;
+
+/// Reads every worksheet of an XLSX workbook; a sheet's first non-empty row is its heading row. The cells are
+/// read one by one and kept only where they hold something (a lone cell at XFD1048576 would make a dense grid
+/// of seventeen billion), within [`MAX_COLUMNS`] and [`MAX_ROWS`].
 pub fn xlsx(bytes: &[u8]) -> Result<Vec<Sheet>, Unreadable> {
     let mut workbook: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| Unreadable(format!("the file is not an XLSX workbook ({e}); save it as 'Excel Workbook (.xlsx)'")))?;
     let mut sheets = Vec::new();
     for name in workbook.sheet_names() {
-        let range = workbook
-            .worksheet_range(&name)
-            .map_err(|e| Unreadable(format!("sheet '{name}' of the workbook cannot be read: {e}")))?;
-        let Some((first_row, first_column)) = range.start() else {
-            continue;
-        };
-        let mut rows = range.rows().enumerate().map(|(i, cells)| Row {
-            number: first_row + i as u32 + 1,
-            cells: cells.iter().map(cell).collect(),
-        });
-        let Some(heading) = rows.by_ref().find(|row| row.cells.iter().any(|c| !c.is_empty())) else {
+        let unreadable = |e: calamine::XlsxError| Unreadable(format!("sheet '{name}' of the workbook cannot be read: {e}"));
+        let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
+        let mut grid: std::collections::BTreeMap<u32, Vec<CellValue>> = std::collections::BTreeMap::new();
+        while let Some(found) = reader.next_cell().map_err(unreadable)? {
+            let value = cell(found.get_value());
+            if value.is_empty() {
+                continue;
+            }
+            let (row, column) = found.get_position();
+            if column >= MAX_COLUMNS {
+                return Err(Unreadable(format!(
+                    "sheet '{name}' has a value in column {}; an import reads columns A to {} only",
+                    column_letters(column),
+                    column_letters(MAX_COLUMNS - 1)
+                )));
+            }
+            if !grid.contains_key(&row) && grid.len() >= MAX_ROWS {
+                return Err(Unreadable(format!("sheet '{name}' has more than {} rows; split the file", MAX_ROWS - 1)));
+            }
+            let cells = grid.entry(row).or_default();
+            if cells.len() <= column as usize {
+                cells.resize(column as usize + 1, CellValue::Empty);
+            }
+            cells[column as usize] = value;
+        }
+        let mut rows = grid.into_iter().map(|(row, cells)| Row { number: row + 1, cells });
+        let Some(heading) = rows.next() else {
             continue;
         };
         let headings = heading.cells.iter().map(CellValue::text).collect();
-        sheets.push(Sheet { name: Some(name), headings, heading_row: heading.number, first_column, rows: rows.collect() });
+        sheets.push(Sheet { name: Some(name), headings, heading_row: heading.number, rows: rows.collect() });
     }
     Ok(sheets)
 }
 
-fn cell(data: &Data) -> CellValue {
+fn cell(data: &DataRef<'_>) -> CellValue {
     match data {
-        Data::Empty => CellValue::Empty,
-        Data::Int(n) => CellValue::Number(*n as f64),
-        Data::Float(n) => CellValue::Number(*n),
-        Data::String(text) | Data::DateTimeIso(text) | Data::DurationIso(text) => CellValue::Text(text.clone()),
-        Data::Bool(b) => CellValue::Bool(*b),
-        Data::DateTime(when) => match when.as_datetime() {
+        DataRef::Empty => CellValue::Empty,
+        DataRef::Int(n) => CellValue::Number(*n as f64),
+        DataRef::Float(n) => CellValue::Number(*n),
+        DataRef::String(text) | DataRef::DateTimeIso(text) | DataRef::DurationIso(text) => CellValue::Text(text.clone()),
+        DataRef::SharedString(text) => CellValue::Text((*text).to_owned()),
+        DataRef::Bool(b) => CellValue::Bool(*b),
+        DataRef::DateTime(when) => match when.as_datetime() {
             Some(moment) if !when.is_duration() => CellValue::Date(moment.date()),
             _ => CellValue::Number(when.as_f64()),
         },
-        Data::Error(error) => CellValue::Text(format!("#{error:?}")),
+        DataRef::Error(error) => CellValue::Text(format!("#{error:?}")),
     }
 }
 
@@ -194,7 +235,7 @@ mod tests {
     use super::*;
 
     fn texts(text: &str) -> Vec<Vec<String>> {
-        csv_records(text).unwrap().into_iter().map(|r| r.iter().map(CellValue::text).collect()).collect()
+        csv_records(text).unwrap().into_iter().map(|r| r.cells.iter().map(CellValue::text).collect()).collect()
     }
 
     #[test]
@@ -203,13 +244,21 @@ mod tests {
             texts("a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\r\n\"two\nlines\",\r\n"),
             vec![vec!["a", "b"], vec!["x, y", "say \"hi\""], vec!["two\nlines", ""]]
         );
-        assert_eq!(texts("a\nb"), vec![vec!["a"], vec!["b"]]);
+        assert_eq!(texts("a\n\n,\nb"), vec![vec!["a"], vec!["b"]]);
+        assert_eq!(csv_records("a\n\n,\nb").unwrap()[1].number, 4, "empty records keep their numbers");
     }
 
     #[test]
     fn an_unclosed_quote_names_its_line() {
         let error = csv_records("a\n\"open,\n").unwrap_err();
         assert!(error.0.contains("line 2"), "{error}");
+    }
+
+    #[test]
+    fn too_many_rows_or_columns_are_refused_while_reading() {
+        assert!(csv_records(&"a\n".repeat(MAX_ROWS + 1)).unwrap_err().0.contains("rows"));
+        assert!(csv_records(&"\n".repeat(MAX_ROWS + 1)).is_ok(), "empty lines are not rows");
+        assert!(csv_records(&",".repeat(MAX_COLUMNS as usize)).unwrap_err().0.contains("fields"));
     }
 
     #[test]

@@ -173,6 +173,13 @@ async fn a_bad_file_is_refused_saying_why() {
     assert!(problem["detail"].as_str().unwrap().contains("text/csv"), "{problem}");
     let problem = import(&app, Some(&app.admin), false, XLSX, b"not a zip".to_vec()).await.problem(422);
     assert!(problem["detail"].as_str().unwrap().contains("XLSX"), "{problem}");
+    // A lone cell at the last row and column of a sheet: refused without building a grid to reach it.
+    let mut far = Workbook::new();
+    let sheet = far.add_worksheet().set_name("staff_exchange").unwrap();
+    sheet.write_string(0, 0, "occurred_on").unwrap();
+    sheet.write_string(1_048_575, 16_383, "far away").unwrap();
+    let problem = import(&app, Some(&app.admin), false, XLSX, far.save_to_buffer().unwrap()).await.problem(422);
+    assert!(problem["detail"].as_str().unwrap().contains("column XFD"), "{problem}");
     let problem =
         import(&app, Some(&app.admin), false, "text/csv", b"occurred_on,colour\r\n2021-01-01,red\r\n".to_vec()).await.problem(422);
     let errors: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();

@@ -110,7 +110,7 @@ async fn import(
     let rows = imports::row_bodies(&sheets, programme.as_str()).map_err(|faults| {
         let errors = faults.into_iter().map(|f| Fault::new(f.place.reference(), f.message)).collect();
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid file layout")
-            .detail("the headings of the file are not activity fields; nothing was recorded")
+            .detail("the headings of the file have faults, each named by its cell; nothing was recorded")
             .errors(errors)
     })?;
     if rows.len() > MAX_IMPORT_ROWS {

@@ -161,6 +161,7 @@ pub const MAX_ROWS: usize = 10_001;
 /// read one by one and kept only where they hold something (a lone cell at XFD1048576 would make a dense grid
 /// of seventeen billion), within [`MAX_COLUMNS`] and [`MAX_ROWS`].
 pub fn xlsx(bytes: &[u8]) -> Result<Vec<Sheet>, Unreadable> {
+    unpacked_size_within(bytes, MAX_UNPACKED_BYTES)?;
     let mut workbook: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| Unreadable(format!("the file is not an XLSX workbook ({e}); save it as 'Excel Workbook (.xlsx)'")))?;
     let mut sheets = Vec::new();
@@ -198,6 +199,26 @@ pub fn xlsx(bytes: &[u8]) -> Result<Vec<Sheet>, Unreadable> {
         sheets.push(Sheet { name: Some(name), headings, heading_row: heading.number, rows: rows.collect() });
     }
     Ok(sheets)
+}
+
+/// The most a workbook's parts may unpack to: a few times what the largest import fills, far below what a
+/// compressed file of 4 MiB can claim to hold.
+const MAX_UNPACKED_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Refuses a workbook whose parts say they unpack to more than `limit` bytes, before any is unpacked.
+fn unpacked_size_within(bytes: &[u8], limit: u64) -> Result<(), Unreadable> {
+    let not_xlsx = |e: zip::result::ZipError| Unreadable(format!("the file is not an XLSX workbook ({e}); save it as 'Excel Workbook (.xlsx)'"));
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(not_xlsx)?;
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        total = total.saturating_add(archive.by_index_raw(index).map_err(not_xlsx)?.size());
+    }
+    if total > limit {
+        return Err(Unreadable(format!(
+            "the workbook unpacks to {total} bytes, more than an import reads ({limit} bytes); split it"
+        )));
+    }
+    Ok(())
 }
 
 fn cell(data: &DataRef<'_>) -> CellValue {
@@ -259,6 +280,16 @@ mod tests {
         assert!(csv_records(&"a\n".repeat(MAX_ROWS + 1)).unwrap_err().0.contains("rows"));
         assert!(csv_records(&"\n".repeat(MAX_ROWS + 1)).is_ok(), "empty lines are not rows");
         assert!(csv_records(&",".repeat(MAX_COLUMNS as usize)).unwrap_err().0.contains("fields"));
+    }
+
+    #[test]
+    fn a_workbook_that_unpacks_to_too_much_is_refused_before_it_is_read() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        workbook.add_worksheet().set_name("custom").unwrap().write_string(0, 0, "occurred_on").unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        assert!(unpacked_size_within(&bytes, MAX_UNPACKED_BYTES).is_ok());
+        assert!(unpacked_size_within(&bytes, 1024).unwrap_err().0.contains("unpacks to"));
+        assert_eq!(xlsx(&bytes).unwrap()[0].headings, ["occurred_on"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod exports;
 pub mod http;
+pub mod imports;
 pub mod live;
 pub mod memory;
 pub mod projection_store;

@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod iati;
 mod idempotency;
+mod imports;
 mod log;
 mod metrics;
 mod openapi;
@@ -212,6 +213,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(programmes::routes())
         .merge(iati::routes())
         .merge(activities::routes())
+        .merge(imports::routes())
         .merge(log::routes())
         .merge(tokens::routes())
         .merge(metrics::routes())

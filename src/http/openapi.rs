@@ -24,6 +24,7 @@ const OPERATIONS: &[(&str, Option<&str>, &[(&str, &str)])] = &[
     ("put_iati_settings", Some("IatiSettings"), &[("200", "IatiSettings")]),
     ("record_activity", Some("Activity"), &[("201", "ActivityView")]),
     ("list_activities", None, &[("200", "ActivityList")]),
+    ("import_activities", None, &[("200", "ImportReport")]),
     ("get_activity", None, &[("200", "ActivityWithHistory")]),
     ("correct_activity", None, &[("200", "ActivityView")]),
     ("retract_activity", None, &[("200", "ActivityView")]),
@@ -78,6 +79,14 @@ fn complete_operation(operation: &mut Value) {
         }
     }
     let id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+    if id == "import_activities" {
+        // A file, not JSON: its bytes as they are, in either media type.
+        let file = json!({"schema": {"type": "string", "format": "binary"}});
+        let content = &mut operation["requestBody"]["content"];
+        content["text/csv"] = file.clone();
+        content["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"] = file;
+        operation["requestBody"]["required"] = json!(true);
+    }
     let Some((_, body, answers)) = OPERATIONS.iter().find(|(name, _, _)| *name == id) else { return };
     if let Some(body) = body {
         operation["requestBody"]["content"]["application/json"]["schema"] = reference(body);
@@ -237,6 +246,7 @@ fn answer_schemas() -> Map<String, Value> {
             "A page of activities; `next_cursor` is null on the last page.",
         ),
     );
+    schemas.insert("ImportReport".into(), import_report());
     schemas.insert(
         "Envelope".into(),
         object(
@@ -272,6 +282,39 @@ fn answer_schemas() -> Map<String, Value> {
         object(json!({"openapi": text, "info": {"type": "object"}, "paths": {"type": "object"}}), &["openapi", "info", "paths"], "An OpenAPI 3.1 document."),
     );
     schemas
+}
+
+/// The answer of an import: every row's outcome.
+fn import_report() -> Value {
+    let count = json!({"type": "integer", "minimum": 0});
+    let text = json!({"type": "string"});
+    let fault = json!({
+        "type": "object", "required": ["field", "reference", "message"],
+        "properties": {"field": text, "reference": text, "message": text},
+        "description": "A fault of the row: its field (as `POST …/activities` names it), its cell, and what is wrong.",
+    });
+    let outcome = json!({
+        "type": "object", "required": ["row", "reference", "outcome"],
+        "properties": {
+            "sheet": {"type": "string", "description": "the sheet of an XLSX file; absent for a CSV file"},
+            "row": {"type": "integer", "minimum": 1, "description": "the row number a spreadsheet shows"},
+            "reference": {"type": "string", "description": "the row as a spreadsheet reference, e.g. `staff_exchange!4:4`"},
+            "outcome": {"type": "string", "enum": ["valid", "faulty", "recorded", "already_recorded"]},
+            "id": {"type": "string", "format": "uuid", "description": "the activity's id, once recorded"},
+            "activity": {"type": "object", "description": "the activity the row makes: `kind` and its fields"},
+            "errors": {"type": "array", "items": fault},
+        },
+    });
+    json!({
+        "type": "object",
+        "description": "Every row's outcome. Without `commit` nothing is recorded; `already_recorded` rows were \
+                        recorded by an earlier import of the same content.",
+        "required": ["programme", "committed", "rows", "valid", "faulty", "recorded", "already_recorded", "outcomes"],
+        "properties": {
+            "programme": text, "committed": {"type": "boolean"}, "rows": count, "valid": count, "faulty": count,
+            "recorded": count, "already_recorded": count, "outcomes": {"type": "array", "items": outcome},
+        },
+    })
 }
 
 #[cfg(test)]

@@ -108,6 +108,17 @@ impl TestApp {
         Answer { status, headers, text }
     }
 
+    /// POSTs a file of `content_type` with an optional token.
+    pub(crate) async fn post_file(&self, path: &str, token: Option<&str>, content_type: &str, file: Vec<u8>) -> Answer {
+        let mut request = self.client.post(self.url(path)).header("content-type", content_type).body(file);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let (status, headers) = (response.status(), response.headers().clone());
+        Answer { status, headers, text: response.text().await.expect("a body") }
+    }
+
     pub(crate) async fn get(&self, path: &str, token: Option<&str>) -> Answer {
         self.send(Method::GET, path, token, None, &[]).await
     }

@@ -11,6 +11,7 @@ mod dashboard;
 mod decode_robustness;
 mod exports;
 mod files;
+mod imports;
 mod iati;
 mod log;
 mod openapi_tools;

@@ -35,6 +35,8 @@ pub(super) enum Endpoint {
     LockPeriod,
     UnlockPeriod,
     RecordActivity,
+    /// Not in the table of SPEC §6: activities in bulk from a CSV or XLSX file (§10), the coordinator's work.
+    ImportActivities,
     Correct,
     Retract,
     /// Not in the table of SPEC §6: a returned activity submitted again.
@@ -60,6 +62,8 @@ pub(super) enum Writes {
     Nothing,
     /// The activity in the answer's `id`.
     NewActivity,
+    /// The activity of an import's first row.
+    Imported,
     Activity(String),
     /// The programme stream, at the version in the answer's `ETag`.
     Stream(String),
@@ -71,6 +75,8 @@ pub(super) struct Request {
     pub(super) method: Method,
     pub(super) path: String,
     pub(super) body: Option<Value>,
+    /// A CSV file as the body instead of JSON.
+    pub(super) csv: Option<String>,
     /// An event stream: its body never ends, so only the status and headers are read.
     pub(super) endless: bool,
     pub(super) writes: Writes,
@@ -78,11 +84,11 @@ pub(super) struct Request {
 
 impl Request {
     pub(super) fn get(path: String) -> Request {
-        Request { method: Method::GET, path, body: None, endless: false, writes: Writes::Nothing }
+        Request { method: Method::GET, path, body: None, csv: None, endless: false, writes: Writes::Nothing }
     }
 
     pub(super) fn post(path: String, body: Value, writes: Writes) -> Request {
-        Request { method: Method::POST, path, body: Some(body), endless: false, writes }
+        Request { method: Method::POST, path, body: Some(body), csv: None, endless: false, writes }
     }
 }
 
@@ -108,6 +114,7 @@ impl Endpoint {
             Endpoint::AddPartner | Endpoint::AddCluster | Endpoint::AddPeriod | Endpoint::SetIndicator => (Who::Coordinator, 201),
             Endpoint::LockPeriod | Endpoint::UnlockPeriod => (Who::Coordinator, 200),
             Endpoint::RecordActivity => (Who::Recorder, 201),
+            Endpoint::ImportActivities => (Who::Coordinator, 200),
             Endpoint::Correct | Endpoint::Retract => (Who::Recorder, 200),
             // Only a returned activity can be submitted again, and only where approval is required.
             Endpoint::Submit => (Who::Recorder, if fixture.requires_approval { 200 } else { 409 }),
@@ -165,13 +172,8 @@ impl Endpoint {
             Endpoint::SetIndicator => {
                 let indicator = json!({"label": format!("Mentoring sessions {n}"), "unit": "sessions", "target": "4",
                                        "measure": {"aggregate": "count", "kinds": ["training_delivered"]}});
-                Request {
-                    method: Method::PUT,
-                    path: format!("{base}/indicators/mentoring-{n}"),
-                    body: Some(indicator),
-                    endless: false,
-                    writes: Writes::Stream(format!("programme-{p}")),
-                }
+                let writes = Writes::Stream(format!("programme-{p}"));
+                Request { method: Method::PUT, ..Request::post(format!("{base}/indicators/mentoring-{n}"), indicator, writes) }
             }
             Endpoint::LockPeriod => {
                 app.post(&format!("{base}/periods"), Some(&app.admin), &period(n)).await.expect(201);
@@ -188,6 +190,11 @@ impl Endpoint {
             Endpoint::RecordActivity => {
                 Request::post(format!("{base}/activities"), exchange("torino", "paris", "2022-03-01"), Writes::NewActivity)
             }
+            Endpoint::ImportActivities => Request {
+                // A new row per call, so that each admitted caller records an activity of its own.
+                csv: Some(format!("kind,occurred_on,host,visitor,days,staff,notes\nstaff_exchange,2022-03-01,torino,paris,5,2,{n}\n")),
+                ..Request::post(format!("{base}/imports?commit=true"), json!({}), Writes::Imported)
+            },
             Endpoint::Correct | Endpoint::CorrectApproved => {
                 let aid = torino_activity(app, p, self == Endpoint::CorrectApproved).await;
                 let correction = json!({"reason": "the exchange lasted a day longer", "changes": {"days": 6}});

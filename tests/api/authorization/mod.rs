@@ -139,6 +139,9 @@ async fn torino_activity(app: &TestApp, programme: &str, approved: bool) -> Stri
 
 /// Sends `request` with `token`; an event stream is answered without reading its endless body.
 async fn send(app: &TestApp, request: &Request, token: Option<&str>) -> Answer {
+    if let Some(csv) = &request.csv {
+        return app.post_file(&request.path, token, "text/csv", csv.clone().into_bytes()).await;
+    }
     if !request.endless {
         return app.send(request.method.clone(), &request.path, token, request.body.as_ref(), &[]).await;
     }
@@ -182,6 +185,7 @@ async fn actor_of_write(app: &TestApp, fixture: &Fixture, request: &Request, ans
     let activity = match &request.writes {
         Writes::Nothing => return Ok(None),
         Writes::NewActivity => answer.json()["id"].as_str().ok_or("no id in the answer")?.to_owned(),
+        Writes::Imported => answer.json()["outcomes"][0]["id"].as_str().ok_or("no id in the import's answer")?.to_owned(),
         Writes::Activity(aid) => aid.clone(),
         Writes::Stream(stream) => {
             let version = answer.header("etag").ok_or("no ETag in the answer")?.trim_matches('"').to_owned();
@@ -311,6 +315,7 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Endpoint::LockPeriod,
         Endpoint::UnlockPeriod,
         Endpoint::RecordActivity,
+        Endpoint::ImportActivities,
         Endpoint::Correct,
         Endpoint::Retract,
         Endpoint::Submit,

@@ -170,7 +170,7 @@ async fn chromium_renders_the_dashboard_bars_with_the_recorded_progress() {
     let exchanges = bar("staff-exchanges");
     assert_eq!(exchanges["now"], "3");
     assert_eq!(exchanges["max"], "14");
-    assert_eq!(exchanges["label"], "Staff exchanges: 3 of 14 exchanges, expected 14 by now, ended at 21.4 % of target");
+    assert_eq!(exchanges["label"], "Staff exchanges: 3 of 14 exchanges, expected 14 by the end, ended at 21.4 % of target");
     assert_eq!(exchanges["status"], "ended at 21.4 % of target");
     let ratio = exchanges["filled"].as_f64().unwrap() / exchanges["width"].as_f64().unwrap();
     assert!((ratio - 3.0 / 14.0).abs() < 0.01, "the bar is filled to 3/14, not {ratio}");

@@ -69,7 +69,7 @@ async fn a_programme_that_has_ended_is_shown_as_of_its_end_date_and_says_so() {
     // CONNECTION ran 2020–2022: without a date it is shown as of 2022-12-31, with its final figures.
     let page = app.get("/programmes/connection", None).await.expect(200).text;
     assert!(page.contains("ended on 2022-12-31; final figures"), "{page}");
-    assert!(page.contains("Staff exchanges: 1 of 14 exchanges, expected 14 by now, ended at 7.1 % of target"), "{page}");
+    assert!(page.contains("Staff exchanges: 1 of 14 exchanges, expected 14 by the end, ended at 7.1 % of target"), "{page}");
     assert!(!page.contains(">behind<"), "no indicator reads behind against today's date");
     let index = app.get("/", None).await.expect(200).text;
     assert!(index.contains("ended on 2022-12-31; final figures"), "the list says it too");
@@ -78,6 +78,8 @@ async fn a_programme_that_has_ended_is_shown_as_of_its_end_date_and_says_so() {
     // An explicit date still wins.
     let asked = app.get("/programmes/connection?as_of=2021-06-30", None).await.expect(200).text;
     assert!(!asked.contains("final figures") && asked.contains("as of 2021-06-30"), "{asked}");
+    assert!(asked.contains("Staff exchanges: 0 of 14 exchanges, expected "), "{asked}");
+    assert!(asked.contains(" by 2021-06-30, "), "the expected value is the one of the date asked: {asked}");
     assert!(asked.contains(">behind<") || asked.contains(">on track<"), "{asked}");
     // The JSON API's default is unchanged: today.
     let report = app.get("/v1/programmes/connection/progress", None).await.expect(200).json();

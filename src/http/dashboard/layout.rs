@@ -125,20 +125,21 @@ fn status_words(indicator: &IndicatorReport, ended: bool) -> String {
     }
 }
 
-/// One indicator's bar: filled to actual ÷ target, with a mark at expected ÷ target.
-fn bar(indicator: &IndicatorReport, ended: bool) -> Markup {
+/// One indicator's bar: filled to actual ÷ target, with a mark at expected ÷ target as of `as_of`.
+fn bar(indicator: &IndicatorReport, as_of: chrono::NaiveDate, ended: bool) -> Markup {
     let target = number(&indicator.target);
     let share = |value: f64| if target > 0.0 { (value / target * 100.0).clamp(0.0, 100.0) } else { 100.0 };
     let filled = share(number(&indicator.actual));
     let expected = share(number(&indicator.expected));
     let status = indicator.status.as_str();
     let label = format!(
-        "{}: {} of {} {}, expected {} by now, {}",
+        "{}: {} of {} {}, expected {} by {}, {}",
         indicator.label,
         grouped(&indicator.actual),
         grouped(&indicator.target),
         indicator.unit,
         grouped(&indicator.expected),
+        if ended { "the end".to_owned() } else { as_of.to_string() },
         status_words(indicator, ended)
     );
     html! {
@@ -161,7 +162,7 @@ pub(super) fn indicator_table(name: &str, report: &ProgressReport, ended: bool) 
                 @for i in &report.indicators {
                     tr {
                         th scope="row" { (i.label) }
-                        td { (bar(i, ended)) }
+                        td { (bar(i, report.as_of, ended)) }
                         td.num { (grouped(&i.actual)) " / " (grouped(&i.target)) " " (i.unit)
                             @if number(&i.pending) > 0.0 { br; small { "+ " (grouped(&i.pending)) " pending" } } }
                         td.num { @match i.percent { Some(p) => { (format!("{p:.1}")) }, None => { "–" } } }

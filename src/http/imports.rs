@@ -100,12 +100,12 @@ async fn import(
                 .detail(format!("send the file with Content-Type: text/csv or {XLSX}")))
         }
     };
-    // Unpacking a workbook is work for a blocking thread; a file that makes the reader fail in any way is the
-    // client's fault, not the server's.
+    // Unpacking a workbook is work for a blocking thread. A file the reader refuses is the client's to fix; a
+    // reader that panics is a fault of the server's (logged, 500), whatever file made it.
     let unreadable = |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "unreadable file").detail(detail);
     let sheets = tokio::task::spawn_blocking(move || read(&bytes))
         .await
-        .map_err(|_| unreadable("the file cannot be read as a CSV or XLSX table".into()))?
+        .map_err(|panic| ApiError::internal(format!("reading an uploaded file failed: {panic}")))?
         .map_err(|e| unreadable(e.0))?;
     let rows = imports::row_bodies(&sheets, programme.as_str()).map_err(|faults| {
         let errors = faults.into_iter().map(|f| Fault::new(f.place.reference(), f.message)).collect();

@@ -88,6 +88,10 @@ pub struct RowBody {
 impl RowBody {
     /// Where a fault named by its field (`participants.women`, `evidence[0].url`, `kind`) lies in this row.
     pub fn place(&self, field: &str) -> Place {
+        if field.is_empty() {
+            // A fault of the whole row (a column without a heading is named "" too, and must not take it).
+            return Place { sheet: self.sheet.clone(), row: self.row, column: None };
+        }
         let head = field.split('[').next().unwrap_or(field);
         let column = [field, head, head.split('.').next().unwrap_or(head)]
             .iter()
@@ -334,6 +338,14 @@ mod tests {
         let faults = row_bodies(&[sheet("occurred_on,colour,host,host\r\n2021-01-01,red,torino,asti\r\n")], "connection").unwrap_err();
         let found: Vec<(String, bool)> = faults.iter().map(|f| (f.place.reference(), f.message.contains("'kind'"))).collect();
         assert_eq!(found, [("B1".into(), false), ("D1".into(), false), ("1:1".into(), true)]);
+    }
+
+    #[test]
+    fn a_column_without_heading_does_not_take_the_faults_of_its_row() {
+        // A header line ending in a comma, as spreadsheets often save it.
+        let rows = row_bodies(&[sheet("kind,occurred_on,\r\ncustom,2021-01-01,\r\n")], "connection").unwrap();
+        assert_eq!(rows[0].place("").reference(), "2:2", "the whole row");
+        assert_eq!(rows[0].place("occurred_on").reference(), "B2");
     }
 
     #[test]

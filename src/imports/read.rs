@@ -165,7 +165,14 @@ pub fn xlsx(bytes: &[u8]) -> Result<Vec<Sheet>, Unreadable> {
     let mut workbook: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| Unreadable(format!("the file is not an XLSX workbook ({e}); save it as 'Excel Workbook (.xlsx)'")))?;
     let mut sheets = Vec::new();
-    for name in workbook.sheet_names() {
+    // What the whole workbook may hold, across its sheets: rows, and text (a shared string is copied into every
+    // cell that refers to it, so a short file may name a long string many times).
+    let (mut rows_read, mut text_read) = (0usize, 0usize);
+    let names = workbook.sheet_names();
+    if names.len() > MAX_SHEETS {
+        return Err(Unreadable(format!("the workbook has {} sheets; an import reads at most {MAX_SHEETS}", names.len())));
+    }
+    for name in names {
         let unreadable = |e: calamine::XlsxError| Unreadable(format!("sheet '{name}' of the workbook cannot be read: {e}"));
         let mut reader = workbook.worksheet_cells_reader(&name).map_err(unreadable)?;
         let mut grid: std::collections::BTreeMap<u32, Vec<CellValue>> = std::collections::BTreeMap::new();
@@ -173,6 +180,16 @@ pub fn xlsx(bytes: &[u8]) -> Result<Vec<Sheet>, Unreadable> {
             let value = cell(found.get_value());
             if value.is_empty() {
                 continue;
+            }
+            if let CellValue::Text(text) = &value {
+                text_read += text.len();
+                if text.chars().count() > MAX_CELL_CHARS || text_read > MAX_TEXT_BYTES {
+                    return Err(Unreadable(format!(
+                        "sheet '{name}' holds more text than an import reads (at most {MAX_CELL_CHARS} characters a \
+                         cell and {} MiB in all); split the file",
+                        MAX_TEXT_BYTES / (1024 * 1024)
+                    )));
+                }
             }
             let (row, column) = found.get_position();
             if column >= MAX_COLUMNS {
@@ -182,8 +199,11 @@ pub fn xlsx(bytes: &[u8]) -> Result<Vec<Sheet>, Unreadable> {
                     column_letters(MAX_COLUMNS - 1)
                 )));
             }
-            if !grid.contains_key(&row) && grid.len() >= MAX_ROWS {
-                return Err(Unreadable(format!("sheet '{name}' has more than {} rows; split the file", MAX_ROWS - 1)));
+            if !grid.contains_key(&row) {
+                rows_read += 1;
+                if rows_read > MAX_ROWS {
+                    return Err(Unreadable(format!("the workbook has more than {} rows; split the file", MAX_ROWS - 1)));
+                }
             }
             let cells = grid.entry(row).or_default();
             if cells.len() <= column as usize {
@@ -204,8 +224,18 @@ pub fn xlsx(bytes: &[u8]) -> Result<Vec<Sheet>, Unreadable> {
 /// The most a workbook's parts may unpack to: a few times what the largest import fills, far below what a
 /// compressed file of 4 MiB can claim to hold.
 const MAX_UNPACKED_BYTES: u64 = 128 * 1024 * 1024;
+/// The most sheets a workbook may have (one per activity kind fits many times).
+const MAX_SHEETS: usize = 64;
+/// The most characters in one cell: what a spreadsheet program itself allows.
+const MAX_CELL_CHARS: usize = 32_767;
+/// The most text, in bytes, the cells of a workbook may hold in all.
+const MAX_TEXT_BYTES: usize = 16 * 1024 * 1024;
+/// The most distinct strings a workbook's shared-strings part may announce: one for every cell an import reads.
+const MAX_SHARED_STRINGS: u64 = MAX_ROWS as u64 * MAX_COLUMNS as u64;
 
-/// Refuses a workbook whose parts say they unpack to more than `limit` bytes, before any is unpacked.
+/// Refuses a workbook whose parts say they unpack to more than `limit` bytes, or whose shared-strings part
+/// announces more strings than it can hold or an import reads, before calamine opens it: calamine reserves
+/// room for the announced count at once, and an allocation that large ends the process.
 fn unpacked_size_within(bytes: &[u8], limit: u64) -> Result<(), Unreadable> {
     let not_xlsx = |e: zip::result::ZipError| Unreadable(format!("the file is not an XLSX workbook ({e}); save it as 'Excel Workbook (.xlsx)'"));
     let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(not_xlsx)?;
@@ -218,7 +248,40 @@ fn unpacked_size_within(bytes: &[u8], limit: u64) -> Result<(), Unreadable> {
             "the workbook unpacks to {total} bytes, more than an import reads ({limit} bytes); split it"
         )));
     }
+    for index in 0..archive.len() {
+        let mut part = archive.by_index(index).map_err(not_xlsx)?;
+        if !part.name().map_err(not_xlsx)?.to_ascii_lowercase().ends_with("sharedstrings.xml") {
+            continue;
+        }
+        // Each string takes at least `<si><t/></si>`, 13 bytes.
+        let room = (part.size() / 13 + 1).min(MAX_SHARED_STRINGS);
+        let mut head = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut part, 4096), &mut head)
+            .map_err(|e| Unreadable(format!("the workbook's shared strings cannot be read: {e}")))?;
+        if let Some(announced) = announced_counts(&String::from_utf8_lossy(&head)).into_iter().max().filter(|&n| n > room) {
+            return Err(Unreadable(format!(
+                "the workbook's shared strings announce {announced} strings, more than the part holds or an import \
+                 reads ({room}); save the workbook again from a spreadsheet program"
+            )));
+        }
+    }
     Ok(())
+}
+
+/// The `count` and `uniqueCount` a shared-strings part announces in its `<sst>` tag (an unreadable number counts
+/// as the largest there is).
+fn announced_counts(head: &str) -> Vec<u64> {
+    let Some(start) = head.find("<sst") else { return Vec::new() };
+    let tag = &head[start..head[start..].find('>').map_or(head.len(), |end| start + end)];
+    ["count=", "uniqueCount="]
+        .iter()
+        .filter_map(|attribute| {
+            let at = tag.find(&format!(" {attribute}"))? + attribute.len() + 1;
+            let value = tag[at..].trim_start_matches(['"', '\'']);
+            let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+            Some(digits.parse().unwrap_or(u64::MAX))
+        })
+        .collect()
 }
 
 fn cell(data: &DataRef<'_>) -> CellValue {
@@ -290,6 +353,58 @@ mod tests {
         assert!(unpacked_size_within(&bytes, MAX_UNPACKED_BYTES).is_ok());
         assert!(unpacked_size_within(&bytes, 1024).unwrap_err().0.contains("unpacks to"));
         assert_eq!(xlsx(&bytes).unwrap()[0].headings, ["occurred_on"]);
+    }
+
+    #[test]
+    fn the_counts_a_shared_strings_part_announces_are_read_from_its_tag() {
+        let head = r#"<?xml version="1.0"?><sst xmlns="x" count='12' uniqueCount="3"><si>"#;
+        assert_eq!(announced_counts(head), [12, 3]);
+        assert_eq!(announced_counts(r#"<sst uniqueCount="99999999999999999999999">"#), [u64::MAX]);
+        assert!(announced_counts("<worksheet>").is_empty());
+    }
+
+    #[test]
+    fn a_workbook_announcing_more_shared_strings_than_it_holds_is_refused_before_calamine_reads_it() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet().set_name("custom").unwrap();
+        sheet.write_string(0, 0, "label").unwrap();
+        sheet.write_string(1, 0, "a workshop").unwrap();
+        let bytes = workbook.save_to_buffer().unwrap();
+        assert_eq!(xlsx(&bytes).unwrap()[0].rows[0].cells, [CellValue::Text("a workshop".into())]);
+        // The same workbook with a shared-strings part that announces a quadrillion strings: calamine would try to
+        // reserve room for them all and end the process.
+        let mut archive = zip::ZipArchive::new(Cursor::new(&bytes[..])).unwrap();
+        let mut forged = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for index in 0..archive.len() {
+            let mut part = archive.by_index(index).unwrap();
+            let name = part.name().unwrap().to_string();
+            let mut content = String::new();
+            std::io::Read::read_to_string(&mut part, &mut content).unwrap();
+            if name.ends_with("sharedStrings.xml") {
+                assert!(content.contains("uniqueCount=\"2\""), "{content}");
+                content = content.replace("uniqueCount=\"2\"", "uniqueCount=\"1000000000000000\"");
+            }
+            forged.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut forged, content.as_bytes()).unwrap();
+        }
+        let forged = forged.finish().unwrap().into_inner();
+        let refused = xlsx(&forged).unwrap_err();
+        assert!(refused.0.contains("announce 1000000000000000 strings"), "{refused}");
+    }
+
+    #[test]
+    fn a_long_shared_string_named_in_many_cells_is_refused_once_the_text_passes_the_limit() {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet().set_name("custom").unwrap();
+        sheet.write_string(0, 0, "notes").unwrap();
+        let long = "x".repeat(30_000);
+        for row in 1..=600 {
+            sheet.write_string(row, 0, &long).unwrap();
+        }
+        let bytes = workbook.save_to_buffer().unwrap();
+        assert!(bytes.len() < 100_000, "the file itself is small: {} bytes", bytes.len());
+        let refused = xlsx(&bytes).unwrap_err();
+        assert!(refused.0.contains("more text than an import reads"), "{refused}");
     }
 
     #[test]

@@ -160,6 +160,14 @@ async fn import(
                 outcome.status = "faulty";
                 continue;
             };
+            // A row of an export whose activity is in this programme already (recorded one at a time, or by
+            // another import) is that activity, not a new one.
+            if let Some(id) = outcome.row.exported {
+                if state.caught_up_progress().await?.activity(programme.as_str(), &id).is_some() {
+                    (outcome.id, outcome.status) = (Some(id), "already_recorded");
+                    continue;
+                }
+            }
             let ids = reserved_ids(&state, &identity, commit).await?;
             let stored = match &ids {
                 Some(ids) => state.log().stream_version(&activity_stream(&ids[0])).await.map_err(ApiError::from)?.unwrap_or(0) > 0,

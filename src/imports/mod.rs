@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 pub use read::{CellValue, Sheet, Unreadable};
 
 /// Columns of an activities export that describe the file or the activity's place in the log, not its fields.
-const EXPORT_COLUMNS: [&str; 8] = ["as_of", "known_at", "log_position", "log_hash", "id", "status", "version", "position"];
+const EXPORT_COLUMNS: [&str; 7] = ["as_of", "known_at", "log_position", "log_hash", "status", "version", "position"];
 
 /// What a column holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +31,8 @@ enum Column {
     Attributes,
     /// A column of an export that is not an activity field.
     Ignored,
+    /// An export's `id`: the activity the row was exported from.
+    Id,
     /// A column without a heading: it must stay empty.
     Unnamed,
 }
@@ -83,6 +85,9 @@ pub struct RowBody {
     pub faults: Vec<Fault>,
     /// The column of each field heading, to place the faults the decision names.
     columns: Vec<(String, u32)>,
+    /// The activity the row was exported from (an export's `id` column): a row of an activity already in the
+    /// programme is not recorded again.
+    pub exported: Option<uuid::Uuid>,
 }
 
 impl RowBody {
@@ -112,6 +117,9 @@ fn column_of(heading: &str) -> Option<Column> {
     }
     if EXPORT_COLUMNS.contains(&heading) {
         return Some(Column::Ignored);
+    }
+    if heading == "id" {
+        return Some(Column::Id);
     }
     match heading {
         "evidence" => return Some(Column::Evidence),
@@ -189,6 +197,7 @@ pub fn row_bodies(sheets: &[Sheet], programme: &str) -> Result<Vec<RowBody>, Vec
 fn row_body(sheet: &Sheet, row: &read::Row, columns: &[(String, u32, Column)], has_kind: bool, programme: &str) -> RowBody {
     let mut body = Map::new();
     let mut faults = Vec::new();
+    let mut exported = None;
     if !has_kind {
         body.insert("kind".into(), json!(sheet.name.clone().unwrap_or_default()));
     }
@@ -205,6 +214,13 @@ fn row_body(sheet: &Sheet, row: &read::Row, columns: &[(String, u32, Column)], h
                 format!("this row is of programme '{}', not '{programme}': import it into its own programme", cell.text()),
             )),
             Column::Programme | Column::Ignored => {}
+            Column::Id => match uuid::Uuid::parse_str(&cell.text()) {
+                Ok(id) => exported = Some(id),
+                Err(_) => faults.push(Fault::new(
+                    heading.clone(),
+                    format!("'{}' is not an activity id: keep the id an export wrote, or clear the cell", cell.text()),
+                )),
+            },
             Column::Unnamed => {
                 let letters = read::column_letters(*column);
                 faults.push(Fault::new("", format!("a value in column {letters}, which has no heading: name the column or clear it")))
@@ -235,7 +251,7 @@ fn row_body(sheet: &Sheet, row: &read::Row, columns: &[(String, u32, Column)], h
         faults.push(Fault::new("", format!("a value in column {letters}, which has no heading: name the column or clear it")));
     }
     let columns = columns.iter().map(|(heading, column, _)| (heading.clone(), *column)).collect();
-    RowBody { sheet: sheet.name.clone(), row: row.number, body: Value::Object(body), faults, columns }
+    RowBody { sheet: sheet.name.clone(), row: row.number, body: Value::Object(body), faults, columns, exported }
 }
 
 /// A cell as the JSON value the field takes; a value of the wrong type is passed on as it is, for the reader

@@ -224,9 +224,28 @@ async fn an_activities_export_reads_back_into_a_fresh_store() {
         .expect(200)
         .text;
     let target = spawn_app().await;
-    let done = import(&target, Some(&target.admin), true, "text/csv", csv.into_bytes()).await.expect(200).json();
+    let done = import(&target, Some(&target.admin), true, "text/csv", csv.clone().into_bytes()).await.expect(200).json();
     assert_eq!(done["recorded"], json!(bodies.len()), "{done}");
     assert_eq!(exported_values(&target).await, exported_values(&source).await);
+
+    // The export with one row added, read back into the programme it came from: the exported rows are the
+    // activities already there (by their id), only the new row is recorded.
+    let header = csv.lines().next().unwrap().to_owned();
+    let new_row = sheet_row(&header, &[("programme", "connection"), ("kind", "staff_exchange"), ("occurred_on", "2021-11-15"),
+        ("host", "paris"), ("visitor", "torino"), ("days", "3"), ("staff", "1")]);
+    let grown = format!("{csv}{new_row}\r\n");
+    let again = import(&source, Some(&source.admin), true, "text/csv", grown.into_bytes()).await.expect(200).json();
+    assert_eq!((again["recorded"].as_u64(), again["already_recorded"].as_u64()), (Some(1), Some(bodies.len() as u64)), "{again}");
+    assert_eq!(activity_count(&source).await, bodies.len() + 1);
+}
+
+/// A CSV row under `header` with `values` in their columns and the others empty.
+fn sheet_row(header: &str, values: &[(&str, &str)]) -> String {
+    header
+        .split(',')
+        .map(|heading| values.iter().find(|(name, _)| *name == heading).map_or("", |(_, value)| *value))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[tokio::test]

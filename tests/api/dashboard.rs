@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{clock_past, spawn_app, TestApp};
 
 /// The `aria-valuenow` of the bar of `indicator` in `html`.
 fn bar_value(html: &str, indicator: &str) -> String {
@@ -195,9 +195,7 @@ async fn a_past_view_lists_the_partners_the_programme_had_then() {
     // The page's known_at has whole seconds: ask for the second after the registration's, and let the partner
     // join after that second.
     let then = registered.timestamp() + 1;
-    while chrono::Utc::now().timestamp() <= then {
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    clock_past(then).await;
     let partner = serde_json::json!({"id": "newtown", "name": "Newtown", "kind": "city", "role": "other"});
     app.post("/v1/programmes/connection/partners", Some(&app.admin), &partner).await.expect(201);
     assert!(app.get("/programmes/connection", None).await.expect(200).text.contains("Newtown"));

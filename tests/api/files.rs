@@ -8,7 +8,7 @@ use std::io::{Cursor, Read};
 use calamine::{Data, Reader, Xlsx};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{clock_past, spawn_app, TestApp};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -29,15 +29,6 @@ async fn every_format(app: &TestApp, query: &str) -> Vec<Vec<u8>> {
         bytes_of(app, &progress, XLSX).await,
         bytes_of(app, &activities, "text/csv").await,
     ]
-}
-
-/// Waits until the clock's whole second is not `second`, polling it (never a fixed sleep).
-async fn wait_for_the_next_second(second: i64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while chrono::Utc::now().timestamp() == second {
-        assert!(std::time::Instant::now() < deadline, "the clock did not move for 5 s");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
 }
 
 /// A cluster visit with every common field: title, notes (with a comma, a quote and a line break), evidence and
@@ -67,7 +58,7 @@ async fn every_format_of_a_past_report_gives_the_same_bytes_after_a_second_and_l
     for query in [format!("at_position={position}"), format!("at_position={position}&as_of=2021-12-31")] {
         let second = chrono::Utc::now().timestamp();
         let then = every_format(&app, &query).await;
-        wait_for_the_next_second(second).await;
+        clock_past(second).await;
         assert_eq!(every_format(&app, &query).await, then, "{query}: the same bytes a second later");
 
         // Later events: a new activity, a correction and a retraction of ones the report reflects.

@@ -175,3 +175,40 @@ pub(crate) fn exchange(host: &str, visitor: &str, occurred_on: &str) -> Value {
 pub(crate) fn indicator<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["indicators"].as_array().expect("indicators").iter().find(|i| i["id"] == id).expect("the indicator")
 }
+
+/// How often `eventually` asks again.
+const POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Asks `check` until it gives a value and returns it; fails naming `what` once `within` has passed. The one way
+/// these tests wait for something (never a fixed sleep).
+pub(crate) async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Waits until the wall clock's whole second (Unix time) is later than `second`.
+pub(crate) async fn clock_past(second: i64) {
+    let later = || async move { (chrono::Utc::now().timestamp() > second).then_some(()) };
+    eventually("the clock to pass a second", std::time::Duration::from_secs(5), later).await;
+}
+
+impl TestApp {
+    /// Waits until `token` is refused (401) where it was admitted, as an expired token is; the answer.
+    pub(crate) async fn refused_once_expired(&self, token: &str) -> Answer {
+        let refused = || async move {
+            let answer = self.get("/v1/audit/verify", Some(token)).await;
+            (answer.status == StatusCode::UNAUTHORIZED).then_some(answer)
+        };
+        eventually("the token to be refused after its expiry", std::time::Duration::from_secs(10), refused).await
+    }
+}

@@ -11,7 +11,7 @@ use chrono::{Months, NaiveDate};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{clock_past, spawn_app, TestApp};
 
 /// Validates `xml` against the official IATI 2.03 activity schema with xmllint; the error output when invalid.
 fn schema_errors(app: &TestApp, xml: &str) -> Option<String> {
@@ -251,16 +251,6 @@ async fn bad_settings_are_refused_naming_each_fault_and_the_role_and_version_are
     app.send(Method::PUT, "/v1/programmes/atlantis/iati-settings", Some(&app.admin), Some(&json!({})), &[]).await.problem(404);
 }
 
-/// Waits until the wall clock has moved on to another second.
-async fn next_second() {
-    let start = chrono::Utc::now().timestamp();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while chrono::Utc::now().timestamp() == start {
-        assert!(std::time::Instant::now() < deadline, "the clock did not move");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_past_report_is_the_same_bytes_later_and_dated_by_its_event() {
     let app = spawn_app().await;
@@ -268,7 +258,7 @@ async fn a_past_report_is_the_same_bytes_later_and_dated_by_its_event() {
     let position = app.get("/healthz", None).await.json()["position"].as_u64().unwrap();
     let path = format!("/v1/programmes/connection/iati?at_position={position}");
     let first = app.get(&path, None).await.expect(200);
-    next_second().await;
+    clock_past(chrono::Utc::now().timestamp()).await;
     let again = app.get(&path, None).await.expect(200);
     assert_eq!(again.text, first.text, "the same query a second later");
 

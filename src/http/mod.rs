@@ -5,6 +5,8 @@
 
 mod activities;
 mod dashboard;
+mod pages;
+mod session;
 mod error;
 mod extract;
 mod iati;
@@ -221,7 +223,8 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     // After the merge: the paths come from the routers, not from `ApiDoc`.
     utoipa::Modify::modify(&ProblemResponses, &mut openapi);
-    (router, openapi)
+    // The browser's pages are not part of the API's description.
+    (router.merge(pages::routes()), openapi)
 }
 
 /// The OpenAPI description of every endpoint, as served at `/openapi.json`.

@@ -38,7 +38,7 @@ input[aria-invalid=true] { border: 2px solid #b3261e; }
 "#;
 
 /// A whole page: `header` (with the way back to every programme), `main` holding `body`, and `footer`.
-pub(super) fn page(title: &str, body: Markup) -> String {
+pub(in crate::http) fn page(title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -59,7 +59,7 @@ pub(super) fn page(title: &str, body: Markup) -> String {
 }
 
 /// What went wrong with a request, at the top of the page: each fault linking to the field it is about.
-pub(super) fn error_summary(faults: &[(Option<&str>, String)]) -> Markup {
+pub(in crate::http) fn error_summary(faults: &[(Option<&str>, String)]) -> Markup {
     html! {
         div.error-summary role="alert" aria-labelledby="error-summary-title" tabindex="-1" {
             h2 id="error-summary-title" { "There is a problem" }
@@ -74,13 +74,13 @@ pub(super) fn error_summary(faults: &[(Option<&str>, String)]) -> Markup {
 
 /// A region that scrolls sideways on its own when its table is wider than the screen; it takes the focus
 /// (`tabindex="0"`) so that it can be scrolled with the keyboard, and is named for screen readers.
-pub(super) fn scroll_region(name: &str, content: Markup) -> Markup {
+pub(in crate::http) fn scroll_region(name: &str, content: Markup) -> Markup {
     html! { div.scroll role="region" aria-label=(name) tabindex="0" { (content) } }
 }
 
 /// A decimal written with a comma between thousands: `1874876.03` → `1,874,876.03`. Anything that is not a
 /// plain decimal is given back as it is.
-pub(super) fn grouped(decimal: &str) -> String {
+pub(in crate::http) fn grouped(decimal: &str) -> String {
     let (sign, rest) = decimal.strip_prefix('-').map_or(("", decimal), |r| ("-", r));
     let (whole, fraction) = rest.split_once('.').map_or((rest, None), |(w, f)| (w, Some(f)));
     if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
@@ -101,7 +101,7 @@ pub(super) fn grouped(decimal: &str) -> String {
 }
 
 /// An amount of money with its currency: `65,979.71 EUR`.
-pub(super) fn money(amount: &str, currency: &str) -> String {
+pub(in crate::http) fn money(amount: &str, currency: &str) -> String {
     format!("{} {currency}", grouped(amount))
 }
 
@@ -153,7 +153,7 @@ fn bar(indicator: &IndicatorReport, as_of: chrono::NaiveDate, ended: bool) -> Ma
 
 /// The table of indicators with their bars, in a scroll region named `name`; `ended` when the report is as of
 /// the programme's end or later.
-pub(super) fn indicator_table(name: &str, report: &ProgressReport, ended: bool) -> Markup {
+pub(in crate::http) fn indicator_table(name: &str, report: &ProgressReport, ended: bool) -> Markup {
     let table = html! {
         table {
             thead { tr { th scope="col" { "indicator" } th scope="col" { "progress" } th.num scope="col" { "actual / target" }

@@ -7,7 +7,7 @@
 //! A browser (`Accept: text/html`) that asks for an unknown programme or gives a date that cannot be read gets
 //! an HTML page with an error summary; other clients get the API's problem+json.
 
-mod layout;
+pub(super) mod layout;
 mod programme;
 
 use axum::extract::{Path, Query, State};

@@ -35,10 +35,17 @@ input[aria-invalid=true] { border: 2px solid #b3261e; }
 .error-summary { border: 3px solid #b3261e; padding: .2rem 1rem .6rem; margin: 1rem 0; }
 .error-summary h2 { margin-top: .6rem; }
 .legend { font-size: .85rem; color: #555; }
+form.inline { display: inline; margin: 0; }
 "#;
 
-/// A whole page: `header` (with the way back to every programme), `main` holding `body`, and `footer`.
+/// A whole page for someone not signed in: see [`page_for`].
 pub(in crate::http) fn page(title: &str, body: Markup) -> String {
+    page_for(title, None, body)
+}
+
+/// A whole page: `header` (with the way back to every programme, and who is signed in with the way out, or the
+/// way in), `main` holding `body`, and `footer`.
+pub(in crate::http) fn page_for(title: &str, viewer: Option<&Viewer>, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -49,13 +56,38 @@ pub(in crate::http) fn page(title: &str, body: Markup) -> String {
                 style { (PreEscaped(STYLE)) }
             }
             body {
-                header { nav aria-label="site" { a href="/" { "All programmes" } } }
+                header { nav aria-label="site" { a href="/" { "All programmes" } " · " (viewer_nav(viewer)) } }
                 main { (body) }
                 footer { p.legend { "JSON: " a href="/v1/programmes" { "/v1/programmes" } " · API: " a href="/openapi.json" { "/openapi.json" } } }
             }
         }
     }
     .into_string()
+}
+
+/// Who is looking at a page: the signed-in caller and the session's CSRF token (absent for a bearer token).
+#[derive(Clone, Debug)]
+pub(in crate::http) struct Viewer {
+    pub principal: std::sync::Arc<crate::auth::Principal>,
+    pub csrf: Option<crate::http::session::CsrfToken>,
+}
+
+/// The header's part about the viewer: the way in, or the name and the way out (a form: signing out changes
+/// state, so it is a POST carrying the CSRF token).
+fn viewer_nav(viewer: Option<&Viewer>) -> Markup {
+    html! {
+        @match viewer {
+            None => { a href="/sign-in" { "Sign in" } }
+            Some(viewer) => {
+                a href="/account" { "Signed in as " (viewer.principal.name) }
+                " "
+                form.inline method="post" action="/sign-out" {
+                    (crate::http::session::csrf_field(viewer.csrf.as_ref()))
+                    button type="submit" { "Sign out" }
+                }
+            }
+        }
+    }
 }
 
 /// What went wrong with a request, at the top of the page: each fault linking to the field it is about.

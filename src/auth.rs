@@ -45,6 +45,10 @@ pub struct StoredToken {
     pub last_used_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<String>,
+    /// The person whose own token this is (made on their account page, in their scope); `None` for a token an
+    /// admin issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The roles of SPEC §6.
@@ -296,6 +300,11 @@ impl Tokens {
 
     /// Issues a token and returns its secret, which is not kept. Blocks on the store's durable write.
     pub fn issue(&self, request: &TokenRequest) -> Result<String, IssueError> {
+        self.issue_owned(request, None)
+    }
+
+    /// [`Tokens::issue`] of a person's own token.
+    pub fn issue_owned(&self, request: &TokenRequest, owner: Option<&str>) -> Result<String, IssueError> {
         let now = Utc::now();
         let faults = request.check(now);
         if !faults.is_empty() {
@@ -313,6 +322,7 @@ impl Tokens {
             expires_at: request.expires_at.map(rfc3339),
             last_used_at: None,
             revoked_at: None,
+            owner: owner.map(str::to_owned),
         };
         let live = Live::of(&token).expect("an issued token's times are well-formed");
         let bytes = serde_json::to_vec(&token).expect("a token always serialises");
@@ -344,6 +354,16 @@ impl Tokens {
         self.by_hash.write().retain(|_, token| token.name != name);
         records.insert(name.to_owned(), tombstone);
         Ok(Revoked::Now)
+    }
+
+    /// Whether a token of this name was ever issued (a revoked one counts).
+    pub fn has(&self, name: &str) -> bool {
+        self.records.lock().contains_key(name)
+    }
+
+    /// The names of the tokens `person` owns, live and revoked.
+    pub fn owned_by(&self, person: &str) -> Vec<String> {
+        self.records.lock().values().filter(|t| t.owner.as_deref() == Some(person)).map(|t| t.name.clone()).collect()
     }
 
     /// Every token, live and revoked, by name, as of `now`.
@@ -422,14 +442,14 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))
 }
 
-fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     format!("{PREFIX}{}", hex::encode(bytes))
 }
 
 /// What a token is stored and looked up under: the SHA-256 of its secret (the secret itself is never kept).
-fn digest(secret: &str) -> [u8; 32] {
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 

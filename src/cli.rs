@@ -190,6 +190,8 @@ async fn create_token(dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     let tokens = Tokens::load(log.clone())?;
+    let people = crate::people::People::load(log.clone())?;
+    anyhow::ensure!(!people.has(&request.name), "the name '{}' belongs to a person; choose another", request.name);
     let secret = tokens.issue(&request).map_err(|error| match error {
         crate::auth::IssueError::Invalid(faults) => {
             let faults: Vec<String> = faults.iter().map(ToString::to_string).collect();

@@ -9,6 +9,7 @@ pub mod http;
 pub mod imports;
 pub mod live;
 pub mod memory;
+pub mod people;
 pub mod projection_store;
 pub mod query;
 pub mod report;

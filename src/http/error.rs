@@ -73,6 +73,15 @@ impl ApiError {
         self.status
     }
 
+    /// What a page shows of the problem: its detail, or its title, and every fault with its field.
+    pub fn detail_text(&self) -> String {
+        let mut text = self.detail.clone().unwrap_or_else(|| self.title.clone());
+        for fault in &self.errors {
+            text.push_str(&format!("; {}: {}", fault.field, fault.message));
+        }
+        text
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "malformed request").detail(detail)
     }

@@ -217,6 +217,11 @@ pub(super) async fn authenticate(
             }
         };
         request.extensions_mut().insert(principal);
+    } else {
+        request = match super::session::authenticate_session(&state, request).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        };
     }
     next.run(request).await
 }

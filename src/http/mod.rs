@@ -3,6 +3,7 @@
 //! projection, serves until Ctrl-C or SIGTERM and then shuts down gracefully (in-flight requests finish, the
 //! projection's snapshot is saved and the log is closed).
 
+mod account;
 mod activities;
 mod dashboard;
 mod pages;
@@ -15,6 +16,7 @@ mod imports;
 mod log;
 mod metrics;
 mod openapi;
+mod people;
 mod programmes;
 mod tokens;
 
@@ -57,6 +59,9 @@ struct Shared {
     records: Arc<dyn RecordStore>,
     progress: Arc<LiveProgress>,
     tokens: Tokens,
+    accounts: crate::people::Accounts,
+    /// Held while a name is given to a token or a person, so that the two never get the same one.
+    naming: parking_lot::Mutex<()>,
     in_flight: idempotency::InFlight,
     metrics: metrics::Metrics,
     programmes: crate::service::ProgrammeCache,
@@ -66,12 +71,20 @@ struct Shared {
 }
 
 impl AppState {
-    pub fn new(log: Arc<dyn EventLog>, records: Arc<dyn RecordStore>, progress: Arc<LiveProgress>, tokens: Tokens) -> AppState {
+    pub fn new(
+        log: Arc<dyn EventLog>,
+        records: Arc<dyn RecordStore>,
+        progress: Arc<LiveProgress>,
+        tokens: Tokens,
+        accounts: crate::people::Accounts,
+    ) -> AppState {
         AppState(Arc::new(Shared {
             log,
             records,
             progress,
             tokens,
+            accounts,
+            naming: parking_lot::Mutex::new(()),
             in_flight: idempotency::InFlight::default(),
             metrics: metrics::Metrics::default(),
             programmes: crate::service::ProgrammeCache::default(),
@@ -114,6 +127,16 @@ impl AppState {
 
     pub fn tokens(&self) -> &Tokens {
         &self.0.tokens
+    }
+
+    pub fn accounts(&self) -> &crate::people::Accounts {
+        &self.0.accounts
+    }
+
+    /// Runs `give` while no other name is given: tokens and people share one space of names.
+    pub fn naming<T>(&self, give: impl FnOnce() -> T) -> T {
+        let _naming = self.0.naming.lock();
+        give()
     }
 
     fn in_flight(&self) -> &idempotency::InFlight {
@@ -218,13 +241,14 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(imports::routes())
         .merge(log::routes())
         .merge(tokens::routes())
+        .merge(people::routes())
         .merge(metrics::routes())
         .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts();
     // After the merge: the paths come from the routers, not from `ApiDoc`.
     utoipa::Modify::modify(&ProblemResponses, &mut openapi);
     // The browser's pages are not part of the API's description.
-    (router.merge(pages::routes()), openapi)
+    (router.merge(pages::routes()).merge(account::routes()), openapi)
 }
 
 /// The OpenAPI description of every endpoint, as served at `/openapi.json`.
@@ -343,12 +367,13 @@ impl Application {
             let path = write_admin_token(&config.data, &tokens)?;
             tracing::info!(path = %path.display(), "created the admin token; it is in this file (mode 0600)");
         }
+        let accounts = crate::people::Accounts::load(Arc::clone(&records)).context("loading the accounts")?;
         let (progress, follower) = LiveProgress::follow_from(projection, log.clone());
         tracing::info!(?restored, "progress projection ready");
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
-        let state = AppState::new(log.clone(), records, progress, tokens);
+        let state = AppState::new(log.clone(), records, progress, tokens, accounts);
         Ok(Application { listener, state, log, follower, request_timeout: config.request_timeout })
     }
 
@@ -406,7 +431,7 @@ async fn serve(
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -419,7 +444,12 @@ async fn serve(
             () = &mut shutdown => break,
         };
         let service = hyper_util::service::TowerToHyperService::new(
-            router.clone().map_request(|request: Request<hyper::body::Incoming>| request.map(axum::body::Body::new)),
+            // The peer's address, for the sign-in throttle.
+            router.clone().map_request(move |request: Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                request
+            }),
         );
         let (builder, watcher) = (builder.clone(), connections.watcher());
         tokio::spawn(async move {
@@ -437,7 +467,8 @@ async fn serve(
     connections.shutdown().await;
 }
 
-/// Saves the tokens' last-used times once a minute (a crash loses at most the last minute of them).
+/// Saves the tokens' last-used and the sessions' last-seen times once a minute (a crash loses at most the last
+/// minute of them).
 async fn save_last_used_every_minute(state: AppState) {
     let mut interval = tokio::time::interval(Duration::from_secs(60));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -449,6 +480,12 @@ async fn save_last_used_every_minute(state: AppState) {
 }
 
 async fn save_last_used(state: &AppState) {
+    let sessions = state.clone();
+    match tokio::task::spawn_blocking(move || sessions.accounts().sessions.save_last_seen()).await {
+        Ok(Ok(saved)) => tracing::debug!(saved, "saved the sessions' last-seen times"),
+        Ok(Err(error)) => tracing::warn!(%error, "could not save the sessions' last-seen times"),
+        Err(error) => tracing::warn!(%error, "saving the sessions' last-seen times failed"),
+    }
     let tokens = state.clone();
     match tokio::task::spawn_blocking(move || tokens.tokens().save_last_used()).await {
         Ok(Ok(saved)) => tracing::debug!(saved, "saved the tokens' last-used times"),

@@ -73,63 +73,82 @@ async fn issue(
     // retry is a 409 and the caller can revoke and issue again.
     let principal = caller.admin()?;
     let JsonBody(body) = body?;
-    {
-        let invalid = |faults| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(faults);
-        let (body, mut faults) = read_fields::<IssueBody>(body, &["name", "role", "programme", "partner", "expires_at"]);
-        let Some(body) = body else { return Err(invalid(faults)) };
-        let role = RoleName::parse(&body.role);
-        if role.is_none() {
-            faults.push(events::Fault::new("role", format!("unknown role '{}': use admin, coordinator, recorder or auditor", body.role)));
-        }
-        let expires_at = body.expires_at.as_deref().and_then(|text| match chrono::DateTime::parse_from_rfc3339(text) {
-            Ok(at) => Some(at.with_timezone(&chrono::Utc)),
-            Err(e) => {
-                let message = format!("'{text}' is not an RFC 3339 time ({e}): write e.g. 2027-01-31T17:00:00Z");
-                faults.push(events::Fault::new("expires_at", message));
-                None
-            }
-        });
-        let request = TokenRequest {
-            name: body.name,
-            role: role.unwrap_or(RoleName::Auditor),
-            programme: body.programme,
-            partner: body.partner,
-            expires_at,
-        };
-        if role.is_some() {
-            faults.extend(request.check(chrono::Utc::now()));
-        } else if let Err(e) = events::Slug::parse(&request.name) {
-            faults.push(events::Fault::new("name", e.to_string()));
-        }
-        if !faults.is_empty() {
-            return Err(invalid(faults));
-        }
-        check_scope(&state, &request).await?;
-        let tokens = state.clone();
-        let to_issue = request.clone();
-        let secret = tokio::task::spawn_blocking(move || tokens.tokens().issue(&to_issue))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|error| match error {
-                IssueError::NameTaken(_) | IssueError::NameRevoked(_) => ApiError::conflict(error.to_string()),
-                IssueError::Invalid(faults) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(faults),
-                IssueError::Store(e) => ApiError::from(e),
-            })?;
-        tracing::info!(name = %request.name, role = ?request.role, by = %principal.name, "token issued");
-        let issued = Issued {
-            name: request.name.clone(),
-            token: secret,
-            role: request.role,
-            programme: request.programme,
-            partner: request.partner,
-            expires_at: request.expires_at.map(crate::auth::rfc3339),
-        };
-        Ok((StatusCode::CREATED, [location(format!("/v1/tokens/{}", request.name))], axum::Json(issued)).into_response())
+    let invalid = |faults| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(faults);
+    let (body, mut faults) = read_fields::<IssueBody>(body, &["name", "role", "programme", "partner", "expires_at"]);
+    let Some(body) = body else { return Err(invalid(faults)) };
+    let request = token_request(body, &mut faults);
+    if !faults.is_empty() {
+        return Err(invalid(faults));
     }
+    let secret = issue_token(&state, &request, None, &principal.name).await?;
+    let issued = Issued {
+        name: request.name.clone(),
+        token: secret,
+        role: request.role,
+        programme: request.programme,
+        partner: request.partner,
+        expires_at: request.expires_at.map(crate::auth::rfc3339),
+    };
+    Ok((StatusCode::CREATED, [location(format!("/v1/tokens/{}", request.name))], axum::Json(issued)).into_response())
+}
+
+/// A token request from its fields, adding a fault for each field that cannot be read or breaks a rule of its
+/// shape; the API and the admin's page read them alike.
+pub(super) fn token_request(body: IssueBody, faults: &mut Vec<events::Fault>) -> TokenRequest {
+    let role = RoleName::parse(&body.role);
+    if role.is_none() {
+        faults.push(events::Fault::new("role", format!("unknown role '{}': use admin, coordinator, recorder or auditor", body.role)));
+    }
+    let expires_at = body.expires_at.as_deref().and_then(|text| match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(at) => Some(at.with_timezone(&chrono::Utc)),
+        Err(e) => {
+            let message = format!("'{text}' is not an RFC 3339 time ({e}): write e.g. 2027-01-31T17:00:00Z");
+            faults.push(events::Fault::new("expires_at", message));
+            None
+        }
+    });
+    let request = TokenRequest {
+        name: body.name,
+        role: role.unwrap_or(RoleName::Auditor),
+        programme: body.programme,
+        partner: body.partner,
+        expires_at,
+    };
+    if role.is_some() {
+        faults.extend(request.check(chrono::Utc::now()));
+    } else if let Err(e) = events::Slug::parse(&request.name) {
+        faults.push(events::Fault::new("name", e.to_string()));
+    }
+    request
+}
+
+/// Issues a checked token request — its programme and partner must exist, and its name must be no token's or
+/// person's — for `owner` (a person's own token) or for no one; the secret. `by` is who issues it, for the log.
+pub(super) async fn issue_token(state: &AppState, request: &TokenRequest, owner: Option<&str>, by: &str) -> Result<String, ApiError> {
+    check_scope(state, request).await?;
+    let tokens = state.clone();
+    let (to_issue, owner) = (request.clone(), owner.map(str::to_owned));
+    let secret = tokio::task::spawn_blocking(move || {
+        tokens.naming(|| {
+            if tokens.accounts().people.has(&to_issue.name) {
+                return Err(IssueError::NameTaken(to_issue.name.clone()));
+            }
+            tokens.tokens().issue_owned(&to_issue, owner.as_deref())
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|error| match error {
+        IssueError::NameTaken(_) | IssueError::NameRevoked(_) => ApiError::conflict(error.to_string()),
+        IssueError::Invalid(faults) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid token request").errors(faults),
+        IssueError::Store(e) => ApiError::from(e),
+    })?;
+    tracing::info!(name = %request.name, role = ?request.role, %by, "token issued");
+    Ok(secret)
 }
 
 /// The programme and partner a token names must exist (its shape was checked before).
-async fn check_scope(state: &AppState, request: &TokenRequest) -> Result<(), ApiError> {
+pub(super) async fn check_scope(state: &AppState, request: &TokenRequest) -> Result<(), ApiError> {
     let Some(programme) = &request.programme else { return Ok(()) };
     let projection = state.caught_up_progress().await?;
     let Some(definition) = projection.programme(programme) else {

@@ -249,6 +249,10 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug + 'static {
 pub enum Table {
     Tokens,
     IdempotencyKeys,
+    /// People's accounts (`crate::people`).
+    People,
+    /// Browser sessions, by the hash of their cookie.
+    Sessions,
 }
 
 impl Table {
@@ -256,6 +260,8 @@ impl Table {
         match self {
             Table::Tokens => "tokens",
             Table::IdempotencyKeys => "idempotency_keys",
+            Table::People => "people",
+            Table::Sessions => "sessions",
         }
     }
 }

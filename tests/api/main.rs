@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod accounts;
 mod activities;
 mod authorization;
 mod bad_input;

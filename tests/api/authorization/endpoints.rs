@@ -54,6 +54,9 @@ pub(super) enum Endpoint {
     IssueToken,
     RevokeToken,
     ListTokens,
+    InvitePerson,
+    ListPeople,
+    RevokePerson,
 }
 
 /// What a successful request appended, to find its `actor`.
@@ -127,6 +130,9 @@ impl Endpoint {
             Endpoint::IssueToken => (Who::Admin, 201),
             Endpoint::RevokeToken => (Who::Admin, 204),
             Endpoint::ListTokens => (Who::Admin, 200),
+            Endpoint::InvitePerson => (Who::Admin, 201),
+            Endpoint::ListPeople => (Who::Admin, 200),
+            Endpoint::RevokePerson => (Who::Admin, 204),
         }
     }
 
@@ -236,6 +242,16 @@ impl Endpoint {
                 Request { method: Method::DELETE, ..Request::get(format!("/v1/tokens/{victim}")) }
             }
             Endpoint::ListTokens => Request::get("/v1/tokens".into()),
+            Endpoint::InvitePerson => {
+                let body = json!({"name": format!("invitee-{n}"), "display_name": "Invitee", "email": "invitee@example.org", "role": "auditor"});
+                Request::post("/v1/people".into(), body, Writes::Nothing)
+            }
+            Endpoint::ListPeople => Request::get("/v1/people".into()),
+            Endpoint::RevokePerson => {
+                let victim = format!("leaver-{n}");
+                crate::accounts::invite(app, &victim, "auditor", None, None).await;
+                Request { method: Method::DELETE, ..Request::get(format!("/v1/people/{victim}")) }
+            }
         }
     }
 }

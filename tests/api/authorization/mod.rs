@@ -3,7 +3,9 @@
 //! coordinators of the programme and of another one, an auditor, an admin — sends the same request to every
 //! endpoint, and the status must be the one SPEC §6 gives: 401 without a usable token, 403 for a valid token
 //! whose role, programme or partner does not allow it, the success status otherwise; every 401 and 403 is
-//! `application/problem+json`. Each event a caller appends must carry the caller's token name as `actor`.
+//! `application/problem+json`. Each event a caller appends must carry the caller's token name as `actor`. The
+//! same roles signed in as people, by session cookie (with the CSRF token in `X-CSRF-Token`), are held to the
+//! same table; a cookie of an ended session counts as no credentials.
 //!
 //! Writes get fresh ids and fresh activities per call, so the allowed callers succeed rather than meet a 409 of
 //! an earlier caller's doing, and the refused callers are refused for who they are, not for what they sent.
@@ -83,13 +85,40 @@ struct Caller {
     /// The token's name: the `actor` of every event it appends.
     name: Option<&'static str>,
     token: Option<String>,
+    /// A person signed in with a browser: the session cookie and its CSRF token, sent as `X-CSRF-Token`.
+    session: Option<(String, String)>,
     kind: Kind,
 }
 
 impl Caller {
     fn new(label: &'static str, name: Option<&'static str>, token: Option<String>, kind: Kind) -> Caller {
-        Caller { label, name, token, kind }
+        Caller { label, name, token, session: None, kind }
     }
+}
+
+/// A person invited through the API who chose a password and signed in: a caller by session cookie.
+async fn signed_in(app: &TestApp, label: &'static str, name: &'static str, role: &str, scope: (Option<&str>, Option<&str>), kind: Kind) -> Caller {
+    let mut browser = crate::accounts::person(app, name, role, scope.0, scope.1).await;
+    browser.get("/account").await.expect(200);
+    let session = (browser.cookie.clone().expect("a session cookie"), browser.csrf.clone().expect("a CSRF token"));
+    Caller { label, name: Some(name), token: None, session: Some(session), kind }
+}
+
+/// The callers by session cookie: one per role, and a cookie of a session that ended (anonymous).
+async fn session_callers(app: &TestApp) -> Vec<Caller> {
+    let mut ended = crate::accounts::person(app, "gone", "admin", None, None).await;
+    let cookie = ended.cookie.clone().expect("a session cookie");
+    ended.get("/account").await.expect(200);
+    ended.post("/sign-out", &[]).await.expect(303);
+    vec![
+        Caller { label: "a signed-out session's cookie", name: None, token: None, session: Some((cookie, String::new())), kind: Kind::Anonymous },
+        signed_in(app, "sara, recorder of connection/torino (cookie)", "sara", "recorder", (Some("connection"), Some("torino")), Kind::OwnRecorder).await,
+        signed_in(app, "paul, recorder of connection/paris (cookie)", "paul", "recorder", (Some("connection"), Some("paris")), Kind::OtherPartnerRecorder).await,
+        signed_in(app, "cora, coordinator of connection (cookie)", "cora", "coordinator", (Some("connection"), None), Kind::Coordinator).await,
+        signed_in(app, "uma, coordinator of unites (cookie)", "uma", "coordinator", (Some("unites"), None), Kind::OtherProgrammeCoordinator).await,
+        signed_in(app, "aida, auditor (cookie)", "aida", "auditor", (None, None), Kind::Auditor).await,
+        signed_in(app, "adam, admin (cookie)", "adam", "admin", (None, None), Kind::Admin).await,
+    ]
 }
 
 /// The programme under test and an activity of torino's in it that every request may read.
@@ -138,21 +167,23 @@ async fn torino_activity(app: &TestApp, programme: &str, approved: bool) -> Stri
 }
 
 /// Sends `request` with `token`; an event stream is answered without reading its endless body.
-async fn send(app: &TestApp, request: &Request, token: Option<&str>) -> Answer {
-    if let Some(csv) = &request.csv {
-        return app.post_file(&request.path, token, "text/csv", csv.clone().into_bytes()).await;
-    }
-    if !request.endless {
-        return app.send(request.method.clone(), &request.path, token, request.body.as_ref(), &[]).await;
-    }
+async fn send(app: &TestApp, request: &Request, caller: &Caller) -> Answer {
     let mut builder = app.client.request(request.method.clone(), app.url(&request.path));
-    if let Some(token) = token {
+    if let Some(token) = &caller.token {
         builder = builder.bearer_auth(token);
+    }
+    if let Some((cookie, csrf)) = &caller.session {
+        builder = builder.header("cookie", format!("tracker_session={cookie}")).header("x-csrf-token", csrf);
+    }
+    if let Some(csv) = &request.csv {
+        builder = builder.header("content-type", "text/csv").body(csv.clone());
+    } else if let Some(body) = &request.body {
+        builder = builder.header("content-type", "application/json").body(body.to_string());
     }
     let response = builder.send().await.expect("the server answers");
     let (status, headers) = (response.status(), response.headers().clone());
     // A refusal is a finite problem document; a subscription is dropped unread, which closes it.
-    let text = if status.is_success() { String::new() } else { response.text().await.expect("a body") };
+    let text = if request.endless && status.is_success() { String::new() } else { response.text().await.expect("a body") };
     Answer { status, headers, text }
 }
 
@@ -211,7 +242,7 @@ async fn run_matrix(app: &TestApp, fixture: &Fixture, callers: &[Caller], endpoi
             let request = endpoint.prepare(app, fixture, n).await;
             let case = format!("{:<44} × {endpoint:?} ({} {})", caller.label, request.method, request.path);
             let expected = who.expected(caller.kind, success);
-            let answer = send(app, &request, caller.token.as_deref()).await;
+            let answer = send(app, &request, caller).await;
             if let Err(why) = verdict(&answer, expected, request.endless) {
                 failures.push(format!("{case}: {why}"));
                 continue;
@@ -287,6 +318,7 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Caller::new("audrey, auditor", Some("audrey"), Some(app.token("audrey", "auditor", None, None).await), Kind::Auditor),
         Caller::new("admin", Some("admin"), Some(app.admin.clone()), Kind::Admin),
     ]);
+    callers.extend(session_callers(&app).await);
     let fixture = Fixture { programme: "connection", requires_approval: false, activity: torino_activity(&app, "connection", false).await };
     let endpoints = [
         Endpoint::Dashboard,
@@ -325,6 +357,9 @@ async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_
         Endpoint::IssueToken,
         Endpoint::RevokeToken,
         Endpoint::ListTokens,
+        Endpoint::InvitePerson,
+        Endpoint::ListPeople,
+        Endpoint::RevokePerson,
     ];
     let failures = run_matrix(&app, &fixture, &callers, &endpoints).await;
     report(&failures, callers.len() * endpoints.len());

@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API against the real server on port 0 with a fresh data directory each.
 
+mod axe;
 mod helpers;
 
 mod activities;

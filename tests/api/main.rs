@@ -22,4 +22,5 @@ mod review;
 mod schemathesis;
 mod service;
 mod tokens;
+mod webdriver;
 mod programmes;

@@ -13,6 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::axe::{axe_source, WCAG_21_AA};
 use crate::helpers::spawn_app;
 
 const CHROMIUM: &str = "chromium";
@@ -199,21 +200,8 @@ async fn chromium_renders_the_dashboard_bars_with_the_recorded_progress() {
     assert_eq!(&png[1..4], b"PNG");
 }
 
-/// axe-core's script, installed by `.ci/install-axe-core` under `~/.cache/tracker/axe-core` (or
-/// `TRACKER_AXE_CORE`).
-fn axe_source() -> String {
-    let tools = std::env::var_os("TRACKER_AXE_CORE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".cache/tracker/axe-core")))
-        .expect("HOME or TRACKER_AXE_CORE is set");
-    let script = tools.join("node/node_modules/axe-core/axe.min.js");
-    std::fs::read_to_string(&script).unwrap_or_else(|error| {
-        panic!("axe-core is not installed ({}: {error}): run `.ci/install-axe-core` (CI does)", script.display())
-    })
-}
-
-/// axe-core's WCAG 2.1 A and AA rules on the page; the violations as `rule (impact): help — targets`.
-const RUN_AXE: &str = r#"axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+/// axe-core's rules (`options`: WCAG 2.1 A and AA) on the page; the violations as `rule (impact): help — targets`.
+const RUN_AXE: &str = r#"options => axe.run(document, options)
     .then(r => JSON.stringify({ passes: r.passes.length, violations: r.violations.map(v =>
         `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map(n => n.target.join(' ')).join(', ')}`) }))"#;
 
@@ -296,7 +284,8 @@ async fn every_dashboard_page_passes_axe_and_fits_a_phone_and_a_desktop() {
             }
 
             page.evaluate(&format!("{axe}\n;true")).await;
-            let report: Value = serde_json::from_str(page.evaluate(RUN_AXE).await.as_str().unwrap()).unwrap();
+            let report = page.evaluate(&format!("({RUN_AXE})({WCAG_21_AA})")).await;
+            let report: Value = serde_json::from_str(report.as_str().unwrap()).unwrap();
             assert!(report["passes"].as_u64().unwrap() > 10, "axe ran its rules on {path}: {report}");
             for violation in report["violations"].as_array().unwrap() {
                 failures.push(format!("{path} at {width} px: {}", violation.as_str().unwrap()));

@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API against the real server on port 0 with a fresh data directory each.
 
+mod axe;
 mod helpers;
 
 mod accounts;
@@ -22,4 +23,5 @@ mod review;
 mod schemathesis;
 mod service;
 mod tokens;
+mod webdriver;
 mod programmes;

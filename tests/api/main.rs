@@ -24,4 +24,5 @@ mod schemathesis;
 mod service;
 mod tokens;
 mod webdriver;
+mod webdriver_people;
 mod programmes;

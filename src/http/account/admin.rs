@@ -58,18 +58,20 @@ fn some(text: &str) -> Option<String> {
     Some(text.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
-fn role_fields(values: &InviteForm, faults: &[(Option<String>, String)], prefix: &str) -> Markup {
+/// The role, programme and partner controls; `whose` follows each label ("" in the invitation, " of marco"
+/// in a person's row) so that every label on the page names one control.
+fn role_fields(values: &InviteForm, faults: &[(Option<String>, String)], prefix: &str, whose: &str) -> Markup {
     let invalid = |field: &str| faults.iter().any(|(f, _)| f.as_deref() == Some(field)).then_some("true");
     html! {
-        label for={ (prefix) "role" } { "Role" }
+        label for={ (prefix) "role" } { "Role" (whose) }
         select id={ (prefix) "role" } name="role" aria-invalid=[invalid("role")] {
             @for role in ["recorder", "coordinator", "auditor", "admin"] {
                 option value=(role) selected[values.role == role] { (role) }
             }
         }
-        label for={ (prefix) "programme" } { "Programme (coordinator, recorder)" }
+        label for={ (prefix) "programme" } { "Programme" (whose) " (coordinator, recorder)" }
         input id={ (prefix) "programme" } name="programme" type="text" value=(values.programme) aria-invalid=[invalid("programme")];
-        label for={ (prefix) "partner" } { "Partner (recorder)" }
+        label for={ (prefix) "partner" } { "Partner" (whose) " (recorder)" }
         input id={ (prefix) "partner" } name="partner" type="text" value=(values.partner) aria-invalid=[invalid("partner")];
     }
 }
@@ -98,7 +100,7 @@ fn render(state: &AppState, viewer: &SignedIn, outcome: Outcome) -> String {
             input #display_name name="display_name" type="text" required value=(values.display_name) aria-invalid=[invalid("display_name")];
             label for="email" { "E-mail" }
             input #email name="email" type="email" required value=(values.email) aria-invalid=[invalid("email")];
-            (role_fields(&values, &outcome.faults, ""))
+            (role_fields(&values, &outcome.faults, "", ""))
             button type="submit" { "Invite" }
         }
         h2 { "People" }
@@ -115,12 +117,12 @@ fn render(state: &AppState, viewer: &SignedIn, outcome: Outcome) -> String {
                                         summary { "Change role of " (person.name) }
                                         form.stacked method="post" action={ "/admin/people/" (person.name) "/role" } {
                                             (viewer.csrf_field())
-                                            (role_fields(&InviteForm { role: format!("{:?}", person.role).to_lowercase(), programme: person.programme.clone().unwrap_or_default(), partner: person.partner.clone().unwrap_or_default(), ..InviteForm::default() }, &[], &format!("{}-", person.name)))
+                                            (role_fields(&InviteForm { role: format!("{:?}", person.role).to_lowercase(), programme: person.programme.clone().unwrap_or_default(), partner: person.partner.clone().unwrap_or_default(), ..InviteForm::default() }, &[], &format!("{}-", person.name), &format!(" of {}", person.name)))
                                             button type="submit" { "Change role" }
                                         }
                                     }
                                     form.inline method="post" action={ "/admin/people/" (person.name) "/reinvite" } {
-                                        (viewer.csrf_field()) button type="submit" aria-label={ "New invitation link for " (person.name) } { "New link" }
+                                        (viewer.csrf_field()) button type="submit" aria-label={ "New link for " (person.name) } { "New link" }
                                     }
                                     " "
                                     form.inline method="post" action={ "/admin/people/" (person.name) "/revoke" } {

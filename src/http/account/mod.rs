@@ -176,7 +176,7 @@ fn invitation_form(secret: &str, person: &crate::people::StoredPerson, problem: 
         @if let Some((field, message)) = &problem { (error_summary(&[(Some(field), message.clone())])) }
         form.stacked method="post" action={ "/invitations/" (secret) } {
             label for="password" { "New password" }
-            input #password name="password" type="password" autocomplete="new-password" required minlength=(password::MIN_CHARS)
+            input #password name="password" type="password" autocomplete="new-password" required
                 aria-invalid=[(field == Some("password")).then_some("true")];
             label for="confirm" { "The same password again" }
             input #confirm name="confirm" type="password" autocomplete="new-password" required

@@ -36,6 +36,7 @@ input[aria-invalid=true] { border: 2px solid #b3261e; }
 .error-summary h2 { margin-top: .6rem; }
 .legend { font-size: .85rem; color: #555; }
 form.inline { display: inline; margin: 0; }
+ul.work { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; list-style: none; padding: 0; margin: .4rem 0 1rem; }
 form.stacked { flex-direction: column; align-items: stretch; max-width: 30rem; gap: .4rem; }
 .notice { border: 3px solid #1e8e3e; padding: .2rem 1rem; margin: 1rem 0; }
 select, textarea { font: inherit; max-width: 100%; }

@@ -23,7 +23,8 @@ use super::error::ApiError;
 use super::programmes::programme_id;
 use super::AppState;
 use crate::report::{progress_report, ReportError, ReportRequest};
-use layout::{error_summary, indicator_table, page};
+use super::pages::{work_links, SignedIn};
+use layout::{error_summary, indicator_table, page_for, Viewer};
 use programme::{sections, show_form, FormValues};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -50,7 +51,7 @@ fn dates_line(definition: &events::Programme, as_of: NaiveDate, asked: bool, tod
 /// Every programme with a progress bar per indicator, as of today (a programme that has ended: its end date).
 #[utoipa::path(get, path = "/", tag = "dashboard",
     responses((status = 200, description = "HTML", content_type = "text/html", body = String)))]
-async fn index(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn index(State(state): State<AppState>, viewer: Option<SignedIn>) -> Result<Response, ApiError> {
     let today = state.today();
     let projection = state.caught_up_progress().await?;
     let mut sections = Vec::new();
@@ -73,7 +74,7 @@ async fn index(State(state): State<AppState>) -> Result<Response, ApiError> {
         h1 { "Programmes" }
         @for section in sections { (section) }
     };
-    Ok(Html(page("Programmes", body)).into_response())
+    Ok(Html(page_for("Programmes", viewer.as_ref().map(|v| &v.0), body)).into_response())
 }
 
 /// The as-of date and known-at moment of a programme page.
@@ -128,13 +129,15 @@ async fn programme_page(
     Path(id): Path<String>,
     Query(params): Query<PageParams>,
     headers: HeaderMap,
+    viewer: Option<SignedIn>,
 ) -> Response {
+    let viewer = viewer.map(|v| v.0);
     let mut form = FormValues {
         as_of: params.as_of.clone().unwrap_or_default(),
         known_at: params.known_at.clone().unwrap_or_default(),
         fault: None,
     };
-    let failure = match render(&state, &id, &params, &mut form).await {
+    let failure = match render(&state, &id, &params, &mut form, viewer.as_ref()).await {
         Ok(html) => return Html(html).into_response(),
         Err(failure) => failure,
     };
@@ -165,10 +168,16 @@ async fn programme_page(
         (error_summary(&[(field, message)]))
         @if definition.is_some() { (show_form(&id, &form)) }
     };
-    (status, Html(page(&title, body))).into_response()
+    (status, Html(page_for(&title, viewer.as_ref(), body))).into_response()
 }
 
-async fn render(state: &AppState, id: &str, params: &PageParams, form: &mut FormValues) -> Result<String, Failure> {
+async fn render(
+    state: &AppState,
+    id: &str,
+    params: &PageParams,
+    form: &mut FormValues,
+    viewer: Option<&Viewer>,
+) -> Result<String, Failure> {
     let id = programme_id(id).map_err(|_| Failure::NotFound { message: format!("unknown programme '{id}'"), field: None })?;
     let mut request = ReportRequest::default();
     let today = state.today();
@@ -215,9 +224,10 @@ async fn render(state: &AppState, id: &str, params: &PageParams, form: &mut Form
             }
             " · log position " (report.position)
         }
+        @if let Some(viewer) = viewer { (work_links(id.as_str(), &viewer.principal)) }
         (show_form(id.as_str(), form))
         (sections(&projection, &definition, &report))
     };
     drop(projection);
-    Ok(page(&definition.name, body))
+    Ok(page_for(&definition.name, viewer, body))
 }

@@ -67,6 +67,40 @@ impl FromRequestParts<AppState> for SignedIn {
     }
 }
 
+/// The ways into a programme's work for a signed-in person, by what their role lets them do there.
+pub(super) fn work_links(programme: &str, principal: &Principal) -> maud::Markup {
+    use events::Role;
+    let (records, manages) = match &principal.role {
+        Role::Admin => (true, true),
+        Role::Coordinator { programme: p } => (p.as_str() == programme, p.as_str() == programme),
+        Role::Recorder { programme: p, .. } => (p.as_str() == programme, false),
+        Role::Auditor => (false, false),
+    };
+    let links: Vec<(&str, String)> = [
+        (records, "Record an activity", format!("/programmes/{programme}/record")),
+        (true, "Activities", format!("/programmes/{programme}/activities")),
+        (manages, "Approval queue", format!("/programmes/{programme}/queue")),
+        (manages, "Manage the programme", format!("/programmes/{programme}/manage")),
+        (manages, "Upload a spreadsheet", format!("/programmes/{programme}/upload")),
+    ]
+    .into_iter()
+    .filter(|(shown, _, _)| *shown)
+    .map(|(_, text, href)| (text, href))
+    .collect();
+    html! { nav aria-label="work" { ul.work { @for (text, href) in links { li { a href=(href) { (text) } } } } } }
+}
+
+/// `Option<SignedIn>`: the viewer when signed in, else none (public pages show the way in).
+impl axum::extract::OptionalFromRequestParts<AppState> for SignedIn {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Option<SignedIn>, Self::Rejection> {
+        let principal = parts.extensions.get::<Arc<Principal>>().cloned();
+        let csrf = parts.extensions.get::<CsrfToken>().cloned();
+        Ok(principal.map(|principal| SignedIn(Viewer { principal, csrf })))
+    }
+}
+
 /// `text` with everything but unreserved characters percent-encoded, for a query value.
 pub(super) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -4,6 +4,7 @@
 //! projection's snapshot is saved and the log is closed).
 
 mod activities;
+mod activity_commands;
 mod dashboard;
 mod pages;
 mod session;

@@ -73,6 +73,16 @@ impl ApiError {
         self.status
     }
 
+    /// The faults of the request, each naming its field (for a page that shows them next to its fields).
+    pub fn faults(&self) -> &[Fault] {
+        &self.errors
+    }
+
+    /// What went wrong in words: the detail, or the title when there is none.
+    pub fn message(&self) -> &str {
+        self.detail.as_deref().unwrap_or(&self.title)
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "malformed request").detail(detail)
     }

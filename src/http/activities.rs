@@ -6,24 +6,24 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events::{
-    approve_activity, correct_activity, retract_activity, return_activity, submit_activity, ActivityKind,
-    ActivityState, ActivityStatus, ApproveActivity, CommandContext, CorrectActivity, DomainEvent, Envelope, Faults,
-    ProgrammeState, RetractActivity, ReturnActivity, Slug,
+    approve_activity, return_activity, ActivityKind, ActivityState, ActivityStatus, ApproveActivity, CommandContext,
+    CorrectActivity, DomainEvent, Envelope, Faults, ProgrammeState, RetractActivity, ReturnActivity,
 };
-use projections::ActivityFilter;
+use projections::{ActivityFilter, ActivityRevision, ProgressProjection};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::activity_commands::{self as commands, activity_id, Done};
 use super::error::ApiError;
 use super::extract::{parse_json, query_rejection, typed, Caller, IdempotencyKey, IfMatch, JsonBody, JsonText};
 use super::idempotency::idempotent;
 use super::programmes::{programme_id, report_for, ProgressParams};
 use super::{json_with_etag, location, wants, with_etag, AppState};
 use crate::auth::Principal;
-use crate::service::{load_activity, on_activity, record, ActivityBody, ActivityTarget};
+use crate::service::ActivityBody;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,10 +126,6 @@ fn envelope_json(envelope: &Envelope) -> Value {
     serde_json::from_str(&envelope.to_json_line()).unwrap_or(Value::Null)
 }
 
-fn activity_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("unknown activity '{id}'")))
-}
-
 /// Record an activity (recorder of its partner, coordinator). `Idempotency-Key`: a retry with the same key and
 /// body returns the first answer and records nothing more.
 #[utoipa::path(post, path = "/v1/programmes/{id}/activities", tag = "activities", operation_id = "record_activity", security(("bearer" = [])),
@@ -159,19 +155,11 @@ async fn record_one(
     // The body is kept for the key's request hash only when there is a key.
     let (shared, request) = (state.clone(), if key.is_some() { body.to_value() } else { Value::Null });
     idempotent(&shared, &scope, key, &request, 3, |attempt| async move {
-        let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
-        let target =
-            ActivityTarget { programme: &programme, activity: attempt.ids[0], event_ids: Some(&attempt.ids[1..]), new: attempt.fresh };
-        let executed = record(state.log(), state.programmes(), Some(state.progress()), target, &body, &ctx, &principal.name)
+        let done = commands::record(&state, &principal, &programme, &body, &attempt.ids, attempt.fresh)
             .await
             .map_err(|e| ApiError::from_command(e, "invalid activity"))?;
-        let position = match &executed.appended {
-            Some(appended) => appended.envelopes[0].position,
-            // Already recorded by an earlier attempt with the same ids: its first event is the answer's position.
-            None => positions_of(&state, &programme, &attempt.ids[0]).await?.first().copied().unwrap_or(0),
-        };
-        let body = view_json(programme.as_str(), &executed.state, executed.version, position);
-        let mut response = json_with_etag(StatusCode::CREATED, executed.version, body);
+        let body = view_json(programme.as_str(), &done.state, done.version, done.position);
+        let mut response = json_with_etag(StatusCode::CREATED, done.version, body);
         let (name, value) = location(format!("/v1/programmes/{programme}/activities/{}", attempt.ids[0]));
         response.headers_mut().insert(name, value);
         Ok(response)
@@ -221,6 +209,78 @@ fn invalid_query(field: &str, message: String) -> ApiError {
     ApiError::invalid("invalid query", field, message)
 }
 
+impl ListParams {
+    /// The filter these parameters name; 422 naming a parameter that cannot be read.
+    pub(super) fn filter(&self) -> Result<ActivityFilter, ApiError> {
+        let date = |field: &str, text: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+            text.as_deref()
+                .map(|t| events::values::parse_date(t).map_err(|_| invalid_query(field, format!("'{t}' is not a date YYYY-MM-DD"))))
+                .transpose()
+        };
+        Ok(ActivityFilter {
+            kind: self
+                .kind
+                .as_deref()
+                .map(|k| ActivityKind::parse(k).ok_or_else(|| invalid_query("kind", ActivityKind::unknown(k))))
+                .transpose()?,
+            partner: self.partner.clone(),
+            cluster: self.cluster.clone(),
+            status: self
+                .status
+                .as_deref()
+                .map(|s| ActivityStatus::parse(s).ok_or_else(|| invalid_query("status", format!("unknown status '{s}'"))))
+                .transpose()?,
+            from: date("from", &self.from)?,
+            to: date("to", &self.to)?,
+        })
+    }
+
+    /// The page size (default 50) and the activity to continue after; 422 for either that cannot be read.
+    pub(super) fn page(&self) -> Result<(usize, Option<Uuid>), ApiError> {
+        let limit = match self.limit.as_deref() {
+            None => 50,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                _ => return Err(invalid_query("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
+            },
+        };
+        let after = self
+            .cursor
+            .as_deref()
+            .map(|c| Uuid::parse_str(c).map_err(|_| invalid_query("cursor", "not a cursor from a previous page".into())))
+            .transpose()?;
+        Ok((limit, after))
+    }
+}
+
+/// 404 when the projection has no such programme, 422 when `after` names none of its activities.
+pub(super) fn known_cursor(projection: &ProgressProjection, programme: &str, after: Option<Uuid>) -> Result<(), ApiError> {
+    if projection.programme(programme).is_none() {
+        return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
+    }
+    if let Some(cursor) = after.filter(|c| projection.activity(programme, c).is_none()) {
+        return Err(invalid_query("cursor", format!("'{cursor}' is not a cursor from a previous page")));
+    }
+    Ok(())
+}
+
+/// One page of the activities that pass `filter`, as they stood at log position `at`, after the activity
+/// `after`: up to `limit` of them, and the cursor of the next page when there are more.
+pub(super) fn page_of<'a>(
+    projection: &'a ProgressProjection,
+    programme: &str,
+    filter: &ActivityFilter,
+    after: Option<Uuid>,
+    limit: usize,
+    at: u64,
+) -> (Vec<(Uuid, ActivityRevision<'a>)>, Option<Uuid>) {
+    let mut page = projection.list_activities_at(programme, filter, after, limit + 1, at);
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next = if more { page.last().map(|(id, _)| *id) } else { None };
+    (page, next)
+}
+
 /// Activities of a programme in the order they were recorded, filtered, a page at a time, as they stood at a
 /// log position or moment and dated on or before `as_of`; `Accept: text/csv` gives every activity that passes
 /// the filters as CSV, each row starting with what the file reflects (programme, as_of, known_at, log_position,
@@ -238,39 +298,8 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let Query(params) = query.map_err(query_rejection)?;
     let programme = programme_id(&id)?;
-    let date = |field: &str, text: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
-        text.as_deref()
-            .map(|t| events::values::parse_date(t).map_err(|_| invalid_query(field, format!("'{t}' is not a date YYYY-MM-DD"))))
-            .transpose()
-    };
-    let filter = ActivityFilter {
-        kind: params
-            .kind
-            .as_deref()
-            .map(|k| ActivityKind::parse(k).ok_or_else(|| invalid_query("kind", ActivityKind::unknown(k))))
-            .transpose()?,
-        partner: params.partner.clone(),
-        cluster: params.cluster.clone(),
-        status: params
-            .status
-            .as_deref()
-            .map(|s| ActivityStatus::parse(s).ok_or_else(|| invalid_query("status", format!("unknown status '{s}'"))))
-            .transpose()?,
-        from: date("from", &params.from)?,
-        to: date("to", &params.to)?,
-    };
-    let limit = match params.limit.as_deref() {
-        None => 50,
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(invalid_query("limit", format!("must be a whole number from 1 to {MAX_LIMIT}"))),
-        },
-    };
-    let after = params
-        .cursor
-        .as_deref()
-        .map(|c| Uuid::parse_str(c).map_err(|_| invalid_query("cursor", "not a cursor from a previous page".into())))
-        .transpose()?;
+    let filter = params.filter()?;
+    let (limit, after) = params.page()?;
     let csv = wants(&headers, "text/csv");
     let times = ProgressParams { as_of: params.as_of, known_at: params.known_at, at_position: params.at_position };
     let timed = times.as_of.is_some() || times.known_at.is_some() || times.at_position.is_some();
@@ -278,12 +307,7 @@ async fn list(
     // progress report for the same query stands.
     let report = if csv || timed { Some(report_for(&state, &programme, &times).await?) } else { None };
     let projection = state.caught_up_progress().await?;
-    if projection.programme(programme.as_str()).is_none() {
-        return Err(ApiError::not_found(format!("unknown programme '{programme}'")));
-    }
-    if let Some(cursor) = after.filter(|c| projection.activity(programme.as_str(), c).is_none()) {
-        return Err(invalid_query("cursor", format!("'{cursor}' is not a cursor from a previous page")));
-    }
+    known_cursor(&projection, programme.as_str(), after)?;
     if let Some(report) = report.as_ref().filter(|_| csv) {
         let rows = crate::exports::report_rows(&projection, report, &filter);
         let csv = crate::exports::activities_csv(report, &rows);
@@ -299,17 +323,15 @@ async fn list(
         }
         None => u64::MAX,
     };
-    let page = projection.list_activities_at(programme.as_str(), &filter, after, limit + 1, at);
-    let more = page.len() > limit;
+    let (page, next) = page_of(&projection, programme.as_str(), &filter, after, limit, at);
     let activities: Vec<Value> = page
         .iter()
-        .take(limit)
         .map(|(id, revision)| {
             let version = projection.activity(programme.as_str(), id).map_or(0, |h| h.version_at(at));
             view(programme.as_str(), &revision.to_state(*id), version, revision.position())
         })
         .collect();
-    let next_cursor = more.then(|| page[limit - 1].0.to_string());
+    let next_cursor = next.map(|id| id.to_string());
     Ok(axum::Json(json!({"activities": activities, "next_cursor": next_cursor})).into_response())
 }
 
@@ -324,11 +346,10 @@ async fn read_one(
 ) -> Result<Response, ApiError> {
     let programme = programme_id(&id)?;
     let activity = activity_id(&activity)?;
-    let (current, version, envelopes) =
-        load_activity(state.log(), &programme, &activity).await.map_err(|e| ApiError::from_command(e, ""))?;
-    if !current.exists() {
+    let found = commands::with_history(&state, &programme, &activity).await.map_err(|e| ApiError::from_command(e, ""))?;
+    let Some((current, version, envelopes)) = found else {
         return Err(ApiError::not_found(format!("unknown activity '{activity}' in programme '{programme}'")));
-    }
+    };
     let position = envelopes.last().map_or(0, |e| e.position);
     let mut body = view(programme.as_str(), &current, version, position);
     body["history"] = Value::Array(envelopes.iter().map(envelope_json).collect());
@@ -346,25 +367,14 @@ async fn lifecycle(
 ) -> Result<Response, ApiError> {
     let programme = programme_id(&id)?;
     let activity = activity_id(&activity)?;
-    let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
-    let target = ActivityTarget { programme: &programme, activity, event_ids: None, new: false };
-    let executed = on_activity(state.log(), state.programmes(), Some(state.progress()), target, if_match, &principal.name, |p, a| {
-        if !a.exists() {
-            return Err(Faults::one(events::FaultKind::NotFound, "", format!("unknown activity '{activity}'")));
-        }
-        decide(p, a, &ctx)
-    })
-    .await
-    .map_err(|e| ApiError::from_command(e, title))?;
-    let position = executed.appended.as_ref().map_or(0, |a| a.last_position());
-    let position = if position == 0 { positions_of(state, &programme, &activity).await?.last().copied().unwrap_or(0) } else { position };
-    Ok(json_with_etag(StatusCode::OK, executed.version, view_json(programme.as_str(), &executed.state, executed.version, position)))
+    let done = commands::change(state, &principal, &programme, activity, if_match, decide).await;
+    answer(programme.as_str(), done, title)
 }
 
-/// The positions of an activity's events, in order (for answers to commands that appended nothing new).
-async fn positions_of(state: &AppState, programme: &Slug, activity: &Uuid) -> Result<Vec<u64>, ApiError> {
-    let (_, _, envelopes) = load_activity(state.log(), programme, activity).await.map_err(|e| ApiError::from_command(e, ""))?;
-    Ok(envelopes.iter().map(|e| e.position).collect())
+/// The answer to a lifecycle command: the activity's new state with its version as `ETag`, or the problem.
+fn answer(programme: &str, done: Result<Done, crate::service::CommandError>, title: &str) -> Result<Response, ApiError> {
+    let Done { state, version, position } = done.map_err(|e| ApiError::from_command(e, title))?;
+    Ok(json_with_etag(StatusCode::OK, version, view_json(programme, &state, version, position)))
 }
 
 /// The body of a correction: the changed fields (`null` removes an optional one) and why.
@@ -400,10 +410,9 @@ async fn correct(
     let JsonBody(body) = body?;
     let body: CorrectionBody = typed(body, "invalid correction", &["reason", "changes"])?;
     let command = CorrectActivity { reason: body.reason, changes: body.changes };
-    lifecycle(&state, principal, path, if_match, "invalid correction", |p, a, ctx| {
-        correct_activity(p, a, command.clone(), ctx)
-    })
-    .await
+    let (programme, activity) = (programme_id(&path.0)?, activity_id(&path.1)?);
+    let done = commands::correct(&state, &principal, &programme, activity, if_match, command).await;
+    answer(programme.as_str(), done, "invalid correction")
 }
 
 /// The body of a retraction.
@@ -436,10 +445,9 @@ async fn retract(
     let JsonBody(body) = body?;
     let body: RetractionBody = typed(body, "invalid retraction", &["reason"])?;
     let command = RetractActivity { reason: body.reason };
-    lifecycle(&state, principal, path, if_match, "invalid retraction", |p, a, ctx| {
-        retract_activity(p, a, command.clone(), ctx)
-    })
-    .await
+    let (programme, activity) = (programme_id(&path.0)?, activity_id(&path.1)?);
+    let done = commands::retract(&state, &principal, &programme, activity, if_match, command).await;
+    answer(programme.as_str(), done, "invalid retraction")
 }
 
 /// Submit a recorded or returned activity for approval, in programmes that require it.
@@ -449,7 +457,8 @@ async fn retract(
         (status = 404, body = super::Problem), (status = 409, body = super::Problem)))]
 async fn submit(State(state): State<AppState>, caller: Caller, Path(path): Path<(String, String)>) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&path.0)?;
-    lifecycle(&state, principal, path, None, "invalid submission", submit_activity).await
+    let (programme, activity) = (programme_id(&path.0)?, activity_id(&path.1)?);
+    answer(programme.as_str(), commands::submit(&state, &principal, &programme, activity).await, "invalid submission")
 }
 
 /// The body of an approval or a return.

@@ -73,9 +73,19 @@ impl ApiError {
         self.status
     }
 
-    /// What a page shows of the problem: its detail, or its title, and every fault with its field.
+    /// The faults of the request, each naming its field (for a page that shows them next to its fields).
+    pub fn faults(&self) -> &[Fault] {
+        &self.errors
+    }
+
+    /// What went wrong in words: the detail, or the title when there is none.
+    pub fn message(&self) -> &str {
+        self.detail.as_deref().unwrap_or(&self.title)
+    }
+
+    /// What a page shows of the problem in one line: its message and every fault with its field.
     pub fn detail_text(&self) -> String {
-        let mut text = self.detail.clone().unwrap_or_else(|| self.title.clone());
+        let mut text = self.message().to_owned();
         for fault in &self.errors {
             text.push_str(&format!("; {}: {}", fault.field, fault.message));
         }

@@ -5,6 +5,7 @@
 
 mod account;
 mod activities;
+mod activity_commands;
 mod dashboard;
 mod pages;
 mod session;

@@ -97,11 +97,26 @@ impl RowBody {
             // A fault of the whole row (a column without a heading is named "" too, and must not take it).
             return Place { sheet: self.sheet.clone(), row: self.row, column: None };
         }
-        let head = field.split('[').next().unwrap_or(field);
-        let column = [field, head, head.split('.').next().unwrap_or(head)]
-            .iter()
-            .find_map(|name| self.columns.iter().find(|(heading, _)| heading == name).map(|(_, c)| *c));
+        let column = self.column_of(field).map(|(_, c)| *c);
         Place { sheet: self.sheet.clone(), row: self.row, column }
+    }
+
+    /// The heading of the column a fault named by its field lies in (a form names its fields as the columns
+    /// are named, so this is also the field of a form a fault belongs to); `None` for a fault of the whole row.
+    pub fn heading_of(&self, field: &str) -> Option<&str> {
+        self.column_of(field).map(|(heading, _)| heading.as_str())
+    }
+
+    /// The field itself, else the list or object it is an item of (`evidence[0].url` → `evidence`,
+    /// `participants.women` → itself, `visitors[1]` → `visitors`).
+    fn column_of(&self, field: &str) -> Option<&(String, u32)> {
+        if field.is_empty() {
+            return None;
+        }
+        let head = field.split('[').next().unwrap_or(field);
+        [field, head, head.split('.').next().unwrap_or(head)]
+            .iter()
+            .find_map(|name| self.columns.iter().find(|(heading, _)| heading == name))
     }
 }
 
@@ -192,6 +207,21 @@ pub fn row_bodies(sheets: &[Sheet], programme: &str) -> Result<Vec<RowBody>, Vec
     } else {
         Err(faults)
     }
+}
+
+/// One activity body of `kind` from values named as the columns are (the fields of a form in the browser), read
+/// as a row under those headings: the same conversion by the catalogue's field types as a file's, so a form and
+/// a file give the same body and the same faults. An empty value is an absent field.
+pub fn named_body(kind: ActivityKind, values: &[(&str, String)], programme: &str) -> Result<RowBody, Vec<LayoutFault>> {
+    let mut headings = vec!["kind".to_owned()];
+    let mut cells = vec![CellValue::Text(kind.as_str().to_owned())];
+    for (name, value) in values {
+        headings.push((*name).to_owned());
+        cells.push(CellValue::Text(value.clone()));
+    }
+    let sheet = Sheet { name: None, headings, heading_row: 1, rows: vec![read::Row { number: 2, cells }] };
+    // The kind is never empty, so the row is read.
+    Ok(row_bodies(&[sheet], programme)?.remove(0))
 }
 
 fn row_body(sheet: &Sheet, row: &read::Row, columns: &[(String, u32, Column)], has_kind: bool, programme: &str) -> RowBody {

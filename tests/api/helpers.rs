@@ -12,6 +12,8 @@ use tracker::http::{Application, ServeConfig};
 pub(crate) struct TestApp {
     pub(crate) addr: SocketAddr,
     pub(crate) client: reqwest::Client,
+    /// A client that does not follow redirects, as the pages' tests need to see them.
+    pub(crate) browser: reqwest::Client,
     pub(crate) admin: String,
     pub(crate) dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
@@ -74,7 +76,8 @@ pub(crate) async fn spawn_with(dir: tempfile::TempDir, request_timeout: std::tim
         let _ = stopped.await;
     }));
     let admin = std::fs::read_to_string(dir.path().join("admin.token")).expect("the admin token file").trim().to_owned();
-    TestApp { addr, client: reqwest::Client::new(), admin, dir, stop: Some(stop), server: Some(server) }
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+    TestApp { addr, client: reqwest::Client::new(), browser, admin, dir, stop: Some(stop), server: Some(server) }
 }
 
 impl TestApp {
@@ -111,6 +114,30 @@ impl TestApp {
     /// POSTs a file of `content_type` with an optional token.
     pub(crate) async fn post_file(&self, path: &str, token: Option<&str>, content_type: &str, file: Vec<u8>) -> Answer {
         let mut request = self.client.post(self.url(path)).header("content-type", content_type).body(file);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let (status, headers) = (response.status(), response.headers().clone());
+        Answer { status, headers, text: response.text().await.expect("a body") }
+    }
+
+    /// GETs a page as a browser asks for it (`Accept: text/html`), without following a redirect.
+    pub(crate) async fn browse(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.browser.get(self.url(path)).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let (status, headers) = (response.status(), response.headers().clone());
+        Answer { status, headers, text: response.text().await.expect("a body") }
+    }
+
+    /// POSTs a form (`application/x-www-form-urlencoded`, fields in the order given, a name given several times
+    /// for several values) as a browser sends it, without following a redirect.
+    pub(crate) async fn post_form(&self, path: &str, token: Option<&str>, fields: &[(&str, &str)]) -> Answer {
+        let body = fields.iter().map(|(name, value)| format!("{}={}", form_encoded(name), form_encoded(value))).collect::<Vec<_>>().join("&");
+        let mut request = self.browser.post(self.url(path)).header("content-type", "application/x-www-form-urlencoded").body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -163,6 +190,19 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// A form value as `application/x-www-form-urlencoded` writes it.
+fn form_encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(byte as char),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// A staff exchange of CONNECTION in CoP1.

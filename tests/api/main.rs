@@ -17,6 +17,7 @@ mod imports;
 mod iati;
 mod log;
 mod openapi_tools;
+mod pages;
 mod progress;
 mod readme;
 mod review;

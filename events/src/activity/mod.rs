@@ -91,7 +91,8 @@ impl TrainingMode {
     }
 }
 
-pub(crate) const TRAINING_MODES: &[(&str, TrainingMode)] =
+/// Every training mode with its name, as bodies write it.
+pub const TRAINING_MODES: &[(&str, TrainingMode)] =
     &[("online", TrainingMode::Online), ("in_person", TrainingMode::InPerson), ("hybrid", TrainingMode::Hybrid)];
 
 /// The value of one attribute of a `custom` activity. Numbers are whole: decimals go in strings, so that no

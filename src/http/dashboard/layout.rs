@@ -39,7 +39,15 @@ form.inline { display: inline; margin: 0; }
 ul.work { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; list-style: none; padding: 0; margin: .4rem 0 1rem; }
 form.stacked { flex-direction: column; align-items: stretch; max-width: 30rem; gap: .4rem; }
 .notice { border: 3px solid #1e8e3e; padding: .2rem 1rem; margin: 1rem 0; }
-select, textarea { font: inherit; max-width: 100%; }
+form.record { display: block; max-width: 40rem; }
+.field { margin: 0 0 1rem; border: 0; padding: 0; }
+.field > label, .field > legend { font-weight: 600; }
+.hint, .field .field-error { display: block; font-size: .9rem; } .hint { color: #555; }
+label.check { display: inline-flex; flex-direction: row; gap: .3rem; margin: 0 1rem .3rem 0; }
+select, textarea { font: inherit; max-width: 100%; } textarea { width: 100%; }
+select[aria-invalid=true], textarea[aria-invalid=true] { border: 2px solid #b3261e; }
+select:focus-visible, textarea:focus-visible, summary:focus-visible { outline: 3px solid #0b57d0; outline-offset: 2px; }
+dl.values { display: grid; grid-template-columns: minmax(8rem, max-content) 1fr; gap: .2rem 1rem; } dt { font-weight: 600; } dd { margin: 0; }
 "#;
 
 /// A whole page for someone not signed in: see [`page_for`].

@@ -18,24 +18,24 @@ const LATEST: usize = 20;
 const NO_CLUSTER: &str = "none";
 
 /// Partner and cluster names by id, from the programme's definition; an id it does not name is shown as it is.
-pub(super) struct Names<'a> {
+pub(in crate::http) struct Names<'a> {
     partners: HashMap<&'a str, &'a str>,
     clusters: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Names<'a> {
-    pub(super) fn of(programme: &'a Programme) -> Names<'a> {
+    pub(in crate::http) fn of(programme: &'a Programme) -> Names<'a> {
         Names {
             partners: programme.partners.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect(),
             clusters: programme.clusters.iter().map(|c| (c.id.as_str(), c.name.as_str())).collect(),
         }
     }
 
-    fn partner<'b>(&'b self, id: &'b str) -> &'b str {
+    pub(in crate::http) fn partner<'b>(&'b self, id: &'b str) -> &'b str {
         self.partners.get(id).copied().unwrap_or(id)
     }
 
-    fn cluster<'b>(&'b self, id: &'b str) -> &'b str {
+    pub(in crate::http) fn cluster<'b>(&'b self, id: &'b str) -> &'b str {
         match id {
             NO_CLUSTER => "no cluster",
             _ => self.clusters.get(id).copied().unwrap_or(id),
@@ -126,10 +126,22 @@ fn latest(projection: &ProgressProjection, report: &ProgressReport, names: &Name
 /// the activities files, with partners and clusters by name and money with its currency; notes are left out.
 fn details(activity: &events::Activity, names: &Names<'_>, currency: &str) -> String {
     let shown = ["kind", "occurred_on", "partner", "title", "notes"];
+    let parts = recorded_values(activity, names, currency, &shown).into_iter().map(|(name, text)| format!("{} {text}", name.replace('_', " ")));
+    parts.collect::<Vec<_>>().join(" · ")
+}
+
+/// Every value recorded for an activity but those of the columns named in `leave_out`, as `(column, text)`: the
+/// columns of the activities files in their order, with partners and clusters by name and money with its currency.
+pub(in crate::http) fn recorded_values(
+    activity: &events::Activity,
+    names: &Names<'_>,
+    currency: &str,
+    leave_out: &[&str],
+) -> Vec<(&'static str, String)> {
     let types: HashMap<&str, FieldType> = events::ActivityKind::all_fields().into_iter().collect();
     let columns = crate::exports::value_columns().iter().zip(crate::exports::values(activity));
-    let parts = columns
-        .filter(|(column, value)| !shown.contains(&column.name.as_str()) && *value != crate::exports::Cell::Empty)
+    columns
+        .filter(|(column, value)| !leave_out.contains(&column.name.as_str()) && *value != crate::exports::Cell::Empty)
         .map(|(column, value)| {
             let text = match (&value, types.get(column.name.as_str())) {
                 (crate::exports::Cell::Money(m), _) => money(&m.to_string(), currency),
@@ -140,9 +152,9 @@ fn details(activity: &events::Activity, names: &Names<'_>, currency: &str) -> St
                 (_, Some(FieldType::Cluster)) => names.cluster(&value.text()).to_owned(),
                 _ => value.text(),
             };
-            format!("{} {text}", column.name.replace('_', " "))
-        });
-    parts.collect::<Vec<_>>().join(" · ")
+            (column.name.as_str(), text)
+        })
+        .collect()
 }
 
 type Pick = fn(&IndicatorReport) -> &std::collections::BTreeMap<String, String>;

@@ -20,8 +20,14 @@ use super::session::CsrfToken;
 use super::AppState;
 use crate::auth::Principal;
 
+mod activity;
+mod context;
+mod form;
+mod list;
+mod record;
+
 pub(super) fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().merge(record::routes()).merge(list::routes()).merge(activity::routes())
 }
 
 /// The signed-in viewer of a page that needs one. Without a session (or token) the page answers with a redirect

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use crate::helpers::{exchange, spawn_app, Answer, TestApp};
 
 mod endpoints;
+mod pages;
 use endpoints::{Endpoint, Request, Writes};
 
 /// Who a caller is, relative to the programme the matrix is about.
@@ -119,6 +120,28 @@ async fn session_callers(app: &TestApp) -> Vec<Caller> {
         signed_in(app, "aida, auditor (cookie)", "aida", "auditor", (None, None), Kind::Auditor).await,
         signed_in(app, "adam, admin (cookie)", "adam", "admin", (None, None), Kind::Admin).await,
     ]
+}
+
+/// Every caller of the matrix about CONNECTION: no or unusable tokens, every role by token, and every role by
+/// session cookie.
+async fn connection_callers(app: &TestApp) -> Vec<Caller> {
+    let mut callers = unauthenticated_callers(app).await;
+    callers.extend([
+        Caller::new("rita, recorder of connection/torino", Some("rita"),
+            Some(app.token("rita", "recorder", Some("connection"), Some("torino")).await), Kind::OwnRecorder),
+        Caller::new("pierre, recorder of connection/paris", Some("pierre"),
+            Some(app.token("pierre", "recorder", Some("connection"), Some("paris")).await), Kind::OtherPartnerRecorder),
+        Caller::new("zora, recorder of unites/zagreb", Some("zora"),
+            Some(app.token("zora", "recorder", Some("unites"), Some("zagreb")).await), Kind::OtherProgrammeRecorder),
+        Caller::new("alexandra, coordinator of connection", Some("alexandra"),
+            Some(app.token("alexandra", "coordinator", Some("connection"), None).await), Kind::Coordinator),
+        Caller::new("ulrike, coordinator of unites", Some("ulrike"),
+            Some(app.token("ulrike", "coordinator", Some("unites"), None).await), Kind::OtherProgrammeCoordinator),
+        Caller::new("audrey, auditor", Some("audrey"), Some(app.token("audrey", "auditor", None, None).await), Kind::Auditor),
+        Caller::new("admin", Some("admin"), Some(app.admin.clone()), Kind::Admin),
+    ]);
+    callers.extend(session_callers(app).await);
+    callers
 }
 
 /// The programme under test and an activity of torino's in it that every request may read.
@@ -303,22 +326,7 @@ fn report(failures: &[String], cases: usize) {
 #[tokio::test]
 async fn every_caller_gets_the_status_spec_6_gives_it_on_every_endpoint_and_its_writes_name_it_as_actor() {
     let app = spawn_app().await;
-    let mut callers = unauthenticated_callers(&app).await;
-    callers.extend([
-        Caller::new("rita, recorder of connection/torino", Some("rita"),
-            Some(app.token("rita", "recorder", Some("connection"), Some("torino")).await), Kind::OwnRecorder),
-        Caller::new("pierre, recorder of connection/paris", Some("pierre"),
-            Some(app.token("pierre", "recorder", Some("connection"), Some("paris")).await), Kind::OtherPartnerRecorder),
-        Caller::new("zora, recorder of unites/zagreb", Some("zora"),
-            Some(app.token("zora", "recorder", Some("unites"), Some("zagreb")).await), Kind::OtherProgrammeRecorder),
-        Caller::new("alexandra, coordinator of connection", Some("alexandra"),
-            Some(app.token("alexandra", "coordinator", Some("connection"), None).await), Kind::Coordinator),
-        Caller::new("ulrike, coordinator of unites", Some("ulrike"),
-            Some(app.token("ulrike", "coordinator", Some("unites"), None).await), Kind::OtherProgrammeCoordinator),
-        Caller::new("audrey, auditor", Some("audrey"), Some(app.token("audrey", "auditor", None, None).await), Kind::Auditor),
-        Caller::new("admin", Some("admin"), Some(app.admin.clone()), Kind::Admin),
-    ]);
-    callers.extend(session_callers(&app).await);
+    let callers = connection_callers(&app).await;
     let fixture = Fixture { programme: "connection", requires_approval: false, activity: torino_activity(&app, "connection", false).await };
     let endpoints = [
         Endpoint::Dashboard,

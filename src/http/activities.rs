@@ -1,14 +1,14 @@
 //! Activity endpoints: record (with `Idempotency-Key`), list with filters and a cursor, read one with its event
-//! history, and its lifecycle — corrections and retraction (with `If-Match`), submission, approval and return.
+//! history, and its lifecycle — corrections and retraction (with `If-Match`) and submission; approval and return
+//! are in `approvals.rs`.
 
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events::{
-    approve_activity, correct_activity, retract_activity, return_activity, submit_activity, ActivityKind,
-    ActivityState, ActivityStatus, ApproveActivity, CommandContext, CorrectActivity, DomainEvent, Envelope, Faults,
-    ProgrammeState, RetractActivity, ReturnActivity, Slug,
+    correct_activity, retract_activity, submit_activity, ActivityKind, ActivityState, ActivityStatus, CommandContext,
+    CorrectActivity, DomainEvent, Envelope, Faults, ProgrammeState, RetractActivity, Slug,
 };
 use projections::ActivityFilter;
 use serde::Deserialize;
@@ -23,7 +23,7 @@ use super::idempotency::idempotent;
 use super::programmes::{programme_id, report_for, ProgressParams};
 use super::{json_with_etag, location, wants, with_etag, AppState};
 use crate::auth::Principal;
-use crate::service::{load_activity, on_activity, record, ActivityBody, ActivityTarget};
+use crate::service::{load_activity, on_activity, record, ActivityBody, ActivityTarget, Executed};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,8 +32,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(correct))
         .routes(routes!(retract))
         .routes(routes!(submit))
-        .routes(routes!(approve))
-        .routes(routes!(send_back))
 }
 
 /// Longest page of a list.
@@ -126,7 +124,7 @@ fn envelope_json(envelope: &Envelope) -> Value {
     serde_json::from_str(&envelope.to_json_line()).unwrap_or(Value::Null)
 }
 
-fn activity_id(id: &str) -> Result<Uuid, ApiError> {
+pub(super) fn activity_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::not_found(format!("unknown activity '{id}'")))
 }
 
@@ -346,18 +344,37 @@ async fn lifecycle(
 ) -> Result<Response, ApiError> {
     let programme = programme_id(&id)?;
     let activity = activity_id(&activity)?;
+    let executed = on_lifecycle(state, &principal, &programme, activity, if_match, title, decide).await?;
+    answer(state, &programme, &activity, executed).await
+}
+
+/// Runs a lifecycle command on an activity of `programme` for `principal`: what it did (404 for an activity that
+/// is not there).
+pub(super) async fn on_lifecycle(
+    state: &AppState,
+    principal: &Principal,
+    programme: &Slug,
+    activity: Uuid,
+    if_match: Option<u64>,
+    title: &str,
+    decide: impl Fn(&ProgrammeState, &ActivityState, &CommandContext) -> Result<Vec<DomainEvent>, Faults>,
+) -> Result<Executed<ActivityState>, ApiError> {
     let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
-    let target = ActivityTarget { programme: &programme, activity, event_ids: None, new: false };
-    let executed = on_activity(state.log(), state.programmes(), Some(state.progress()), target, if_match, &principal.name, |p, a| {
+    let target = ActivityTarget { programme, activity, event_ids: None, new: false };
+    on_activity(state.log(), state.programmes(), Some(state.progress()), target, if_match, &principal.name, |p, a| {
         if !a.exists() {
             return Err(Faults::one(events::FaultKind::NotFound, "", format!("unknown activity '{activity}'")));
         }
         decide(p, a, &ctx)
     })
     .await
-    .map_err(|e| ApiError::from_command(e, title))?;
+    .map_err(|e| ApiError::from_command(e, title))
+}
+
+/// The answer to a lifecycle command: the activity's new state, with the position of its last event.
+pub(super) async fn answer(state: &AppState, programme: &Slug, activity: &Uuid, executed: Executed<ActivityState>) -> Result<Response, ApiError> {
     let position = executed.appended.as_ref().map_or(0, |a| a.last_position());
-    let position = if position == 0 { positions_of(state, &programme, &activity).await?.last().copied().unwrap_or(0) } else { position };
+    let position = if position == 0 { positions_of(state, programme, activity).await?.last().copied().unwrap_or(0) } else { position };
     Ok(json_with_etag(StatusCode::OK, executed.version, view_json(programme.as_str(), &executed.state, executed.version, position)))
 }
 
@@ -450,63 +467,6 @@ async fn retract(
 async fn submit(State(state): State<AppState>, caller: Caller, Path(path): Path<(String, String)>) -> Result<Response, ApiError> {
     let principal = caller.recorder_in(&path.0)?;
     lifecycle(&state, principal, path, None, "invalid submission", submit_activity).await
-}
-
-/// The body of an approval or a return.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NoteBody {
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-/// Approve a submitted activity (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/approval", tag = "activities", operation_id = "approve_activity",
-    security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
-        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
-async fn approve(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<(String, String)>,
-    body: Result<JsonBody, ApiError>,
-) -> Result<Response, ApiError> {
-    with_note(&state, caller, path, body, "invalid approval", |p, a, note, ctx| {
-        approve_activity(p, a, ApproveActivity { note }, ctx)
-    })
-    .await
-}
-
-/// Return a submitted activity to its recorder with a note saying what to fix (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/return", tag = "activities", operation_id = "return_activity",
-    security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
-        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
-async fn send_back(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<(String, String)>,
-    body: Result<JsonBody, ApiError>,
-) -> Result<Response, ApiError> {
-    with_note(&state, caller, path, body, "invalid return", |p, a, note, ctx| {
-        return_activity(p, a, ReturnActivity { note: note.unwrap_or_default() }, ctx)
-    })
-    .await
-}
-
-/// A coordinator's decision on an activity with an optional note (approval, return).
-async fn with_note(
-    state: &AppState,
-    caller: Caller,
-    path: (String, String),
-    body: Result<JsonBody, ApiError>,
-    title: &str,
-    decide: impl Fn(&ProgrammeState, &ActivityState, Option<String>, &CommandContext) -> Result<Vec<DomainEvent>, Faults>,
-) -> Result<Response, ApiError> {
-    let principal = caller.manager_of(&path.0)?;
-    let JsonBody(body) = body?;
-    let body: NoteBody = typed(body, title, &["note"])?;
-    lifecycle(state, principal, path, None, title, |p, a, ctx| decide(p, a, body.note.clone(), ctx)).await
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! projection's snapshot is saved and the log is closed).
 
 mod activities;
+mod approvals;
 mod dashboard;
 mod pages;
 mod session;
@@ -215,6 +216,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(programmes::routes())
         .merge(iati::routes())
         .merge(activities::routes())
+        .merge(approvals::routes())
         .merge(imports::routes())
         .merge(log::routes())
         .merge(tokens::routes())

@@ -73,6 +73,19 @@ impl ApiError {
         self.status
     }
 
+    /// The problem's title, detail and faults, for a page that shows them instead of problem+json.
+    pub(super) fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub(super) fn detail_text(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    pub(super) fn faults(&self) -> &[Fault] {
+        &self.errors
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "malformed request").detail(detail)
     }

@@ -36,6 +36,11 @@ input[aria-invalid=true] { border: 2px solid #b3261e; }
 .error-summary h2 { margin-top: .6rem; }
 .legend { font-size: .85rem; color: #555; }
 form.inline { display: inline; margin: 0; }
+select, textarea { font: inherit; max-width: 100%; }
+select:focus-visible, textarea:focus-visible { outline: 3px solid #0b57d0; outline-offset: 2px; }
+.confirmation { border: 3px solid #1e8e3e; padding: 0 1rem; margin: 1rem 0; }
+fieldset.choices { display: flex; flex-wrap: wrap; gap: .3rem 1rem; border: 1px solid #ccc; max-width: 100%; }
+label.choice { flex-direction: row; gap: .3rem; align-items: center; }
 "#;
 
 /// A whole page for someone not signed in: see [`page_for`].

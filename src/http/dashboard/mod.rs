@@ -8,7 +8,7 @@
 //! an HTML page with an error summary; other clients get the API's problem+json.
 
 pub(super) mod layout;
-mod programme;
+pub(super) mod programme;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

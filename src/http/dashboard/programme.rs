@@ -18,20 +18,20 @@ const LATEST: usize = 20;
 const NO_CLUSTER: &str = "none";
 
 /// Partner and cluster names by id, from the programme's definition; an id it does not name is shown as it is.
-pub(super) struct Names<'a> {
+pub(in crate::http) struct Names<'a> {
     partners: HashMap<&'a str, &'a str>,
     clusters: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Names<'a> {
-    pub(super) fn of(programme: &'a Programme) -> Names<'a> {
+    pub(in crate::http) fn of(programme: &'a Programme) -> Names<'a> {
         Names {
             partners: programme.partners.iter().map(|p| (p.id.as_str(), p.name.as_str())).collect(),
             clusters: programme.clusters.iter().map(|c| (c.id.as_str(), c.name.as_str())).collect(),
         }
     }
 
-    fn partner<'b>(&'b self, id: &'b str) -> &'b str {
+    pub(in crate::http) fn partner<'b>(&'b self, id: &'b str) -> &'b str {
         self.partners.get(id).copied().unwrap_or(id)
     }
 
@@ -124,7 +124,7 @@ fn latest(projection: &ProgressProjection, report: &ProgressReport, names: &Name
 
 /// An activity's recorded values besides those the row shows in columns of their own, from the same columns as
 /// the activities files, with partners and clusters by name and money with its currency; notes are left out.
-fn details(activity: &events::Activity, names: &Names<'_>, currency: &str) -> String {
+pub(in crate::http) fn details(activity: &events::Activity, names: &Names<'_>, currency: &str) -> String {
     let shown = ["kind", "occurred_on", "partner", "title", "notes"];
     let types: HashMap<&str, FieldType> = events::ActivityKind::all_fields().into_iter().collect();
     let columns = crate::exports::value_columns().iter().zip(crate::exports::values(activity));

@@ -20,8 +20,16 @@ use super::session::CsrfToken;
 use super::AppState;
 use crate::auth::Principal;
 
+mod coordinator;
+mod queue;
+mod setup;
+mod upload;
+
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .merge(queue::routes())
+        .merge(setup::routes())
+        .merge(upload::routes())
 }
 
 /// The signed-in viewer of a page that needs one. Without a session (or token) the page answers with a redirect

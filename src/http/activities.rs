@@ -6,8 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events::{
-    approve_activity, return_activity, ActivityKind, ActivityState, ActivityStatus, ApproveActivity, CommandContext,
-    CorrectActivity, DomainEvent, Envelope, Faults, ProgrammeState, RetractActivity, ReturnActivity,
+    ActivityKind, ActivityState, ActivityStatus, CorrectActivity, Envelope, RetractActivity,
 };
 use projections::{ActivityFilter, ActivityRevision, ProgressProjection};
 use serde::Deserialize;
@@ -22,7 +21,6 @@ use super::extract::{parse_json, query_rejection, typed, Caller, IdempotencyKey,
 use super::idempotency::idempotent;
 use super::programmes::{programme_id, report_for, ProgressParams};
 use super::{json_with_etag, location, wants, with_etag, AppState};
-use crate::auth::Principal;
 use crate::service::ActivityBody;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -32,8 +30,6 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(correct))
         .routes(routes!(retract))
         .routes(routes!(submit))
-        .routes(routes!(approve))
-        .routes(routes!(send_back))
 }
 
 /// Longest page of a list.
@@ -356,23 +352,8 @@ async fn read_one(
     Ok(with_etag(StatusCode::OK, version, body))
 }
 
-/// Runs a lifecycle command on an activity and answers with its new state.
-async fn lifecycle(
-    state: &AppState,
-    principal: std::sync::Arc<Principal>,
-    (id, activity): (String, String),
-    if_match: Option<u64>,
-    title: &str,
-    decide: impl Fn(&ProgrammeState, &ActivityState, &CommandContext) -> Result<Vec<DomainEvent>, Faults>,
-) -> Result<Response, ApiError> {
-    let programme = programme_id(&id)?;
-    let activity = activity_id(&activity)?;
-    let done = commands::change(state, &principal, &programme, activity, if_match, decide).await;
-    answer(programme.as_str(), done, title)
-}
-
 /// The answer to a lifecycle command: the activity's new state with its version as `ETag`, or the problem.
-fn answer(programme: &str, done: Result<Done, crate::service::CommandError>, title: &str) -> Result<Response, ApiError> {
+pub(super) fn answer(programme: &str, done: Result<Done, crate::service::CommandError>, title: &str) -> Result<Response, ApiError> {
     let Done { state, version, position } = done.map_err(|e| ApiError::from_command(e, title))?;
     Ok(json_with_etag(StatusCode::OK, version, view_json(programme, &state, version, position)))
 }
@@ -461,66 +442,10 @@ async fn submit(State(state): State<AppState>, caller: Caller, Path(path): Path<
     answer(programme.as_str(), commands::submit(&state, &principal, &programme, activity).await, "invalid submission")
 }
 
-/// The body of an approval or a return.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NoteBody {
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
-/// Approve a submitted activity (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/approval", tag = "activities", operation_id = "approve_activity",
-    security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
-        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
-async fn approve(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<(String, String)>,
-    body: Result<JsonBody, ApiError>,
-) -> Result<Response, ApiError> {
-    with_note(&state, caller, path, body, "invalid approval", |p, a, note, ctx| {
-        approve_activity(p, a, ApproveActivity { note }, ctx)
-    })
-    .await
-}
-
-/// Return a submitted activity to its recorder with a note saying what to fix (coordinator).
-#[utoipa::path(post, path = "/v1/programmes/{id}/activities/{activity}/return", tag = "activities", operation_id = "return_activity",
-    security(("bearer" = [])), request_body = NoteBody, params(("id" = String, Path), ("activity" = String, Path)),
-    responses((status = 200, body = Object), (status = 401, body = super::Problem), (status = 403, body = super::Problem),
-        (status = 404, body = super::Problem), (status = 409, body = super::Problem), (status = 422, body = super::Problem)))]
-async fn send_back(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(path): Path<(String, String)>,
-    body: Result<JsonBody, ApiError>,
-) -> Result<Response, ApiError> {
-    with_note(&state, caller, path, body, "invalid return", |p, a, note, ctx| {
-        return_activity(p, a, ReturnActivity { note: note.unwrap_or_default() }, ctx)
-    })
-    .await
-}
-
-/// A coordinator's decision on an activity with an optional note (approval, return).
-async fn with_note(
-    state: &AppState,
-    caller: Caller,
-    path: (String, String),
-    body: Result<JsonBody, ApiError>,
-    title: &str,
-    decide: impl Fn(&ProgrammeState, &ActivityState, Option<String>, &CommandContext) -> Result<Vec<DomainEvent>, Faults>,
-) -> Result<Response, ApiError> {
-    let principal = caller.manager_of(&path.0)?;
-    let JsonBody(body) = body?;
-    let body: NoteBody = typed(body, title, &["note"])?;
-    lifecycle(state, principal, path, None, title, |p, a, ctx| decide(p, a, body.note.clone(), ctx)).await
-}
-
 #[cfg(test)]
 mod tests {
     use events::event::{ActivityRecorded, ActivityReturned, ActivitySubmitted};
+    use events::DomainEvent;
     use serde_json::json;
 
     use super::*;

@@ -92,6 +92,15 @@ impl ApiError {
         text
     }
 
+    /// The problem's title and its detail, if it has one, for a page that shows them instead of problem+json.
+    pub(super) fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub(super) fn detail_opt(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
     pub fn bad_request(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "malformed request").detail(detail)
     }

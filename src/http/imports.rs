@@ -3,7 +3,8 @@
 //! faults are the ones that endpoint gives. Without `commit=true` nothing is recorded: the answer lists every
 //! row's outcome — the activity it would be, or its faults with their cells. With `commit=true` the file is
 //! recorded only if no row has a fault (else 422 listing them all, nothing recorded), so that a person fixes the
-//! sheet and sends it again rather than working out which half of it went in.
+//! sheet and sends it again rather than working out which half of it went in. All of this is `import_file`, which
+//! the bulk upload page (`pages/upload.rs`) runs too.
 //!
 //! Each row is recorded idempotently: its identity is the activity it makes (kind and every field, as the
 //! domain reads them) within the programme, and its rank among rows of the same content in the file, so two
@@ -13,11 +14,12 @@
 //! by sending the file again.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use events::{activity_stream, CommandContext, DomainEvent, Fault};
+use events::{activity_stream, CommandContext, DomainEvent, Fault, Slug};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -29,12 +31,13 @@ use super::error::ApiError;
 use super::extract::{query_rejection, Caller};
 use super::programmes::{existing, programme_id};
 use super::AppState;
+use crate::auth::Principal;
 use crate::imports::{self, RowBody};
 use crate::service::{record, ActivityBody, ActivityTarget};
 use crate::store::Table;
 
 /// The largest file an import takes.
-const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
+pub(super) const MAX_IMPORT_BYTES: usize = 4 * 1024 * 1024;
 /// The most rows an import takes.
 const MAX_IMPORT_ROWS: usize = 10_000;
 /// The media type of an XLSX workbook.
@@ -91,15 +94,81 @@ async fn import(
         }
     })?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    let read: fn(&[u8]) -> Result<Vec<imports::Sheet>, imports::Unreadable> = match essence.as_str() {
-        "text/csv" => |bytes| imports::read::csv(bytes).map(|sheet| vec![sheet]),
-        XLSX => imports::read::xlsx,
-        _ => {
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be a CSV or XLSX file")
-                .detail(format!("send the file with Content-Type: text/csv or {XLSX}")))
-        }
+    let Some(kind) = FileKind::of_media_type(content_type) else {
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "the body must be a CSV or XLSX file")
+            .detail(format!("send the file with Content-Type: text/csv or {XLSX}")));
     };
+    let imported = import_file(&state, principal, programme, kind, bytes, commit).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], imported.to_json().to_string()).into_response())
+}
+
+/// What kind of file an import reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FileKind {
+    Csv,
+    Xlsx,
+}
+
+impl FileKind {
+    /// The kind a media type names (`text/csv` or the XLSX type, parameters aside), if any.
+    pub(super) fn of_media_type(content_type: &str) -> Option<FileKind> {
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match essence.as_str() {
+            "text/csv" => Some(FileKind::Csv),
+            XLSX => Some(FileKind::Xlsx),
+            _ => None,
+        }
+    }
+
+    fn read(self, bytes: &[u8]) -> Result<Vec<imports::Sheet>, imports::Unreadable> {
+        match self {
+            FileKind::Csv => imports::read::csv(bytes).map(|sheet| vec![sheet]),
+            FileKind::Xlsx => imports::read::xlsx(bytes),
+        }
+    }
+}
+
+/// Every row's outcome of an import.
+#[derive(Debug)]
+pub(super) struct Imported {
+    pub programme: Slug,
+    pub committed: bool,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Imported {
+    /// How many rows have this outcome: valid | faulty | recorded | already_recorded.
+    pub(super) fn count(&self, status: &str) -> usize {
+        self.outcomes.iter().filter(|o| o.status == status).count()
+    }
+
+    fn to_json(&self) -> Value {
+        let count = |status: &str| self.count(status);
+        json!({
+            "programme": self.programme.as_str(),
+            "committed": self.committed,
+            "rows": self.outcomes.len(),
+            "valid": count("valid"),
+            "faulty": count("faulty"),
+            "recorded": count("recorded"),
+            "already_recorded": count("already_recorded"),
+            "outcomes": self.outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Reads `bytes` as a file of `kind` and decides every row for `principal`, whom the caller has checked may
+/// manage `programme`. Without `commit` nothing is recorded; with it every row is recorded once however often
+/// the file comes, or — if any row has a fault — nothing at all (422 listing every fault by its cell).
+pub(super) async fn import_file(
+    state: &AppState,
+    principal: Arc<Principal>,
+    programme: Slug,
+    kind: FileKind,
+    bytes: axum::body::Bytes,
+    commit: bool,
+) -> Result<Imported, ApiError> {
+    let read = move |bytes: &[u8]| kind.read(bytes);
     // Unpacking a workbook is work for a blocking thread. A file the reader refuses is the client's to fix; a
     // reader that panics is a fault of the server's (logged, 500), whatever file made it.
     let unreadable = |detail: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "unreadable file").detail(detail);
@@ -117,7 +186,7 @@ async fn import(
         return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the file has too many rows")
             .detail(format!("an import takes at most {MAX_IMPORT_ROWS} rows, this file has {}; split it", rows.len())));
     }
-    let (programme_state, _) = existing(&state, &programme).await?;
+    let (programme_state, _) = existing(state, &programme).await?;
     let ctx = CommandContext { today: state.today(), role: principal.role.clone() };
     let mut seen: HashMap<String, u32> = HashMap::new();
     let mut outcomes = Vec::with_capacity(rows.len());
@@ -154,6 +223,7 @@ async fn import(
     }
     // The commit runs in its own task: a client that goes away does not stop it half way (sending the file again
     // would finish it, but there is no need).
+    let state = state.clone();
     let work = tokio::spawn(async move {
         for outcome in &mut outcomes {
             let Some(identity) = outcome.identity.clone() else {
@@ -196,18 +266,7 @@ async fn import(
                 }
             };
         }
-        let count = |status: &str| outcomes.iter().filter(|o| o.status == status).count();
-        let answer = json!({
-            "programme": programme.as_str(),
-            "committed": commit,
-            "rows": outcomes.len(),
-            "valid": count("valid"),
-            "faulty": count("faulty"),
-            "recorded": count("recorded"),
-            "already_recorded": count("already_recorded"),
-            "outcomes": outcomes.iter().map(Outcome::to_json).collect::<Vec<_>>(),
-        });
-        Ok::<_, ApiError>(([(header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response())
+        Ok::<_, ApiError>(Imported { programme, committed: commit, outcomes })
     });
     work.await.map_err(ApiError::internal)?
 }
@@ -249,16 +308,16 @@ async fn reserved_ids(state: &AppState, identity: &str, reserve: bool) -> Result
 
 /// What became of one row.
 #[derive(Debug)]
-struct Outcome {
-    row: RowBody,
+pub(super) struct Outcome {
+    pub row: RowBody,
     /// The activity the row makes, as the API shows an activity's fields.
-    activity: Option<Value>,
-    faults: Vec<Fault>,
+    pub activity: Option<Value>,
+    pub faults: Vec<Fault>,
     /// The row's identity, when it has no fault.
     identity: Option<String>,
-    id: Option<Uuid>,
+    pub id: Option<Uuid>,
     /// valid | faulty | recorded | already_recorded
-    status: &'static str,
+    pub status: &'static str,
 }
 
 impl Outcome {

@@ -6,6 +6,7 @@
 mod account;
 mod activities;
 mod activity_commands;
+mod approvals;
 mod dashboard;
 mod pages;
 mod session;
@@ -239,6 +240,7 @@ fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(programmes::routes())
         .merge(iati::routes())
         .merge(activities::routes())
+        .merge(approvals::routes())
         .merge(imports::routes())
         .merge(log::routes())
         .merge(tokens::routes())

@@ -171,7 +171,7 @@ async fn add_partner_to(
     Path(id): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    add_part(&state, caller, &id, body, "invalid partner", Partner::parse, add_partner).await
+    add_part_for(&state, caller, &id, body, &PARTNER).await
 }
 
 /// Add a cluster (community of practice) (coordinator).
@@ -185,7 +185,7 @@ async fn add_cluster_to(
     Path(id): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    add_part(&state, caller, &id, body, "invalid cluster", Cluster::parse, add_cluster).await
+    add_part_for(&state, caller, &id, body, &CLUSTER).await
 }
 
 /// Add a reporting period (coordinator).
@@ -199,25 +199,51 @@ async fn add_period_to(
     Path(id): Path<String>,
     body: Result<JsonBody, ApiError>,
 ) -> Result<Response, ApiError> {
-    add_part(&state, caller, &id, body, "invalid period", ReportingPeriod::parse, add_period).await
+    add_part_for(&state, caller, &id, body, &PERIOD).await
 }
 
-/// Adds a part of a programme's definition (a partner, cluster or period): who may, then the body, then the
-/// decision; 201 with the part and the programme's new version.
-async fn add_part<T: serde::Serialize + Clone>(
+/// A part a programme's definition grows by — a partner, a cluster or a reporting period: how its JSON is read
+/// and the command that adds it.
+#[derive(Debug)]
+pub(super) struct Part<T: 'static> {
+    /// The title of the problem when it cannot be added, e.g. "invalid partner".
+    pub title: &'static str,
+    parse: fn(&Value) -> Result<T, events::Faults>,
+    decide: fn(&ProgrammeState, T, &CommandContext) -> Result<Vec<events::DomainEvent>, events::Faults>,
+}
+
+pub(super) const PARTNER: Part<Partner> = Part { title: "invalid partner", parse: Partner::parse, decide: add_partner };
+pub(super) const CLUSTER: Part<Cluster> = Part { title: "invalid cluster", parse: Cluster::parse, decide: add_cluster };
+pub(super) const PERIOD: Part<ReportingPeriod> =
+    Part { title: "invalid period", parse: ReportingPeriod::parse, decide: add_period };
+
+/// Adds a part to programme `id` for `principal`, whom the caller has checked may manage it: the body is read,
+/// then the command decides. The part as added and what the command did.
+pub(super) async fn add_part<T: Clone>(
+    state: &AppState,
+    principal: std::sync::Arc<Principal>,
+    id: &str,
+    body: &Value,
+    part: &Part<T>,
+) -> Result<(T, Executed<ProgrammeState>), ApiError> {
+    let added = parsed((part.parse)(body), part.title)?;
+    let executed = change(state, principal, id, None, part.title, |s, ctx| (part.decide)(s, added.clone(), ctx)).await?;
+    Ok((added, executed))
+}
+
+/// The endpoint of [`add_part`]: who may, then the body, then the decision; 201 with the part and the programme's
+/// new version.
+async fn add_part_for<T: serde::Serialize + Clone>(
     state: &AppState,
     caller: Caller,
     id: &str,
     body: Result<JsonBody, ApiError>,
-    title: &str,
-    parse: fn(&Value) -> Result<T, events::Faults>,
-    decide: fn(&ProgrammeState, T, &CommandContext) -> Result<Vec<events::DomainEvent>, events::Faults>,
+    part: &Part<T>,
 ) -> Result<Response, ApiError> {
     let principal = caller.manager_of(id)?;
     let JsonBody(body) = body?;
-    let part = parsed(parse(&body), title)?;
-    let executed = change(state, principal, id, None, title, |s, ctx| decide(s, part.clone(), ctx)).await?;
-    Ok(created(id, executed.version, serde_json::to_value(&part).unwrap_or(Value::Null)))
+    let (added, executed) = add_part(state, principal, id, &body, part).await?;
+    Ok(created(id, executed.version, serde_json::to_value(&added).unwrap_or(Value::Null)))
 }
 
 fn created(id: &str, version: u64, body: Value) -> Response {
@@ -245,17 +271,29 @@ async fn put_indicator(
     let principal = caller.manager_of(&id)?;
     let IfMatch(if_match) = if_match?;
     let JsonBody(body) = body?;
-    let slug = Slug::parse(&indicator).map_err(|e| ApiError::invalid("invalid indicator", "id", e.to_string()))?;
-    let command = parsed(SetIndicator::parse(&slug, &body), "invalid indicator")?;
-    let executed = change(&state, principal, &id, if_match, "invalid indicator", |s, ctx| {
-        set_indicator(s, command.clone(), ctx)
-    })
-    .await?;
+    let (executed, set) = set_indicator_of(&state, principal, &id, &indicator, &body, if_match).await?;
     // A new indicator is `IndicatorSet` (201); a revision, or no change at all, is 200.
-    let set = executed.appended.as_ref().is_some_and(|a| a.envelopes.iter().any(|e| e.event_type == "IndicatorSet"));
     let status = if set { StatusCode::CREATED } else { StatusCode::OK };
-    let current = executed.state.programme().and_then(|p| p.indicator(slug.as_str()));
+    let current = executed.state.programme().and_then(|p| p.indicator(&indicator));
     Ok(with_etag(status, executed.version, serde_json::to_value(current).unwrap_or(Value::Null)))
+}
+
+/// Sets indicator `indicator` of programme `id` for `principal`, whom the caller has checked may manage it, from
+/// `body` (the indicator's fields, and `reason` when revising): what the command did, and whether the indicator
+/// is new (`IndicatorSet`) rather than revised or left as it was.
+pub(super) async fn set_indicator_of(
+    state: &AppState,
+    principal: std::sync::Arc<Principal>,
+    id: &str,
+    indicator: &str,
+    body: &Value,
+    if_match: Option<u64>,
+) -> Result<(Executed<ProgrammeState>, bool), ApiError> {
+    let slug = Slug::parse(indicator).map_err(|e| ApiError::invalid("invalid indicator", "id", e.to_string()))?;
+    let command = parsed(SetIndicator::parse(&slug, body), "invalid indicator")?;
+    let executed = change(state, principal, id, if_match, "invalid indicator", |s, ctx| set_indicator(s, command.clone(), ctx)).await?;
+    let set = executed.appended.as_ref().is_some_and(|a| a.envelopes.iter().any(|e| e.event_type == "IndicatorSet"));
+    Ok((executed, set))
 }
 
 /// The body of a lock or unlock.
@@ -307,18 +345,31 @@ async fn change_lock(
     let principal = caller.manager_of(&id)?;
     let JsonBody(body) = body?;
     let body: LockBody = typed(body, "invalid lock", &["reason"])?;
-    let period = Slug::parse(&period).map_err(|_| ApiError::not_found(format!("unknown period '{period}'")))?;
-    let command = ChangePeriodLock { period: period.clone(), reason: body.reason };
-    let executed = change(&state, principal, &id, None, "invalid lock", |s, ctx| {
+    let executed = change_period_lock(&state, principal, &id, &period, body.reason, locking).await?;
+    let (locked, version) = (executed.state.is_locked(&period), executed.version);
+    Ok(with_etag(StatusCode::OK, version, json!({"programme": id, "period": period, "locked": locked, "version": version})))
+}
+
+/// Locks (`locking`) or unlocks reporting period `period` of programme `id` for `principal`, whom the caller has
+/// checked may manage it, for `reason`.
+pub(super) async fn change_period_lock(
+    state: &AppState,
+    principal: std::sync::Arc<Principal>,
+    id: &str,
+    period: &str,
+    reason: String,
+    locking: bool,
+) -> Result<Executed<ProgrammeState>, ApiError> {
+    let period = Slug::parse(period).map_err(|_| ApiError::not_found(format!("unknown period '{period}'")))?;
+    let command = ChangePeriodLock { period, reason };
+    change(state, principal, id, None, "invalid lock", |s, ctx| {
         if locking {
             lock_period(s, command.clone(), ctx)
         } else {
             unlock_period(s, command.clone(), ctx)
         }
     })
-    .await?;
-    let (locked, version) = (executed.state.is_locked(period.as_str()), executed.version);
-    Ok(with_etag(StatusCode::OK, version, json!({"programme": id, "period": period, "locked": locked, "version": version})))
+    .await
 }
 
 /// The media type of an XLSX workbook.

@@ -252,3 +252,60 @@ impl TestApp {
         eventually("the token to be refused after its expiry", std::time::Duration::from_secs(10), refused).await
     }
 }
+
+// Browser pages, as the coordinator's pages are tested (tests/api/coordinate/): pages asked for as a browser asks,
+// forms posted as a browser posts them, with a bearer token for the signed-in person, redirects not followed.
+
+/// One part of a multipart form: a text field, or a file with its name and media type.
+#[derive(Debug)]
+pub(crate) enum Part<'a> {
+    Text(&'a str, &'a str),
+    File { name: &'a str, file_name: &'a str, media_type: &'a str, bytes: &'a [u8] },
+}
+
+impl TestApp {
+    /// A client that leaves redirects to the test.
+    fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client")
+    }
+
+    async fn read(response: reqwest::Response) -> Answer {
+        let (status, headers) = (response.status(), response.headers().clone());
+        Answer { status, headers, text: response.text().await.expect("a body") }
+    }
+
+    /// GETs a page with `Accept: text/html`, as `token`'s holder (or no one).
+    pub(crate) async fn page(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut request = self.browser().get(self.url(path)).header("accept", "text/html");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Self::read(request.send().await.expect("the server answers")).await
+    }
+
+    /// POSTs a `multipart/form-data` form with `parts` in order, as `token`'s holder.
+    pub(crate) async fn post_multipart(&self, path: &str, token: &str, parts: &[Part<'_>]) -> Answer {
+        const BOUNDARY: &str = "tracker-test-boundary-5b1f0c";
+        let mut body = Vec::new();
+        for part in parts {
+            body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+            match part {
+                Part::Text(name, value) => {
+                    body.extend_from_slice(format!("content-disposition: form-data; name=\"{name}\"\r\n\r\n{value}").as_bytes());
+                }
+                Part::File { name, file_name, media_type, bytes } => {
+                    let head = format!(
+                        "content-disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\ncontent-type: {media_type}\r\n\r\n"
+                    );
+                    body.extend_from_slice(head.as_bytes());
+                    body.extend_from_slice(bytes);
+                }
+            }
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let request = self.browser().post(self.url(path)).bearer_auth(token).header("accept", "text/html");
+        let request = request.header("content-type", format!("multipart/form-data; boundary={BOUNDARY}")).body(body);
+        Self::read(request.send().await.expect("the server answers")).await
+    }
+}

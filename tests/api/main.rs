@@ -8,6 +8,7 @@ mod activities;
 mod authorization;
 mod bad_input;
 mod browser;
+mod coordinate;
 mod concurrency;
 mod dashboard;
 mod decode_robustness;

@@ -48,6 +48,9 @@ select, textarea { font: inherit; max-width: 100%; } textarea { width: 100%; }
 select[aria-invalid=true], textarea[aria-invalid=true] { border: 2px solid #b3261e; }
 select:focus-visible, textarea:focus-visible, summary:focus-visible { outline: 3px solid #0b57d0; outline-offset: 2px; }
 dl.values { display: grid; grid-template-columns: minmax(8rem, max-content) 1fr; gap: .2rem 1rem; } dt { font-weight: 600; } dd { margin: 0; }
+.confirmation { border: 3px solid #1e8e3e; padding: 0 1rem; margin: 1rem 0; }
+fieldset.choices { display: flex; flex-wrap: wrap; gap: .3rem 1rem; border: 1px solid #ccc; max-width: 100%; }
+label.choice { flex-direction: row; gap: .3rem; align-items: center; }
 "#;
 
 /// A whole page for someone not signed in: see [`page_for`].

@@ -124,7 +124,7 @@ fn latest(projection: &ProgressProjection, report: &ProgressReport, names: &Name
 
 /// An activity's recorded values besides those the row shows in columns of their own, from the same columns as
 /// the activities files, with partners and clusters by name and money with its currency; notes are left out.
-fn details(activity: &events::Activity, names: &Names<'_>, currency: &str) -> String {
+pub(in crate::http) fn details(activity: &events::Activity, names: &Names<'_>, currency: &str) -> String {
     let shown = ["kind", "occurred_on", "partner", "title", "notes"];
     let parts = recorded_values(activity, names, currency, &shown).into_iter().map(|(name, text)| format!("{} {text}", name.replace('_', " ")));
     parts.collect::<Vec<_>>().join(" · ")

@@ -26,9 +26,19 @@ mod form;
 mod list;
 mod record;
 
+mod coordinator;
+mod queue;
+mod setup;
+mod upload;
+
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().merge(record::routes()).merge(list::routes()).merge(activity::routes())
-}
+    Router::new()
+        .merge(record::routes())
+        .merge(list::routes())
+        .merge(activity::routes())
+        .merge(queue::routes())
+        .merge(setup::routes())
+        .merge(upload::routes())}
 
 /// The signed-in viewer of a page that needs one. Without a session (or token) the page answers with a redirect
 /// to the sign-in page, which comes back here afterwards.

@@ -74,6 +74,10 @@ async fn pages(app: &TestApp, n: usize) -> Vec<Page> {
         Page::get(format!("{base}/activities"), May::SignedIn),
         Page::get(format!("{base}/activities/{activity}"), May::SignedIn),
         Page::post(format!("{base}/activities/{activity}/retract"), vec![("reason", "recorded twice".into())], May::OwnRecorder, 303),
+        Page::get(format!("{base}/queue"), May::Coordinator),
+        Page::get(format!("{base}/manage"), May::Coordinator),
+        Page::post(format!("{base}/manage/clusters"), vec![("id", format!("page-cluster-{n}")), ("name", "A cluster".into()), ("theme", "housing".into()), ("members", "torino".into())], May::Coordinator, 303),
+        Page::get(format!("{base}/upload"), May::Coordinator),
     ]
 }
 

@@ -5,7 +5,7 @@ mod helpers;
 
 mod accounts;
 mod activities;
-mod authorization;
+pub(crate) mod authorization;
 mod bad_input;
 mod browser;
 mod coordinate;
@@ -27,4 +27,5 @@ mod service;
 mod tokens;
 mod webdriver;
 mod webdriver_people;
+mod webdriver_work;
 mod programmes;

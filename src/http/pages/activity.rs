@@ -189,8 +189,9 @@ fn offered(programme: &ProgrammeState, activity: &ActivityState, ctx: &CommandCo
     }
 }
 
-fn reason(hint: &str) -> Control {
-    Control::new("reason", "Reason", Input::LongText, true, Some(hint.to_owned()))
+/// The reason a correction or retraction needs; `label` says which, so the page's two reasons read apart.
+fn reason(label: &str, hint: &str) -> Control {
+    Control::new("reason", label, Input::LongText, true, Some(hint.to_owned()))
 }
 
 /// The activity's page, with the faults of the form sent (if any) at the top and next to their fields.
@@ -208,8 +209,8 @@ fn page(state: &AppState, viewer: &SignedIn, loaded: &Loaded, sent: Sent, status
     let own = context::own_partner(viewer, programme_id);
 
     let mut correct_controls = form::controls(current.kind(), programme);
-    correct_controls.push(reason("Why the values change; kept in the activity's history"));
-    let retract_controls = [reason("Why the activity no longer counts; kept in its history")];
+    correct_controls.push(reason("Reason for the correction", "Why the values change; kept in the activity's history"));
+    let retract_controls = [reason("Reason for the retraction", "Why the activity no longer counts; kept in its history")];
     let (placed_correct, placed_retract, other_faults) = match &sent {
         Sent::Correct { faults, row, .. } => (form::place(faults, &correct_controls, row.as_ref(), "changes.", "correct-"), Placed::default(), None),
         Sent::Retract { faults, .. } => (Placed::default(), form::place(faults, &retract_controls, None, "", "retract-"), None),

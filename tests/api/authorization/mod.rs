@@ -153,7 +153,7 @@ struct Fixture {
 }
 
 /// The smallest programme the server registers.
-fn small_programme(id: &str, require_approval: bool) -> Value {
+pub(crate) fn small_programme(id: &str, require_approval: bool) -> Value {
     json!({
         "id": id, "name": format!("Programme {id}"), "coordinator": "lead",
         "starts_on": "2020-01-01", "ends_on": "2022-12-31", "require_approval": require_approval,

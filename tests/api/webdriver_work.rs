@@ -189,3 +189,46 @@ async fn a_form_without_its_csrf_token_is_refused_and_signing_out_ends_the_sessi
     assert_eq!(anna.current_path().await, "/sign-in", "signed out, the form asks to sign in");
     anna.close().await;
 }
+
+#[tokio::test]
+async fn the_lists_setup_faults_tokens_and_refusals_pass_axe_at_both_widths() {
+    let app = spawn_app().await;
+    app.record_exchange(&app.admin, "torino", "paris", "2021-03-10").await;
+    let driver = Driver::start().await;
+    let cora = driver.session(&app.url("")).await;
+    join(&app, &cora, "cora", "coordinator", "connection", None).await;
+    cora.goto("/programmes/connection").await;
+    cora.click_link("Activities").await;
+    assert!(cora.text().await.contains("Torino"), "{}", cora.text().await);
+    cora.check_page("activities").await;
+    cora.goto("/programmes/connection").await;
+    cora.click_link("Manage the programme").await;
+    cora.check_page("manage").await;
+
+    // A form the server refuses: every fault next to its field, the values kept.
+    cora.goto("/programmes/connection/record/staff_exchange").await;
+    cora.fill("Occurred on (required)", "2030-01-01").await;
+    cora.fill("Host (required)", "Torino").await;
+    cora.fill("Visitor (required)", "Paris").await;
+    cora.fill("Days (required)", "5").await;
+    cora.fill("Staff (required)", "2").await;
+    cora.click_button("Record").await;
+    assert!(cora.text().await.contains("There is a problem"), "{}", cora.text().await);
+    cora.check_page("record-form-faults").await;
+
+    // A personal token, shown once.
+    cora.goto("/account").await;
+    cora.fill("Label (the token is named cora-label)", "script").await;
+    cora.click_button("Make token").await;
+    assert!(cora.text().await.contains("cora-script"));
+    cora.check_page("account-token").await;
+
+    // A recorder on a coordinator's page: the forbidden page.
+    let anna = driver.session(&app.url("")).await;
+    join(&app, &anna, "anna", "recorder", "connection", Some("torino")).await;
+    anna.goto("/programmes/connection/manage").await;
+    assert!(anna.text().await.contains("Not allowed"), "{}", anna.text().await);
+    anna.check_page("forbidden").await;
+    cora.close().await;
+    anna.close().await;
+}

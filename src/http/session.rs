@@ -122,7 +122,8 @@ fn multipart_field(body: &[u8], content_type: &str) -> Option<String> {
     let boundary = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary="))?.trim_matches('"');
     let delimiter = format!("--{boundary}");
     let text = String::from_utf8_lossy(body);
-    text.split(delimiter.as_str()).find_map(|part| {
+    // What precedes the first delimiter is the preamble, not a part.
+    text.split(delimiter.as_str()).skip(1).find_map(|part| {
         let (headers, value) = part.split_once("\r\n\r\n")?;
         let named = headers.lines().any(|line| {
             let line = line.to_ascii_lowercase();

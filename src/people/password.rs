@@ -1,4 +1,5 @@
-//! Passwords: the rules a new one must meet, and Argon2id hashing (OWASP's parameters: 19 MiB, two passes, one
+//! Passwords: the rules a new one must meet — length, not the person's name or e-mail, and not guessable by
+//! zxcvbn's estimate against the most common passwords, words and names — and Argon2id hashing (OWASP's parameters: 19 MiB, two passes, one
 //! lane — the crate's defaults) into a PHC string that carries its own salt and parameters. Only that string is
 //! stored. Checking a password against no account still does the work of one check, so that the time taken does
 //! not tell whether an account exists.
@@ -29,6 +30,11 @@ pub fn refusal(password: &str, name: &str, email: &str) -> Option<String> {
     let distinct = password.chars().collect::<std::collections::BTreeSet<_>>().len();
     if distinct < 5 {
         return Some("choose a password with more different characters: it repeats too few".into());
+    }
+    // zxcvbn's estimate against its lists of common passwords, words and names, and the person's own: below
+    // "safely unguessable" (3 of 4) is refused.
+    if zxcvbn::zxcvbn(password, &[name, &local]).score() < zxcvbn::Score::Three {
+        return Some("choose a password that is harder to guess: it is close to a common password, word or name; add another unrelated word".into());
     }
     None
 }
@@ -70,6 +76,8 @@ mod tests {
         assert!(refusal("anna-and-some-more", "anna", "a@b.it").unwrap().contains("account name"));
         assert!(refusal("my mail is rossi.anna!", "ar", "rossi.anna@torino.it").unwrap().contains("e-mail"));
         assert!(refusal("abababababababab", "anna", "a@b.it").unwrap().contains("different characters"));
+        assert!(refusal("password1234", "anna", "a@b.it").unwrap().contains("harder to guess"));
+        assert!(refusal("qwertyuiop123", "anna", "a@b.it").unwrap().contains("harder to guess"));
         assert_eq!(refusal("river stone lantern", "anna", "anna@torino.it"), None);
     }
 }

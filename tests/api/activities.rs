@@ -175,19 +175,7 @@ async fn a_retracted_activity_stops_counting_and_cannot_be_retracted_twice() {
 #[tokio::test]
 async fn in_a_programme_that_requires_approval_activities_are_pending_until_approved() {
     let app = spawn_app().await;
-    let definition = json!({
-        "id": "pilot", "name": "Pilot", "coordinator": "lead", "require_approval": true,
-        "starts_on": "2024-01-01", "ends_on": "2025-12-31",
-        "partners": [{"id": "lead", "name": "Lead", "kind": "network", "country": "BE", "role": "coordinator"},
-                     {"id": "gent", "name": "Gent", "kind": "city", "country": "BE", "role": "core_city"},
-                     {"id": "lille", "name": "Lille", "kind": "city", "country": "FR", "role": "core_city"}],
-        "clusters": [], "periods": [], "sources": [],
-        "indicators": [{"id": "exchanges", "label": "Exchanges", "unit": "exchanges", "target": "2",
-                        "measure": {"aggregate": "count", "kinds": ["staff_exchange"]}}]
-    });
-    app.post("/v1/programmes", Some(&app.admin), &definition).await.expect(201);
-    let coordinator = app.token("lead-coordinator", "coordinator", Some("pilot"), None).await;
-    let recorder = app.token("gent-staff", "recorder", Some("pilot"), Some("gent")).await;
+    let (coordinator, recorder) = crate::coordinate::pilot(&app).await;
     let body = json!({"kind": "staff_exchange", "occurred_on": "2024-03-01", "host": "gent", "visitor": "lille", "days": 3, "staff": 1});
     let activity = app.post("/v1/programmes/pilot/activities", Some(&recorder), &body).await.expect(201).json();
     assert_eq!(activity["status"], "submitted");

@@ -8,7 +8,7 @@ mod activities;
 pub(crate) mod authorization;
 mod bad_input;
 mod browser;
-mod coordinate;
+pub(crate) mod coordinate;
 mod concurrency;
 mod dashboard;
 mod decode_robustness;

@@ -4,7 +4,9 @@
 //! (`crate::service`), so there is one decision path; faults are shown next to their fields with the values
 //! kept.
 
-#![allow(dead_code)] // Until the pages use every helper.
+// A page that cannot be shown answers with another page (sign-in, forbidden, faults): the refusal is a whole
+// `Response`, built once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
 

@@ -134,7 +134,8 @@ where
     let outcome = create(Attempt { ids: reservation.ids.clone(), fresh }).await;
     let key = record_key.to_owned();
     match outcome {
-        Ok(response) if response.status().is_success() => {
+        // A page's answer to a recorded form is a redirect to what it made: kept as an API's 201 is.
+        Ok(response) if response.status().is_success() || response.status().is_redirection() => {
             let (parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
             let answer = StoredAnswer {

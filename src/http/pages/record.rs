@@ -2,7 +2,9 @@
 //! `GET …/record/{kind}` is the kind's form (`form.rs`), and `POST …/record/{kind}` reads what was entered into
 //! the body `POST /v1/programmes/{id}/activities` takes and records it through the same command
 //! (`activity_commands::record`). Faults come back on the same form (422, or 409 / 423) with every value kept;
-//! a recorded activity is a 303 to its page. Only those who may record in the programme get these pages.
+//! a recorded activity is a 303 to its page. A form sent twice (a double press, a resend) records once: it
+//! carries a key that runs the API's `Idempotency-Key` path. Only those who may record in the programme get
+//! these pages.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -16,7 +18,13 @@ use uuid::Uuid;
 use super::context::{self, kind_name, ProgrammeAt};
 use super::form::{self, Entered, FormView};
 use super::SignedIn;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 use crate::http::activity_commands;
+use crate::http::error::ApiError;
+use crate::http::idempotency::idempotent;
 use crate::http::dashboard::layout::error_summary;
 use crate::http::AppState;
 use crate::imports::RowBody;
@@ -96,18 +104,51 @@ async fn record(
         };
         return (StatusCode::UNPROCESSABLE_ENTITY, form_page(&viewer, &programme, kind, &entered, &faults, Some(&row))).into_response();
     }
-    // The activity's id and its events' ids (a programme that requires approval adds a submission).
-    let ids = [Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7()];
-    let body = ActivityBody::Json(row.body.clone());
-    match activity_commands::record(&state, viewer.principal(), &programme.id, &body, &ids, true).await {
-        Ok(_) => context::see_other(&programme.path(&format!("/activities/{}", ids[0]))),
-        Err(CommandError::Rejected(faults)) if !matches!(faults.kind(), FaultKind::Forbidden | FaultKind::NotFound) => {
+    // The form's `submission` key makes a second press of "Record" (or a resent form) answer what the first did,
+    // through the API's Idempotency-Key path: the activity's id and its events' ids (a programme that requires
+    // approval adds a submission) are reserved under the key before anything is appended.
+    let key = Some(entered.value(SUBMISSION).to_owned()).filter(|key| !key.is_empty());
+    let scope = format!("page-activities\n{}\n{}", viewer.principal().name, programme.id);
+    let refused: Arc<Mutex<Option<CommandError>>> = Arc::default();
+    let (shared, principal, id, kept) = (state.clone(), viewer.principal().clone(), programme.id.clone(), refused.clone());
+    let (activities, request) = (programme.path("/activities/"), row.body.clone());
+    let answered = idempotent(&state, &scope, key, &row.body, 3, move |attempt| async move {
+        let body = ActivityBody::Json(request);
+        match activity_commands::record(&shared, &principal, &id, &body, &attempt.ids, attempt.fresh).await {
+            Ok(_) => Ok(context::see_other(&format!("{activities}{}", attempt.ids[0]))),
+            Err(error @ CommandError::Rejected(_)) => {
+                *kept.lock() = Some(error);
+                // A client error: the key is forgotten, so the corrected form may be sent under it again.
+                Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "invalid activity"))
+            }
+            Err(error) => Err(ApiError::from_command(error, "invalid activity")),
+        }
+    })
+    .await;
+    let error = match answered {
+        Ok(recorded) => return recorded,
+        Err(error) => error,
+    };
+    let refusal = refused.lock().take();
+    match refusal {
+        Some(CommandError::Rejected(faults)) if !matches!(faults.kind(), FaultKind::Forbidden | FaultKind::NotFound) => {
             let status = context::status_of(&faults);
             (status, form_page(&viewer, &programme, kind, &entered, faults.faults(), Some(&row))).into_response()
         }
-        Err(error) => context::failed(&viewer, error),
+        Some(other) => context::failed(&viewer, other),
+        None if error.status() == StatusCode::CONFLICT => {
+            let body = html! {
+                h1 { "Still recording" }
+                p { "This form is being recorded from an earlier press of the button. " a href=(programme.path("/activities")) { "See the activities" } "." }
+            };
+            (StatusCode::CONFLICT, viewer.page("Still recording", body)).into_response()
+        }
+        None => error.into_response(),
     }
 }
+
+/// The hidden field that names one filling-in of the form, for [`record`]'s idempotency.
+const SUBMISSION: &str = "submission";
 
 /// The page with a kind's form: the faults at the top (each linking to its field) and next to their fields, and
 /// the values entered.
@@ -131,6 +172,7 @@ fn form_page(
         @if !faults.is_empty() { (error_summary(&placed.summary())) }
         form.record method="post" action=(programme.path(&format!("/record/{kind}"))) {
             (viewer.csrf_field())
+            input type="hidden" name=(SUBMISSION) value=(Uuid::now_v7());
             (form::fields(&view))
             button type="submit" { "Record" }
         }

@@ -155,3 +155,23 @@ async fn a_caller_who_may_not_record_in_the_programme_gets_the_forbidden_page() 
     let listed = app.get("/v1/programmes/connection/activities", None).await.expect(200).json();
     assert_eq!(listed["activities"], json!([]), "nothing recorded");
 }
+
+#[tokio::test]
+async fn a_form_sent_twice_records_once_and_both_answers_lead_to_the_activity() {
+    let app = spawn_app().await;
+    let recorder = app.token("torino-staff", "recorder", Some("connection"), Some("torino")).await;
+    let form = app.browse("/programmes/connection/record/staff_exchange", Some(&recorder)).await.expect(200).text;
+    let at = form.find("name=\"submission\" value=\"").expect("the form names its submission") + "name=\"submission\" value=\"".len();
+    let submission = form[at..].split('"').next().unwrap().to_owned();
+    let fields = [("submission", submission.as_str()), ("occurred_on", "2021-10-11"), ("host", "torino"), ("visitor", "paris"),
+        ("days", "5"), ("staff", "2")];
+    let first = app.post_form("/programmes/connection/record/staff_exchange", Some(&recorder), &fields).await.expect(303);
+    let again = app.post_form("/programmes/connection/record/staff_exchange", Some(&recorder), &fields).await.expect(303);
+    assert_eq!(first.header("location"), again.header("location"), "the second press answers the first's activity");
+    let list = app.get("/v1/programmes/connection/activities", None).await.expect(200).json();
+    assert_eq!(list["activities"].as_array().unwrap().len(), 1, "recorded once: {list}");
+    // A new filling-in of the form is a new activity.
+    let other = [("occurred_on", "2021-10-11"), ("host", "torino"), ("visitor", "paris"), ("days", "5"), ("staff", "2")];
+    let new = app.post_form("/programmes/connection/record/staff_exchange", Some(&recorder), &other).await.expect(303);
+    assert_ne!(new.header("location"), first.header("location"));
+}

@@ -2,6 +2,7 @@
 //! answers. Nothing above this trait knows which engine stores the log or whether its writer runs in this
 //! process; `sled_log` is the embedded engine and the default, `postgres` the engine that several nodes share.
 
+mod engine;
 mod index;
 mod postgres;
 mod record;
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use events::{ChainHash, Envelope, EventData, Timestamp};
 use uuid::Uuid;
 
+pub use engine::{Engine, StoreLocation};
 pub use postgres::{PgLog, PgLogOptions, PgOpenError, SchemaError};
 pub use sled_log::{open_raw, OpenError, SledLog, SledLogOptions, REOPEN_AFTER_EVENTS};
 

@@ -169,3 +169,98 @@ async fn an_empty_database_is_given_the_schema_and_a_newer_schema_is_refused() {
     }
     assert_eq!(again.head().await.unwrap().position, 1, "and left as it was");
 }
+
+/// `tracker` with `--store` (or `TRACKER_STORE`) and these arguments; its output, failing on a non-zero exit.
+fn tracker(url: &str, args: &[&str]) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tracker"))
+        .env("TRACKER_STORE", url)
+        .arg("--data")
+        .arg(data.path())
+        .args(args)
+        .output()
+        .expect("running tracker");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "tracker {args:?}: {text}{}", String::from_utf8_lossy(&output.stderr));
+    text
+}
+
+#[tokio::test]
+async fn the_command_line_seeds_reports_verifies_and_exports_a_postgres_store() {
+    let url = fresh_database().await;
+    assert_eq!(tracker(&url, &["seed"]).trim(), "registered connection, unites");
+    let report: serde_json::Value = serde_json::from_str(&tracker(&url, &["report", "unites", "--format", "json"])).unwrap();
+    assert_eq!((report["programme"].as_str(), report["position"].as_u64()), (Some("unites"), Some(2)));
+    assert!(tracker(&url, &["verify"]).starts_with("ok: 2 events checked; head position 2"));
+    let export = tracker(&url, &["export"]);
+    let log = open_postgres(&url).await;
+    let lines: Vec<String> = log.read_all(1, 10).await.unwrap().iter().map(|e| e.to_json_line()).collect();
+    assert_eq!(export.lines().collect::<Vec<_>>(), lines, "the export is the stored envelopes");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_tracker")).args(["--store", "mysql://x", "verify"]).output().unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("sled:DIR or a PostgreSQL URL"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_acknowledged_while_the_writer_connection_is_ended_again_and_again_are_all_stored() {
+    const TASKS: usize = 4;
+    const APPENDS: usize = 40;
+    let url = fresh_database().await;
+    let log = Arc::new(open_postgres(&url).await);
+    let (acknowledged_tx, mut acknowledged_rx) = tokio::sync::watch::channel(0usize);
+    let acknowledged_tx = Arc::new(acknowledged_tx);
+    let mut tasks = Vec::new();
+    for task in 0..TASKS {
+        let (log, acks) = (Arc::clone(&log), Arc::clone(&acknowledged_tx));
+        tasks.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for n in 0..APPENDS {
+                let request = request(&format!("a-{task}"), ExpectedVersion::Any, vec![event(json!({"task": task, "n": n}))]);
+                let answer = log.append(request.clone()).await;
+                if answer.is_ok() {
+                    acks.send_modify(|count| *count += 1);
+                }
+                answers.push((request, answer));
+            }
+            answers
+        }));
+    }
+    // Every tenth acknowledgement, the server ends the writer's session, wherever its transaction is.
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let admin = superuser(&crate::pg_cluster::url("postgres")).await;
+    let mut ended = 0;
+    while ended < 8 {
+        let target = (ended + 1) * 10;
+        // (`wait_for` answers with a read lock of the count: not held any longer than the check.)
+        let reached = tokio::time::timeout(WITHIN, acknowledged_rx.wait_for(|&count| count >= target)).await.map(drop);
+        if reached.is_err() {
+            break;
+        }
+        let terminate = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tracker-writer'";
+        admin.execute(terminate, &[&database]).await.unwrap();
+        ended += 1;
+    }
+    let mut stored_by_retry = 0;
+    let mut acknowledged = HashSet::new();
+    for task in tasks {
+        for (request, answer) in tokio::time::timeout(WITHIN, task).await.expect("the appenders finish").unwrap() {
+            match answer {
+                Ok(appended) => {
+                    acknowledged.insert(appended.envelopes[0].id);
+                }
+                Err(AppendError::Unavailable(_)) => {
+                    // The client's retry with the same event id: stored once either way.
+                    let retried = log.append(request).await.expect("the retry is answered");
+                    stored_by_retry += usize::from(!retried.already_stored);
+                    acknowledged.insert(retried.envelopes[0].id);
+                }
+                Err(other) => panic!("an append was answered {other:?}"),
+            }
+        }
+    }
+    assert!(ended >= 3, "the writer's session was ended {ended} times");
+    let stored = log.read_all(1, 10_000).await.unwrap();
+    assert_eq!(stored.len(), TASKS * APPENDS, "every append stored exactly once ({stored_by_retry} by a retry)");
+    assert_eq!(stored.iter().map(|e| e.id).collect::<HashSet<_>>(), acknowledged);
+    let report = tracker::audit::verify_log(log.as_ref(), |_, _| {}).await.unwrap();
+    assert!(report.ok(), "{report:?}");
+}

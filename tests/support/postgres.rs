@@ -15,6 +15,9 @@
 //! The binaries are found in `$TRACKER_PG_BIN`, `/usr/lib/postgresql/15/bin` (Debian's `postgresql-15`) or where
 //! `pg_config --bindir` says.
 
+// Each test binary that includes this file uses a part of it.
+#![allow(dead_code)]
+
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

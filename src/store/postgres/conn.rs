@@ -154,10 +154,35 @@ impl Connection {
     }
 }
 
-/// Opens a connection on the engine's runtime (`handle`), where its driver task runs, and sets the session;
-/// nothing prepared (the schema's migration runs before the tables exist).
-pub(super) async fn open_client(config: &Config, handle: &Handle) -> Result<Client, Failure> {
-    let config = config.clone();
+/// What a connection is for, shown as its `application_name` (`tracker-writer`…) in `pg_stat_activity`
+/// unless the connection string names one.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Role {
+    Schema,
+    Writer,
+    Listener,
+    Reader,
+}
+
+/// The configuration of a connection for `role`.
+pub(super) fn for_role(config: &Config, role: Role) -> Config {
+    let mut config = config.clone();
+    if config.get_application_name().is_none() {
+        let name = match role {
+            Role::Schema => "tracker-schema",
+            Role::Writer => "tracker-writer",
+            Role::Listener => "tracker-listener",
+            Role::Reader => "tracker-reader",
+        };
+        config.application_name(name);
+    }
+    config
+}
+
+/// Opens a connection for `role` on the engine's runtime (`handle`), where its driver task runs, and sets the
+/// session; nothing prepared (the schema's migration runs before the tables exist).
+pub(super) async fn open_client(config: &Config, role: Role, handle: &Handle) -> Result<Client, Failure> {
+    let config = for_role(config, role);
     let opened = handle.spawn(async move {
         let (client, connection) = config.connect(NoTls).await?;
         tokio::spawn(async move {
@@ -176,8 +201,8 @@ pub(super) async fn open_client(config: &Config, handle: &Handle) -> Result<Clie
 }
 
 /// A connection with the log's statements prepared (the schema must exist).
-pub(super) async fn open(config: &Config, handle: &Handle) -> Result<Connection, Failure> {
-    let client = open_client(config, handle).await?;
+pub(super) async fn open(config: &Config, role: Role, handle: &Handle) -> Result<Connection, Failure> {
+    let client = open_client(config, role, handle).await?;
     // Prepared together: one round trip's wait for all of them.
     let statements = try_join_all(Sql::ALL.iter().map(|sql| client.prepare(sql.text()))).await?;
     Ok(Connection { client, statements })
@@ -232,7 +257,7 @@ impl Pool {
         };
         let connection = match idle {
             Some(connection) => connection,
-            None => open(&self.config, &self.handle).await?,
+            None => open(&self.config, Role::Reader, &self.handle).await?,
         };
         Ok(Lease { pool: self, connection: Some(connection), _permit: permit })
     }

@@ -111,7 +111,22 @@ fn describe(error: &tokio_postgres::Error) -> String {
     }
 }
 
+/// Whether the database answered `error` by refusing a statement, the connection going on: not when the
+/// connection failed, nor when the server ended the session (SQLSTATE classes 08 and 57, such as 57P01 for
+/// `pg_terminate_backend` or a shutdown), after which a transaction's outcome is not known from its answers.
+fn refused(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| !matches!(&db.code().code()[..2], "08" | "57"))
+}
+
 impl Failure {
+    /// Whether the connection failed (and a statement may work on another one).
+    fn connection_lost(&self) -> bool {
+        match self {
+            Failure::Pg(error) => !refused(error),
+            Failure::Closed | Failure::Schema(_) => false,
+        }
+    }
+
     fn code(&self) -> Option<&SqlState> {
         match self {
             Failure::Pg(error) => error.code(),
@@ -214,7 +229,7 @@ impl PgLog {
     async fn prepare(&self) -> Result<(), PgOpenError> {
         let connect = |cause: String| PgOpenError::Connect { at: self.at.clone(), cause };
         let mut client =
-            conn::open_client(&self.inner.config, &self.inner.handle).await.map_err(|e| connect(e.to_string()))?;
+            conn::open_client(&self.inner.config, conn::Role::Schema, &self.inner.handle).await.map_err(|e| connect(e.to_string()))?;
         let found = schema::migrate(&mut client).await.map_err(|error| PgOpenError::Schema { at: self.at.clone(), error })?;
         if found < schema::latest() {
             tracing::info!(at = %self.at, from = found, to = schema::latest(), "migrated the database's schema");

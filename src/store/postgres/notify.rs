@@ -11,7 +11,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{Failure, Inner, CHANNEL};
+use super::{conn, Failure, Inner, CHANNEL};
 
 /// Runs for the life of the log (on the engine's runtime).
 pub(super) async fn listen(inner: Arc<Inner>) {
@@ -50,7 +50,7 @@ pub(super) async fn listen(inner: Arc<Inner>) {
 
 /// A connection that listens on [`CHANNEL`], and the positions it hears; the receiver ends with the connection.
 async fn subscribe(inner: &Inner) -> Result<(tokio_postgres::Client, mpsc::UnboundedReceiver<u64>), Failure> {
-    let (client, mut connection) = inner.config.connect(NoTls).await?;
+    let (client, mut connection) = conn::for_role(&inner.config, conn::Role::Listener).connect(NoTls).await?;
     let (heads, heard) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

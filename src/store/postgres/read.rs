@@ -93,10 +93,19 @@ pub(super) fn head_of(row: &Row) -> Result<Head, ReadError> {
 }
 
 impl Inner {
-    /// Runs one statement of the reads on a pooled connection.
+    /// Runs one statement of the reads on a pooled connection; once more on another connection when the first
+    /// one was lost (a pooled connection the server ended while it was idle).
     async fn rows(&self, sql: Sql, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<Row>, ReadError> {
-        let connection = self.pool.get().await.map_err(Failure::into_read)?;
-        connection.client.query(connection.statement(sql), params).await.map_err(|e| Failure::from(e).into_read())
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let connection = self.pool.get().await.map_err(Failure::into_read)?;
+            match connection.client.query(connection.statement(sql), params).await.map_err(Failure::from) {
+                Ok(rows) => return Ok(rows),
+                Err(failure) if failure.connection_lost() && tries < 2 => continue,
+                Err(failure) => return Err(failure.into_read()),
+            }
+        }
     }
 
     pub(super) async fn read_all(&self, from: u64, limit_to: usize) -> Result<Vec<Envelope>, ReadError> {

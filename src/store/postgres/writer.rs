@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::conn::{self, Connection, Sql};
 use super::read::{bigint, decode_row, head_of};
-use super::{Failure, Inner};
+use super::{refused, Failure, Inner};
 use crate::store::staging::{check_shape, expected_holds, stored_retry, ChainEnd};
 use crate::store::{AppendError, AppendRequest, Appended, LogStats};
 
@@ -124,7 +124,7 @@ async fn connected<'c>(inner: &Inner, connection: &'c mut Option<Connection>) ->
         *connection = None;
     }
     if connection.is_none() {
-        *connection = Some(conn::open(&inner.config, &inner.handle).await?);
+        *connection = Some(conn::open(&inner.config, conn::Role::Writer, &inner.handle).await?);
     }
     Ok(connection.as_ref().expect("just opened"))
 }
@@ -207,13 +207,14 @@ async fn committed(inner: &Inner, connection: &mut Option<Connection>, id: Uuid)
 }
 
 /// Sorts the results of pipelined statements: `Ok` when all succeeded; a refusal when the database refused
-/// any (its transaction is then aborted, whatever else happened); else the connection's failure.
+/// any (its transaction is then aborted, whatever else happened); else the connection's failure (which
+/// includes the server ending the session: see [`refused`]).
 fn settle(results: Vec<Result<(), tokio_postgres::Error>>) -> Result<(), (bool, Failure)> {
     let mut lost = None;
     for result in results {
         match result {
             Ok(()) => {}
-            Err(error) if error.as_db_error().is_some() => return Err((true, Failure::from(error))),
+            Err(error) if refused(&error) => return Err((true, Failure::from(error))),
             Err(error) => lost = lost.or(Some(Failure::from(error))),
         }
     }

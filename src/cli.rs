@@ -4,13 +4,14 @@
 use std::io::{BufReader, BufWriter, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::audit;
-use crate::store::{EventLog, SledLog, SledLogOptions};
+use crate::store::{Engine, EventLog, PgLog, PgLogOptions, SledLog, SledLogOptions, StoreLocation};
 
 /// Event-sourced tracker of EU-funded multi-city programmes.
 #[derive(Debug, Parser)]
@@ -19,6 +20,11 @@ pub struct Cli {
     /// The data directory (sled store, admin token).
     #[arg(long, global = true, env = "TRACKER_DATA", default_value = "./data")]
     pub data: PathBuf,
+    /// Where the log is: `sled:DIR` (the same as `--data DIR`) or a PostgreSQL database,
+    /// `postgres://user@host/database`, which any number of `tracker serve` processes may share. Default: the
+    /// sled store in `--data`.
+    #[arg(long, global = true, env = "TRACKER_STORE", value_parser = StoreLocation::parse)]
+    pub store: Option<StoreLocation>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -35,7 +41,8 @@ pub enum Command {
         #[arg(long, env = "TRACKER_REQUEST_TIMEOUT", default_value_t = 30.0, value_parser = parse_timeout)]
         request_timeout: f64,
     },
-    /// Manage API tokens offline (while no server holds the data directory; use `POST /v1/tokens` otherwise).
+    /// Manage API tokens offline (while no server holds the data directory; use `POST /v1/tokens` otherwise; on
+    /// PostgreSQL, running servers know a token made here once they restart).
     #[command(subcommand)]
     Token(TokenCommand),
     /// Recompute the hash chain of the whole log; exits non-zero naming the first bad position.
@@ -135,22 +142,36 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    // `--store sled:DIR` is `--data DIR`.
+    if let Some(StoreLocation::Sled(dir)) = &cli.store {
+        cli.data = dir.clone();
+        cli.store = None;
+    }
+    let target = match &cli.store {
+        Some(StoreLocation::Postgres(url)) => Target::Postgres(url.clone()),
+        _ => Target::Dir(cli.data.clone()),
+    };
     match cli.command {
-        Command::Serve { addr, request_timeout } => runtime
-            .block_on(serve(cli.data, addr, std::time::Duration::from_secs_f64(request_timeout))).map(|()| ExitCode::SUCCESS),
-        Command::Token(command) => runtime.block_on(create_token(&cli.data, command)).map(|()| ExitCode::SUCCESS),
-        Command::Verify => runtime.block_on(verify(&cli.data)),
-        Command::Export => runtime.block_on(export(&cli.data)).map(|()| ExitCode::SUCCESS),
+        Command::Serve { addr, request_timeout } => {
+            let timeout = std::time::Duration::from_secs_f64(request_timeout);
+            runtime.block_on(serve(cli.data, cli.store, addr, timeout)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Token(command) => runtime.block_on(create_token(&target, command)).map(|()| ExitCode::SUCCESS),
+        Command::Verify => runtime.block_on(verify(&target)),
+        Command::Export => runtime.block_on(export(&target)).map(|()| ExitCode::SUCCESS),
+        Command::Import { .. } if matches!(target, Target::Postgres(_)) => {
+            anyhow::bail!("`tracker import` fills a data directory; importing into PostgreSQL is not there yet")
+        }
         Command::Import { head } => import(&runtime, &cli.data, head).map(|()| ExitCode::SUCCESS),
         Command::CheckExport { head } => check_export(head).map(|()| ExitCode::SUCCESS),
         Command::Report { programme, as_of, known_at, at_position, format } => {
             let request = crate::report::ReportRequest { as_of, known_at, at_position };
-            runtime.block_on(report(&cli.data, &programme, &request, format)).map(|()| ExitCode::SUCCESS)
+            runtime.block_on(report(&target, &programme, &request, format)).map(|()| ExitCode::SUCCESS)
         }
-        Command::Rebuild => runtime.block_on(rebuild(&cli.data)).map(|()| ExitCode::SUCCESS),
-        Command::Seed => runtime.block_on(seed(&cli.data)).map(|()| ExitCode::SUCCESS),
+        Command::Rebuild => runtime.block_on(rebuild(&target)).map(|()| ExitCode::SUCCESS),
+        Command::Seed => runtime.block_on(seed(&target)).map(|()| ExitCode::SUCCESS),
     }
 }
 
@@ -162,24 +183,30 @@ fn parse_timeout(text: &str) -> Result<f64, String> {
     }
 }
 
-async fn serve(data: PathBuf, addr: std::net::SocketAddr, request_timeout: std::time::Duration) -> anyhow::Result<()> {
+async fn serve(
+    data: PathBuf,
+    store: Option<StoreLocation>,
+    addr: std::net::SocketAddr,
+    request_timeout: std::time::Duration,
+) -> anyhow::Result<()> {
     // jemalloc's background thread returns freed memory to the system within seconds even while the server is
     // idle; start-up alone frees hundreds of MB at 1 M events. Without it the server only uses more memory.
     if let Err(error) = tikv_jemalloc_ctl::background_thread::write(true) {
         tracing::warn!(%error, "jemalloc's background thread could not be started");
     }
-    let config = crate::http::ServeConfig { data, addr, request_timeout };
+    let config = crate::http::ServeConfig { data, store, addr, request_timeout };
     let application = crate::http::Application::build(&config).await?;
     application.run_until(crate::http::shutdown_signal()).await
 }
 
 /// Issues a token offline and prints its secret.
-async fn create_token(dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
+async fn create_token(target: &Target, command: TokenCommand) -> anyhow::Result<()> {
     use crate::auth::{RoleName, TokenRequest, Tokens};
     let TokenCommand::Create { name, role, programme, partner, expires_at } = command;
     let role = RoleName::parse(&role)
         .with_context(|| format!("unknown role '{role}': use admin, coordinator, recorder or auditor"))?;
-    let log = std::sync::Arc::new(open_existing(dir)?);
+    let engine = open_existing(target).await?;
+    let log = engine.log();
     let request = TokenRequest { name, role, programme, partner, expires_at };
     if let Some(programme) = &request.programme {
         let slug = events::Slug::parse(programme).map_err(|e| anyhow::anyhow!("--programme: {e}"))?;
@@ -189,8 +216,8 @@ async fn create_token(dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
             anyhow::ensure!(definition.partner(partner).is_some(), "unknown partner '{partner}' of programme '{programme}'");
         }
     }
-    let tokens = Tokens::load(log.clone())?;
-    let people = crate::people::People::load(log.clone())?;
+    let tokens = Tokens::load(engine.records())?;
+    let people = crate::people::People::load(engine.records())?;
     anyhow::ensure!(!people.has(&request.name), "the name '{}' belongs to a person; choose another", request.name);
     let secret = tokens.issue(&request).map_err(|error| match error {
         crate::auth::IssueError::Invalid(faults) => {
@@ -204,7 +231,24 @@ async fn create_token(dir: &Path, command: TokenCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_existing(dir: &Path) -> anyhow::Result<SledLog> {
+/// The store a command other than `serve` works on.
+#[derive(Debug)]
+enum Target {
+    /// The sled store of a data directory.
+    Dir(PathBuf),
+    /// A PostgreSQL database, by its connection string.
+    Postgres(String),
+}
+
+/// The store of `target`; a data directory must exist (a database is given the schema if it has none).
+async fn open_existing(target: &Target) -> anyhow::Result<Engine> {
+    match target {
+        Target::Dir(dir) => Ok(Engine::Sled(Arc::new(open_existing_dir(dir)?))),
+        Target::Postgres(url) => Ok(Engine::Postgres(Arc::new(PgLog::open(url, PgLogOptions::default()).await?))),
+    }
+}
+
+fn open_existing_dir(dir: &Path) -> anyhow::Result<SledLog> {
     SledLog::open(dir, SledLogOptions { create: false, ..SledLogOptions::default() })
         .with_context(|| format!("opening {}", dir.display()))
 }
@@ -219,10 +263,11 @@ fn progress_bar(what: &str) -> ProgressBar {
     bar
 }
 
-async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
-    let log = open_existing(dir)?;
+async fn verify(target: &Target) -> anyhow::Result<ExitCode> {
+    let engine = open_existing(target).await?;
+    let log = engine.log();
     let bar = progress_bar("verifying");
-    let report = audit::verify_log(&log, |done, total| {
+    let report = audit::verify_log(log.as_ref(), |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
@@ -242,11 +287,12 @@ async fn verify(dir: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn export(dir: &Path) -> anyhow::Result<()> {
-    let log = open_existing(dir)?;
+async fn export(target: &Target) -> anyhow::Result<()> {
+    let engine = open_existing(target).await?;
+    let log = engine.log();
     let bar = progress_bar("exporting");
     let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    let count = audit::export_log(&log, &mut out, |done, total| {
+    let count = audit::export_log(log.as_ref(), &mut out, |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     })
@@ -268,7 +314,7 @@ fn check_export(head: Option<audit::PublishedHead>) -> anyhow::Result<()> {
 fn import(runtime: &tokio::runtime::Runtime, dir: &Path, published: Option<audit::PublishedHead>) -> anyhow::Result<()> {
     // Refuse a non-empty store before reading a possibly large input.
     if dir.join("sled").exists() {
-        let log = open_existing(dir)?;
+        let log = open_existing_dir(dir)?;
         let head = runtime.block_on(log.head())?.position;
         anyhow::ensure!(head == 0, "data directory {} already holds {head} events; import needs an empty one", dir.display());
     }
@@ -308,14 +354,23 @@ fn import(runtime: &tokio::runtime::Runtime, dir: &Path, published: Option<audit
     Ok(())
 }
 
-async fn report(dir: &Path, programme: &str, request: &crate::report::ReportRequest, format: ReportFormat) -> anyhow::Result<()> {
-    let options = SledLogOptions { create: false, ..SledLogOptions::default() };
-    let (log, projection, restored) = crate::projection_store::open_with_progress(dir, options)
-        .await
-        .with_context(|| format!("opening {} and bringing the progress projection up to date", dir.display()))?;
+async fn report(target: &Target, programme: &str, request: &crate::report::ReportRequest, format: ReportFormat) -> anyhow::Result<()> {
+    let (log, projection, restored) = match target {
+        Target::Dir(dir) => {
+            let options = SledLogOptions { create: false, ..SledLogOptions::default() };
+            let (log, projection, restored) = crate::projection_store::open_with_progress(dir, options)
+                .await
+                .with_context(|| format!("opening {} and bringing the progress projection up to date", dir.display()))?;
+            (Engine::Sled(Arc::new(log)), projection, restored)
+        }
+        Target::Postgres(url) => crate::projection_store::open_store_with_progress(&StoreLocation::Postgres(url.clone()))
+            .await
+            .context("opening the PostgreSQL store and bringing the progress projection up to date")?,
+    };
     tracing::info!(?restored, "progress projection ready");
     let today = chrono::Utc::now().date_naive();
-    let report = crate::report::progress_report(&log, &projection, programme, request, today).await.map_err(|error| match error {
+    let log = log.log();
+    let report = crate::report::progress_report(log.as_ref(), &projection, programme, request, today).await.map_err(|error| match error {
         crate::report::ReportError::Query(fault) => anyhow::anyhow!("--{}: {}", fault.field.replace('_', "-"), fault.message),
         error => error.into(),
     })?;
@@ -328,10 +383,10 @@ async fn report(dir: &Path, programme: &str, request: &crate::report::ReportRequ
     Ok(())
 }
 
-async fn rebuild(dir: &Path) -> anyhow::Result<()> {
-    let log = open_existing(dir)?;
+async fn rebuild(target: &Target) -> anyhow::Result<()> {
+    let engine = open_existing(target).await?;
     let started = std::time::Instant::now();
-    let projection = crate::projection_store::rebuild_progress(&log, &log).await.context("rebuilding")?;
+    let projection = crate::projection_store::rebuild_progress(engine.log().as_ref(), engine.snapshots()).await.context("rebuilding")?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "rebuilt the progress projection from {} events in {seconds:.3} s ({:.0} events/s)",
@@ -341,11 +396,17 @@ async fn rebuild(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn seed(dir: &Path) -> anyhow::Result<()> {
-    let log = SledLog::open(dir, SledLogOptions::default()).with_context(|| format!("opening {}", dir.display()))?;
+async fn seed(target: &Target) -> anyhow::Result<()> {
+    let (engine, place) = match target {
+        Target::Dir(dir) => {
+            let log = SledLog::open(dir, SledLogOptions::default()).with_context(|| format!("opening {}", dir.display()))?;
+            (Engine::Sled(Arc::new(log)), format!("data directory {}", dir.display()))
+        }
+        Target::Postgres(_) => (open_existing(target).await?, "the database".to_owned()),
+    };
     let today = chrono::Utc::now().date_naive();
-    let registered = crate::seed::load_seeds(&log, today).await?;
-    anyhow::ensure!(!registered.is_empty(), "data directory {} already holds events; seeds go only into an empty one", dir.display());
+    let registered = crate::seed::load_seeds(engine.log().as_ref(), today).await?;
+    anyhow::ensure!(!registered.is_empty(), "{place} already holds events; seeds go only into an empty one");
     println!("registered {}", registered.join(", "));
     Ok(())
 }

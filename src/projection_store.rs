@@ -8,9 +8,12 @@ use events::ChainHash;
 use projections::ProgressProjection;
 
 use crate::report::catch_up;
-use crate::store::{event_at, EventLog, OpenError, ReadError, SledLog, SledLogOptions, REOPEN_AFTER_EVENTS};
+use crate::store::{
+    event_at, Engine, EventLog, OpenError, PgLog, PgLogOptions, PgOpenError, ReadError, SledLog, SledLogOptions, StoreLocation,
+    REOPEN_AFTER_EVENTS,
+};
 
-/// Where snapshots of derived state are kept (a sled tree for the embedded store).
+/// Where snapshots of derived state are kept (a sled tree for the embedded store, a table for PostgreSQL).
 pub trait SnapshotStore: Send + Sync {
     fn load_snapshot(&self, name: &str) -> Result<Option<Vec<u8>>, ReadError>;
     /// Stores a snapshot; durable with the store's next flush.
@@ -70,11 +73,30 @@ pub async fn open_with_progress_reopening(
     Ok((log, projection, restored))
 }
 
+/// Opens the log wherever `location` says and brings the progress projection up to date: for sled exactly
+/// [`open_with_progress`]; for PostgreSQL from the snapshot the nodes share in the database (table `snapshots`),
+/// caught up from the log, or rebuilt from the log when it does not fit.
+pub async fn open_store_with_progress(location: &StoreLocation) -> Result<(Engine, ProgressProjection, Restored), StartError> {
+    match location {
+        StoreLocation::Sled(dir) => {
+            let (log, projection, restored) = open_with_progress(dir, SledLogOptions::default()).await?;
+            Ok((Engine::Sled(std::sync::Arc::new(log)), projection, restored))
+        }
+        StoreLocation::Postgres(url) => {
+            let log = PgLog::open(url, PgLogOptions::default()).await?;
+            let (projection, restored) = load_progress(&log, &log).await?;
+            Ok((Engine::Postgres(std::sync::Arc::new(log)), projection, restored))
+        }
+    }
+}
+
 /// Why the log and its projection could not be brought up.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Open(#[from] OpenError),
+    #[error(transparent)]
+    Postgres(#[from] PgOpenError),
     #[error(transparent)]
     Read(#[from] ReadError),
 }

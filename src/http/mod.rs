@@ -1,5 +1,5 @@
 //! The HTTP API of SPEC §6 on axum: the shared state, the router (`app`), and `Application`, which opens the
-//! data directory, loads the seeds into an empty store, creates the first admin token, restores the progress
+//! store (a data directory, or a PostgreSQL database), loads the seeds into an empty store, creates the first admin token, restores the progress
 //! projection, serves until Ctrl-C or SIGTERM and then shuts down gracefully (in-flight requests finish, the
 //! projection's snapshot is saved and the log is closed).
 
@@ -43,7 +43,7 @@ pub use error::{ApiError, Problem};
 
 use crate::auth::Tokens;
 use crate::live::LiveProgress;
-use crate::store::{EventLog, RecordStore, SledLog, SledLogOptions};
+use crate::store::{Engine, EventLog, RecordStore, StoreLocation};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -334,7 +334,11 @@ async fn problem_for_bare_errors(request: Request, next: Next) -> Response {
 /// How `tracker serve` is configured.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
+    /// The data directory: the sled store's unless `store` names another, and where the first admin token is
+    /// written.
     pub data: PathBuf,
+    /// Where the log is; `None` for the sled store in `data`.
+    pub store: Option<StoreLocation>,
     pub addr: SocketAddr,
     /// See [`REQUEST_TIMEOUT`].
     pub request_timeout: Duration,
@@ -345,26 +349,30 @@ pub struct ServeConfig {
 pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
-    log: Arc<SledLog>,
+    engine: Engine,
     follower: tokio::task::JoinHandle<()>,
     request_timeout: Duration,
 }
 
 impl Application {
-    /// Opens (or creates) the data directory, loads the seeds into an empty store, creates the admin token on
-    /// the first start, restores the progress projection and binds the address.
+    /// Opens (or creates) the store, loads the seeds into an empty store, creates the admin token on the first
+    /// start, restores the progress projection and binds the address.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Application> {
-        // The log's indexes are rebuilt while the projection's snapshot is read beside them.
-        let (log, projection, restored) = crate::projection_store::open_with_progress(&config.data, SledLogOptions::default())
+        let location = config.store.clone().unwrap_or_else(|| StoreLocation::Sled(config.data.clone()));
+        // For sled, the log's indexes are rebuilt while the projection's snapshot is read beside them.
+        let (engine, projection, restored) = crate::projection_store::open_store_with_progress(&location)
             .await
-            .with_context(|| format!("opening the data directory {}", config.data.display()))?;
-        let log = Arc::new(log);
+            .with_context(|| match &location {
+                StoreLocation::Sled(dir) => format!("opening the data directory {}", dir.display()),
+                StoreLocation::Postgres(_) => "opening the PostgreSQL store".to_owned(),
+            })?;
+        let log = engine.log();
         let today = chrono::Utc::now().date_naive();
         let seeded = crate::seed::load_seeds(log.as_ref(), today).await.context("loading the seeds")?;
         if !seeded.is_empty() {
             tracing::info!(programmes = ?seeded, "loaded the seeds into the empty store");
         }
-        let records: Arc<dyn RecordStore> = log.clone();
+        let records = engine.records();
         let tokens = Tokens::load(Arc::clone(&records)).context("loading the API tokens")?;
         if tokens.is_empty() {
             let path = write_admin_token(&config.data, &tokens)?;
@@ -376,8 +384,8 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("binding {}", config.addr))?;
-        let state = AppState::new(log.clone(), records, progress, tokens, accounts);
-        Ok(Application { listener, state, log, follower, request_timeout: config.request_timeout })
+        let state = AppState::new(log, records, progress, tokens, accounts);
+        Ok(Application { listener, state, engine, follower, request_timeout: config.request_timeout })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -391,8 +399,11 @@ impl Application {
     /// Serves until `shutdown` completes, lets in-flight requests finish, saves the tokens' last-used times and the
     /// projection and closes the log.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Application { listener, state, log, follower, request_timeout } = self;
-        tracing::info!(addr = %listener.local_addr()?, data = %log.dir().display(), "listening");
+        let Application { listener, state, engine, follower, request_timeout } = self;
+        match &engine {
+            Engine::Sled(log) => tracing::info!(addr = %listener.local_addr()?, data = %log.dir().display(), "listening"),
+            Engine::Postgres(log) => tracing::info!(addr = %listener.local_addr()?, store = %log.location(), "listening"),
+        }
         let stopping = state.clone();
         let shutdown = async move {
             shutdown.await;
@@ -403,14 +414,14 @@ impl Application {
         follower.abort();
         saver.abort();
         save_last_used(&state).await;
-        if let Err(error) = state.progress().save(log.as_ref(), log.as_ref()).await {
+        if let Err(error) = state.progress().save(engine.log().as_ref(), engine.snapshots()).await {
             tracing::warn!(%error, "could not save the progress snapshot; the next start catches up from the log");
         }
         drop(state);
-        log.close();
+        engine.close().await;
         tracing::info!("stopped");
         // A server that had to refuse writes did not do its job: say so to whatever supervises it.
-        if let Some(failure) = log.write_failure() {
+        if let Some(failure) = engine.log().write_failure() {
             anyhow::bail!("stopped after refusing writes: {failure}");
         }
         Ok(())
@@ -508,6 +519,8 @@ fn write_admin_token(data: &Path, tokens: &Tokens) -> anyhow::Result<PathBuf> {
         expires_at: None,
     };
     let secret = tokens.issue(&request).context("issuing the admin token")?;
+    // A PostgreSQL store keeps no data directory of its own: the token's is made when missing.
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let path = data.join("admin.token");
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

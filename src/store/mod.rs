@@ -1,17 +1,22 @@
 //! The event log as the application sees it: the [`EventLog`] trait, what an append asks for and what it
 //! answers. Nothing above this trait knows which engine stores the log or whether its writer runs in this
-//! process; `sled_log` is the embedded engine that ships today.
+//! process; `sled_log` is the embedded engine and the default, `postgres` the engine that several nodes share.
 
+mod engine;
 mod index;
+mod postgres;
 mod record;
 mod room;
 mod sled_log;
+mod staging;
 mod wal;
 
 use async_trait::async_trait;
 use events::{ChainHash, Envelope, EventData, Timestamp};
 use uuid::Uuid;
 
+pub use engine::{Engine, StoreLocation};
+pub use postgres::{PgLog, PgLogOptions, PgOpenError, SchemaError};
 pub use sled_log::{open_raw, OpenError, SledLog, SledLogOptions, REOPEN_AFTER_EVENTS};
 
 /// The records of a chunk as sled stores it in the `log` tree (`record.rs`: packed, or plain in stores written

@@ -68,14 +68,31 @@ pub(crate) async fn spawn_in(dir: tempfile::TempDir) -> TestApp {
 
 /// Starts the server over `dir` with this request timeout.
 pub(crate) async fn spawn_with(dir: tempfile::TempDir, request_timeout: std::time::Duration) -> TestApp {
-    let config = ServeConfig { data: dir.path().to_owned(), addr: "127.0.0.1:0".parse().unwrap(), request_timeout };
+    start(dir, None, None, request_timeout).await
+}
+
+/// Starts the server with its log in `store`, writing or reading the admin token in `dir`; `admin` is the
+/// token when another server on the same store issued it (no token file is written then).
+pub(crate) async fn spawn_on(dir: tempfile::TempDir, store: tracker::store::StoreLocation, admin: Option<String>) -> TestApp {
+    start(dir, Some(store), admin, tracker::http::REQUEST_TIMEOUT).await
+}
+
+async fn start(
+    dir: tempfile::TempDir,
+    store: Option<tracker::store::StoreLocation>,
+    admin: Option<String>,
+    request_timeout: std::time::Duration,
+) -> TestApp {
+    let config = ServeConfig { data: dir.path().to_owned(), store, addr: "127.0.0.1:0".parse().unwrap(), request_timeout };
     let application = Application::build(&config).await.expect("the server starts");
     let addr = application.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(application.run_until(async {
         let _ = stopped.await;
     }));
-    let admin = std::fs::read_to_string(dir.path().join("admin.token")).expect("the admin token file").trim().to_owned();
+    let admin = admin.unwrap_or_else(|| {
+        std::fs::read_to_string(dir.path().join("admin.token")).expect("the admin token file").trim().to_owned()
+    });
     let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
     TestApp { addr, client: reqwest::Client::new(), browser, admin, dir, stop: Some(stop), server: Some(server) }
 }

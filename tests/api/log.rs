@@ -91,7 +91,7 @@ async fn verification_recomputes_the_chain_up_to_the_published_head() {
 }
 
 /// Reads server-sent events until `count` have arrived, returning (id, event type) pairs.
-async fn next_events(
+pub(crate) async fn next_events(
     body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
     buffer: &mut String,
     count: usize,

@@ -2,6 +2,8 @@
 
 mod axe;
 mod helpers;
+#[path = "../support/postgres.rs"]
+mod pg_cluster;
 
 mod accounts;
 mod activities;
@@ -19,6 +21,7 @@ mod iati;
 mod log;
 mod openapi_tools;
 mod pages;
+mod postgres;
 mod progress;
 mod readme;
 mod review;

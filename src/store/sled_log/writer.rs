@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use events::{ChainHash, Envelope, Timestamp};
+use events::{Envelope, Timestamp};
 use uuid::Uuid;
 
 use super::read::{fetch, version_at};
@@ -22,11 +22,8 @@ use super::{durable_flush, sled_io, writes_failed, Reply, Shared, SledLogOptions
 use crate::store::index::Index;
 use crate::store::record;
 use crate::store::wal::Wal;
-use crate::store::{
-    AppendError, AppendRequest, Appended, ExpectedVersion, Head, LogStats, ReadError, MAX_EVENTS_PER_APPEND, MAX_EVENT_DATA_BYTES,
-};
-
-const MAX_NAME_BYTES: usize = 255;
+use crate::store::staging::{check_shape, expected_holds, stored_retry, ChainEnd};
+use crate::store::{AppendError, AppendRequest, Appended, Head, LogStats, ReadError};
 
 /// Starts the writer thread of a log just opened, with its write-ahead file.
 pub(super) fn start(shared: &Arc<Shared>, options: &SledLogOptions, wal: Wal) -> std::io::Result<Writer> {
@@ -53,9 +50,7 @@ enum Outcome {
 struct BatchBuilder<'a> {
     shared: &'a Shared,
     index: &'a Index,
-    next_position: u64,
-    last_hash: ChainHash,
-    last_recorded_at: Option<Timestamp>,
+    end: ChainEnd,
     staged: Vec<Envelope>,
     staged_versions: HashMap<String, u64>,
     staged_ids: HashMap<Uuid, usize>,
@@ -147,9 +142,7 @@ fn commit_batch(shared: &Shared, wal: &mut Wal, checkpoints: &mut Checkpoints, b
     let mut builder = BatchBuilder {
         shared,
         index: &index,
-        next_position: head.position + 1,
-        last_hash: head.hash,
-        last_recorded_at: head.recorded_at,
+        end: ChainEnd { next_position: head.position + 1, last_hash: head.hash, last_recorded_at: head.recorded_at },
         staged: Vec::new(),
         staged_versions: HashMap::new(),
         staged_ids: HashMap::new(),
@@ -277,13 +270,7 @@ impl BatchBuilder<'_> {
             Ok(current) => current,
             Err(error) => return Outcome::Refused(error),
         };
-        let matches = match request.expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => current == 0,
-            ExpectedVersion::Exists => current > 0,
-            ExpectedVersion::Exact(v) => current == v,
-        };
-        if !matches {
+        if !expected_holds(request.expected, current) {
             return Outcome::Refused(AppendError::WrongExpectedVersion {
                 stream: request.stream.clone(),
                 expected: request.expected,
@@ -307,27 +294,7 @@ impl BatchBuilder<'_> {
         let mut version = current;
         for proposed in &request.events {
             version += 1;
-            let now = Timestamp::now();
-            let recorded_at = self.last_recorded_at.map_or(now, |last| last.max(now));
-            let mut envelope = Envelope {
-                position: self.next_position,
-                stream: request.stream.clone(),
-                version,
-                id: proposed.id,
-                event_type: proposed.event_type.clone(),
-                schema: proposed.schema,
-                programme: request.programme.clone(),
-                recorded_at,
-                actor: request.actor.clone(),
-                correlation_id: request.correlation_id,
-                causation_id: request.causation_id,
-                data: proposed.data.clone(),
-                hash: ChainHash::GENESIS,
-            };
-            envelope.hash = envelope.expected_hash(&self.last_hash);
-            self.last_hash = envelope.hash;
-            self.last_recorded_at = Some(recorded_at);
-            self.next_position += 1;
+            let envelope = self.end.seal(request, proposed, version, Timestamp::now());
             self.staged_ids.insert(proposed.id, self.staged.len());
             self.staged.push(envelope);
         }
@@ -338,30 +305,10 @@ impl BatchBuilder<'_> {
     /// `Some` when every event of the request is already stored with the same content; an error when some are
     /// stored with other content or elsewhere, or only some of them are stored.
     fn already_stored(&self, request: &AppendRequest) -> Result<Option<Vec<Envelope>>, AppendError> {
-        let mut found = Vec::new();
-        for proposed in &request.events {
-            let existing = match self.staged_ids.get(&proposed.id) {
-                Some(&i) => Some(self.staged[i].clone()),
-                None => self.stored_with_id(proposed.id)?,
-            };
-            if let Some(existing) = existing {
-                let same = existing.stream == request.stream
-                    && existing.event_type == proposed.event_type
-                    && existing.schema == proposed.schema
-                    && existing.data == proposed.data;
-                if !same {
-                    return Err(AppendError::IdempotencyConflict { id: proposed.id, stream: existing.stream });
-                }
-                found.push(existing);
-            }
-        }
-        if found.is_empty() {
-            Ok(None)
-        } else if found.len() == request.events.len() {
-            Ok(Some(found))
-        } else {
-            Err(AppendError::IdempotencyConflict { id: found[0].id, stream: request.stream.clone() })
-        }
+        stored_retry(request, |id| match self.staged_ids.get(&id) {
+            Some(&i) => Ok(Some(self.staged[i].clone())),
+            None => self.stored_with_id(id),
+        })
     }
 
     /// The stored event with this id: the index names where it may be, and each candidate is read.
@@ -374,31 +321,4 @@ impl BatchBuilder<'_> {
         }
         Ok(None)
     }
-}
-
-fn check_shape(request: &AppendRequest) -> Result<(), String> {
-    if request.events.is_empty() {
-        return Err("an append needs at least one event".into());
-    }
-    if request.events.len() > MAX_EVENTS_PER_APPEND {
-        return Err(format!("an append carries at most {MAX_EVENTS_PER_APPEND} events"));
-    }
-    for (name, value) in [("stream", &request.stream), ("programme", &request.programme), ("actor", &request.actor)] {
-        if value.is_empty() || value.len() > MAX_NAME_BYTES {
-            return Err(format!("{name} must have 1 to {MAX_NAME_BYTES} bytes"));
-        }
-    }
-    let mut ids = std::collections::HashSet::new();
-    for event in &request.events {
-        if event.event_type.is_empty() || event.event_type.len() > MAX_NAME_BYTES {
-            return Err(format!("event type must have 1 to {MAX_NAME_BYTES} bytes"));
-        }
-        if event.data.len() > MAX_EVENT_DATA_BYTES {
-            return Err(format!("event {} has {} bytes of data; at most {MAX_EVENT_DATA_BYTES}", event.id, event.data.len()));
-        }
-        if !ids.insert(event.id) {
-            return Err(format!("event id {} appears twice in one append", event.id));
-        }
-    }
-    Ok(())
 }

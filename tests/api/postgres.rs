@@ -1,0 +1,81 @@
+//! The API on the PostgreSQL engine (`tracker serve --store postgres://…`), on a database of its own on the
+//! test binary's throwaway cluster: what one server records survives its restart, and two servers on one
+//! database serve one log — an activity recorded through one is read, counted and streamed live by the other.
+
+use serde_json::Value;
+use tracker::store::StoreLocation;
+
+use crate::helpers::{exchange, indicator, spawn_on, TestApp};
+use crate::log::next_events;
+use crate::pg_cluster::fresh_database;
+
+async fn node(url: &str, admin: Option<String>) -> TestApp {
+    spawn_on(tempfile::tempdir().unwrap(), StoreLocation::Postgres(url.to_owned()), admin).await
+}
+
+async fn exchanges(app: &TestApp) -> Value {
+    let report = app.get("/v1/programmes/connection/progress?as_of=2022-12-31", None).await.expect(200).json();
+    indicator(&report, "staff-exchanges")["actual"].clone()
+}
+
+#[tokio::test]
+async fn a_server_on_postgres_keeps_what_it_recorded_across_a_restart_and_its_chain_verifies() {
+    let url = fresh_database().await;
+    let app = node(&url, None).await;
+    let recorded = app.record_exchange(&app.admin, "torino", "paris", "2021-10-11").await;
+    let id = recorded["id"].as_str().unwrap().to_owned();
+    assert_eq!(recorded["position"], 3, "after the two seeded programmes");
+    assert_eq!(exchanges(&app).await, "1");
+    let admin = app.admin.clone();
+    let dir = app.stop().await;
+
+    // The same database, the admin token from the first start's directory.
+    let app = spawn_on(dir, StoreLocation::Postgres(url.clone()), None).await;
+    assert_eq!(app.admin, admin, "no second admin token");
+    let activity = app.get(&format!("/v1/programmes/connection/activities/{id}"), None).await.expect(200).json();
+    assert_eq!((activity["host"].as_str(), activity["version"].as_u64()), (Some("torino"), Some(1)));
+    assert_eq!(exchanges(&app).await, "1", "the progress projection came back from the database");
+    let verified = app.get("/v1/audit/verify", Some(&app.admin)).await.expect(200).json();
+    assert_eq!((verified["ok"].as_bool(), verified["events"].as_u64()), (Some(true), Some(3)), "{verified}");
+    let head = app.get("/v1/audit/head", None).await.expect(200).json();
+    assert_eq!(head["position"], 3);
+    assert_eq!(head["hash"], verified["head"]["hash"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_activities_progress_and_live_events() {
+    let url = fresh_database().await;
+    let a = node(&url, None).await;
+    let recorder = a.token("torino-recorder", "recorder", Some("connection"), Some("torino")).await;
+    let auditor = a.token("funder", "auditor", None, None).await;
+    // B starts after the tokens were issued: it loads them from the database.
+    let b = node(&url, Some(a.admin.clone())).await;
+
+    let head = b.get("/v1/audit/head", None).await.expect(200).json()["position"].as_u64().unwrap();
+    let response = b.client.get(b.url(&format!("/v1/subscribe?from={}", head + 1))).bearer_auth(&auditor).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut live = response.bytes_stream();
+    let mut buffer = String::new();
+
+    let recorded = a.post("/v1/programmes/connection/activities", Some(&recorder), &exchange("torino", "paris", "2021-10-11")).await;
+    let recorded = recorded.expect(201).json();
+    let (id, position) = (recorded["id"].as_str().unwrap(), recorded["position"].as_u64().unwrap());
+    assert_eq!(next_events(&mut live, &mut buffer, 1).await, [(position, "ActivityRecorded".to_owned())], "B streams A's event");
+
+    let read = b.get(&format!("/v1/programmes/connection/activities/{id}"), None).await.expect(200).json();
+    assert_eq!(read["position"], position);
+    assert_eq!(exchanges(&b).await, "1", "B's progress counts A's activity");
+
+    // And the other way round, through B's writer: one log, one chain.
+    let through_b = b.record_exchange(&recorder, "torino", "asti", "2021-11-02").await;
+    assert_eq!(through_b["position"].as_u64(), Some(position + 1));
+    assert_eq!(exchanges(&a).await, "2");
+    for node in [&a, &b] {
+        let verified = node.get("/v1/audit/verify", Some(&auditor)).await.expect(200).json();
+        assert_eq!((verified["ok"].as_bool(), verified["events"].as_u64()), (Some(true), Some(position + 1)), "{verified}");
+    }
+    drop(live);
+    b.stop().await;
+    a.stop().await;
+}

@@ -19,6 +19,11 @@ pub(crate) async fn sled() -> Store {
     Store { log: log.clone(), records: log, _dir: Some(dir) }
 }
 
+/// A sled log in `dir`.
+pub(crate) fn sled_in(dir: &std::path::Path) -> SledLog {
+    SledLog::open(dir, SledLogOptions::default()).expect("a sled log")
+}
+
 /// The PostgreSQL engine over a fresh database.
 pub(crate) async fn postgres() -> Store {
     let log = Arc::new(open_postgres(&crate::pg_cluster::fresh_database().await).await);

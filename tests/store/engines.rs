@@ -66,5 +66,5 @@ on_every_engine!(
     wait_beyond_wakes_on_an_append_and_answers_at_once_when_behind,
     the_hash_chain_verifies_over_read_all,
     concurrent_appenders_with_exact_versions_lose_nothing,
-    records_are_got_listed_inserted_once_replaced_and_removed,
+    records_are_got_listed_inserted_once_put_replaced_if_unchanged_and_removed,
 );

@@ -10,8 +10,9 @@
 //! Nothing is left running: beside the server runs a small watchdog shell that reads its standard input, a pipe
 //! from this process that nothing writes to while the server runs. The pipe closes when this process ends —
 //! however it ends: returning from `main`, a panic, a signal — and the watchdog then stops the server
-//! (`SIGQUIT`, immediate shutdown), waits for it to exit and removes the directory. (A server that failed to
-//! start is waited for here, and its watchdog told to stand down with the word `spare`.)
+//! (`SIGQUIT`, immediate shutdown), waits for it to exit and removes the directory. Both run in process groups
+//! of their own, so that a signal to this process's group leaves that work to the watchdog. (A server that
+//! failed to start is waited for here, and its watchdog told to stand down with the word `spare`.)
 //!
 //! The binaries are found in `$TRACKER_PG_BIN`, `/usr/lib/postgresql/15/bin` (Debian's `postgresql-15`) or where
 //! `pg_config --bindir` says.
@@ -107,7 +108,11 @@ fn start() -> Cluster {
     for _ in 0..3 {
         let port = free_port();
         let log = std::fs::File::create(root.join("server.log")).expect("the server's log file");
-        let mut server = as_owner(Command::new(bin.join("postgres")), owner, &root)
+        let mut server = as_owner(Command::new(bin.join("postgres")), owner, &root);
+        // Its own process group, as the watchdog's: a signal to this process's group (a `timeout`, a Ctrl-C)
+        // ends this process, and the watchdog, left running, then stops the server and cleans up.
+        std::os::unix::process::CommandExt::process_group(&mut server, 0);
+        let mut server = server
             .args(["-D", path(&data), "-p", &port.to_string(), "-k", path(&root)])
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300"])
             .args(["-c", "shared_buffers=32MB", "-c", "log_min_messages=warning"])
@@ -178,7 +183,9 @@ fn watch(pid: u32, root: &Path) -> Child {
         kill -QUIT "$1" 2>/dev/null
         while kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' /proc/"$1"/status; do sleep 0.05; done
         rm -rf "$2""#;
-    Command::new("sh")
+    let mut watchdog = Command::new("sh");
+    std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+    watchdog
         .args(["-c", script, "tracker-pg-watchdog", &pid.to_string(), path(root)])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -412,11 +412,23 @@ impl Tokens {
             let Some(at) = DateTime::from_timestamp(seconds, 0).filter(|_| seconds > stored && token.revoked_at.is_none()) else {
                 continue;
             };
-            let mut updated = token.clone();
+            // Written over what the store holds now, never over this process's copy: another server sharing the
+            // store may have revoked the token, and that must not be undone (it is taken over here instead).
+            let Some(current) = self.store.get(Table::Tokens, &name)? else { continue };
+            let unreadable = |e: serde_json::Error| ReadError::Unavailable(format!("stored token '{name}' is unreadable: {e}"));
+            let mut updated: StoredToken = serde_json::from_slice(&current).map_err(unreadable)?;
+            if updated.revoked_at.is_some() {
+                self.by_hash.write().retain(|_, live| live.name != name);
+                *token = updated;
+                continue;
+            }
             updated.last_used_at = Some(rfc3339(at));
-            self.store.put(Table::Tokens, &name, &serde_json::to_vec(&updated).expect("a token always serialises"))?;
-            *token = updated;
-            saved += 1;
+            let bytes = serde_json::to_vec(&updated).expect("a token always serialises");
+            // Changed meanwhile: the next save tries again.
+            if self.store.replace(Table::Tokens, &name, &current, &bytes)? {
+                *token = updated;
+                saved += 1;
+            }
         }
         Ok(saved)
     }
@@ -513,6 +525,22 @@ mod tests {
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].status, TokenStatus::Revoked);
         assert!(listed[0].revoked_at.is_some() && listed[0].last_used_at.is_some(), "{listed:?}");
+    }
+
+    #[test]
+    fn a_token_revoked_through_another_server_stays_revoked_when_this_one_saves_its_last_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, here) = open(dir.path());
+        let secret = here.issue(&request("funder", None)).unwrap();
+        // A second server on the same store (as on PostgreSQL) revokes the token that this one goes on seeing.
+        let there = Tokens::load(log.clone()).unwrap();
+        let used = Utc::now() + chrono::Duration::seconds(5);
+        here.authenticate_at(&secret, used).unwrap();
+        assert_eq!(there.revoke("funder").unwrap(), Revoked::Now);
+        assert_eq!(here.save_last_used().unwrap(), 0, "nothing written over the tombstone");
+        assert_eq!(here.authenticate(&secret), Err(Refusal::Unknown), "the revocation reached this server");
+        let reloaded = Tokens::load(log).unwrap();
+        assert_eq!(reloaded.list(used)[0].status, TokenStatus::Revoked);
     }
 
     #[test]

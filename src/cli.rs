@@ -49,7 +49,7 @@ pub enum Command {
     Verify,
     /// Write the whole log to stdout as NDJSON, one envelope per line.
     Export,
-    /// Read an NDJSON export from stdin into an empty data directory, after verifying all of it.
+    /// Read an NDJSON export from stdin into an empty data directory or database, after verifying all of it.
     Import {
         /// A head published earlier (`GET /v1/audit/head`) as POSITION:HASH: the export must reach it.
         #[arg(long)]
@@ -161,10 +161,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Token(command) => runtime.block_on(create_token(&target, command)).map(|()| ExitCode::SUCCESS),
         Command::Verify => runtime.block_on(verify(&target)),
         Command::Export => runtime.block_on(export(&target)).map(|()| ExitCode::SUCCESS),
-        Command::Import { .. } if matches!(target, Target::Postgres(_)) => {
-            anyhow::bail!("`tracker import` fills a data directory; importing into PostgreSQL is not there yet")
-        }
-        Command::Import { head } => import(&runtime, &cli.data, head).map(|()| ExitCode::SUCCESS),
+        Command::Import { head } => import(&runtime, &target, &cli.data, head).map(|()| ExitCode::SUCCESS),
         Command::CheckExport { head } => check_export(head).map(|()| ExitCode::SUCCESS),
         Command::Report { programme, as_of, known_at, at_position, format } => {
             let request = crate::report::ReportRequest { as_of, known_at, at_position };
@@ -311,13 +308,26 @@ fn check_export(head: Option<audit::PublishedHead>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn import(runtime: &tokio::runtime::Runtime, dir: &Path, published: Option<audit::PublishedHead>) -> anyhow::Result<()> {
+/// Imports an export from stdin into an empty store: a data directory (made if missing), or a PostgreSQL
+/// database (the spool file then goes to the data directory).
+fn import(runtime: &tokio::runtime::Runtime, target: &Target, dir: &Path, published: Option<audit::PublishedHead>) -> anyhow::Result<()> {
     // Refuse a non-empty store before reading a possibly large input.
-    if dir.join("sled").exists() {
-        let log = open_existing_dir(dir)?;
-        let head = runtime.block_on(log.head())?.position;
-        anyhow::ensure!(head == 0, "data directory {} already holds {head} events; import needs an empty one", dir.display());
-    }
+    let postgres = match target {
+        Target::Dir(_) => {
+            if dir.join("sled").exists() {
+                let log = open_existing_dir(dir)?;
+                let head = runtime.block_on(log.head())?.position;
+                anyhow::ensure!(head == 0, "data directory {} already holds {head} events; import needs an empty one", dir.display());
+            }
+            None
+        }
+        Target::Postgres(url) => {
+            let log = runtime.block_on(PgLog::open(url, PgLogOptions::default()))?;
+            let head = runtime.block_on(log.head())?.position;
+            anyhow::ensure!(head == 0, "the database already holds {head} events; import needs an empty log");
+            Some(log)
+        }
+    };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // The export is checked whole before anything is written: lines go to a spool file as they are verified,
     // then the spool is written to the store.
@@ -345,7 +355,10 @@ fn import(runtime: &tokio::runtime::Runtime, dir: &Path, published: Option<audit
         let line = line.context("reading the spool file")?;
         Ok(events::Envelope::from_json_line(&line)?)
     });
-    let head = SledLog::import(dir, envelopes, |done| bar.set_position(done))?;
+    let head = match &postgres {
+        None => SledLog::import(dir, envelopes, |done| bar.set_position(done))?,
+        Some(log) => runtime.block_on(log.import(envelopes, |done| bar.set_position(done)))?,
+    };
     bar.finish_and_clear();
     std::fs::remove_file(&spool_path).ok();
     anyhow::ensure!(head.position == count && head.hash == hash, "the imported store does not end where the export does");

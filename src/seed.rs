@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use events::{programme_stream, register_programme, CommandContext, Programme, ProgrammeState, Role};
 
 use crate::service::proposed;
-use crate::store::{EventLog, ExpectedVersion};
+use crate::store::{AppendError, EventLog, ExpectedVersion};
 
 /// The seed files: name and JSON text.
 pub const SEEDS: &[(&str, &str)] = &[
@@ -18,7 +18,8 @@ pub const SEEDS: &[(&str, &str)] = &[
 /// The actor recorded on seeded events.
 pub const SEED_ACTOR: &str = "seed";
 
-/// Registers every seed programme if the log is empty; returns the ids registered (none for a non-empty log).
+/// Registers every seed programme if the log is empty; returns the ids registered (none for a non-empty log,
+/// and none that another server sharing the log registered at the same time).
 pub async fn load_seeds(log: &dyn EventLog, today: NaiveDate) -> anyhow::Result<Vec<String>> {
     if log.head().await?.position != 0 {
         return Ok(Vec::new());
@@ -32,8 +33,12 @@ pub async fn load_seeds(log: &dyn EventLog, today: NaiveDate) -> anyhow::Result<
         let decided = register_programme(&ProgrammeState::default(), programme, &ctx)
             .map_err(|faults| anyhow::anyhow!("{file}: {faults}"))?;
         let request = proposed(programme_stream(&id), ExpectedVersion::NoStream, &id, SEED_ACTOR, &decided);
-        log.append(request).await.with_context(|| format!("appending {file}"))?;
-        registered.push(id.to_string());
+        match log.append(request).await {
+            Ok(_) => registered.push(id.to_string()),
+            // Another server sharing the log registered it first (both found the log empty).
+            Err(AppendError::WrongExpectedVersion { .. }) => {}
+            Err(error) => return Err(anyhow::Error::new(error).context(format!("appending {file}"))),
+        }
     }
     Ok(registered)
 }

@@ -375,8 +375,14 @@ impl Application {
         let records = engine.records();
         let tokens = Tokens::load(Arc::clone(&records)).context("loading the API tokens")?;
         if tokens.is_empty() {
-            let path = write_admin_token(&config.data, &tokens)?;
-            tracing::info!(path = %path.display(), "created the admin token; it is in this file (mode 0600)");
+            match write_admin_token(&config.data, &tokens) {
+                Ok(path) => tracing::info!(path = %path.display(), "created the admin token; it is in this file (mode 0600)"),
+                // Another server sharing the store, started at the same time, made it (and wrote its file).
+                Err(error) if matches!(error.downcast_ref(), Some(crate::auth::IssueError::NameTaken(_))) => {
+                    tracing::info!("another server made the admin token at the same time; it is in that server's data directory");
+                }
+                Err(error) => return Err(error),
+            }
         }
         let accounts = crate::people::Accounts::load(Arc::clone(&records)).context("loading the accounts")?;
         let (progress, follower) = LiveProgress::follow_from(projection, log.clone());
@@ -443,6 +449,10 @@ async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(request_timeout);
     let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    // Ends the wait for a connection's first byte at shutdown: a connection that never sent anything (an HTTP
+    // client's spare connection, opened and pooled unused) would otherwise hold the shutdown for the whole
+    // request timeout.
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -465,10 +475,16 @@ async fn serve(
                 request
             }),
         );
-        let (builder, watcher) = (builder.clone(), connections.watcher());
+        let (builder, watcher, mut stopped) = (builder.clone(), connections.watcher(), stopped.clone());
         tokio::spawn(async move {
             // hyper's header timer starts with the first byte: a connection that sends nothing is closed here.
-            if !matches!(tokio::time::timeout(request_timeout, stream.peek(&mut [0; 1])).await, Ok(Ok(1..))) {
+            let mut byte = [0; 1];
+            let first_byte = tokio::time::timeout(request_timeout, stream.peek(&mut byte));
+            let sent = tokio::select! {
+                peeked = first_byte => matches!(peeked, Ok(Ok(1..))),
+                _ = stopped.wait_for(|&stopped| stopped) => false,
+            };
+            if !sent {
                 return;
             }
             let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -478,6 +494,7 @@ async fn serve(
         });
     }
     drop(listener);
+    stopping.send_replace(true);
     connections.shutdown().await;
 }
 

@@ -150,9 +150,18 @@ impl Sessions {
             }
             let at = |s: i64| rfc3339(DateTime::from_timestamp(s, 0).expect("a time in range"));
             let stored = StoredSession { person: live.person.clone(), csrf: live.csrf.clone(), created_at: at(live.created), last_seen_at: at(seen) };
-            self.store.put(Table::Sessions, &hex::encode(hash), &serde_json::to_vec(&stored).expect("a session serialises"))?;
-            live.saved.store(seen, Ordering::Relaxed);
-            saved += 1;
+            // Only over the session as stored: one signed out through another server sharing the store is gone
+            // from it, and ends here too instead of coming back.
+            let key = hex::encode(hash);
+            let Some(current) = self.store.get(Table::Sessions, &key)? else {
+                self.live.write().remove(&hash);
+                continue;
+            };
+            let bytes = serde_json::to_vec(&stored).expect("a session serialises");
+            if self.store.replace(Table::Sessions, &key, &current, &bytes)? {
+                live.saved.store(seen, Ordering::Relaxed);
+                saved += 1;
+            }
         }
         Ok(saved)
     }
@@ -189,6 +198,25 @@ mod tests {
         assert!(again.touch(&two).is_none());
         assert!(again.touch(&other).is_some());
         assert!(Sessions::load(store).unwrap().touch(&two).is_none(), "ended for good");
+    }
+
+    #[test]
+    fn a_session_signed_out_through_another_server_stays_ended_when_this_one_saves_its_last_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn RecordStore> = Arc::new(SledLog::open(dir.path(), SledLogOptions::default()).unwrap());
+        let here = Sessions::load(Arc::clone(&store)).unwrap();
+        let cookie = here.start("anna").unwrap();
+        let kept = here.start("anna").unwrap();
+        // A second server on the same store (as on PostgreSQL) signs one session out; both were seen here since.
+        let there = Sessions::load(Arc::clone(&store)).unwrap();
+        there.end(&cookie).unwrap();
+        for secret in [&cookie, &kept] {
+            here.live.read()[&digest(secret)].last_seen.fetch_add(5, Ordering::Relaxed);
+        }
+        assert_eq!(here.save_last_seen().unwrap(), 1, "only the session still stored");
+        assert!(here.touch(&cookie).is_none(), "the sign-out reached this server");
+        let reloaded = Sessions::load(store).unwrap();
+        assert!(reloaded.touch(&cookie).is_none() && reloaded.touch(&kept).is_some());
     }
 
     #[test]

@@ -245,6 +245,10 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug + 'static {
     fn insert_new(&self, table: Table, key: &str, value: &[u8]) -> Result<bool, ReadError>;
     /// Stores `value` under `key`, replacing what was there.
     fn put(&self, table: Table, key: &str, value: &[u8]) -> Result<(), ReadError>;
+    /// Stores `value` under `key` only while `key` still holds `expected`; `false` when it holds something else
+    /// or nothing (nothing is changed then). What a process writes back from its memory goes through this, so
+    /// that it never undoes a change another process made meanwhile (a revocation, a sign-out).
+    fn replace(&self, table: Table, key: &str, expected: &[u8], value: &[u8]) -> Result<bool, ReadError>;
     /// Removes `key`; `false` when it was not there.
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError>;
 }

@@ -79,3 +79,27 @@ async fn two_servers_on_one_database_share_activities_progress_and_live_events()
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_started_together_on_an_empty_database_both_serve_one_seeded_log() {
+    let url = fresh_database().await;
+    let (dirs, urls) = ([tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()], [url.clone(), url]);
+    let token_files: Vec<_> = dirs.iter().map(|d| d.path().join("admin.token")).collect();
+    // Both find the store empty: both seed it and make the admin token, and one of each wins.
+    let [first, second] = dirs;
+    let placeholder = || Some(String::new());
+    let (mut a, mut b) = tokio::join!(
+        spawn_on(first, StoreLocation::Postgres(urls[0].clone()), placeholder()),
+        spawn_on(second, StoreLocation::Postgres(urls[1].clone()), placeholder())
+    );
+    let written: Vec<String> = token_files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect();
+    assert_eq!(written.len(), 1, "one admin token, in one server's directory");
+    a.admin = written[0].trim().to_owned();
+    b.admin = a.admin.clone();
+    let verified = b.get("/v1/audit/verify", Some(&b.admin)).await.expect(200).json();
+    assert_eq!((verified["ok"].as_bool(), verified["events"].as_u64()), (Some(true), Some(2)), "each programme seeded once");
+    b.record_exchange(&a.admin, "torino", "paris", "2021-10-11").await;
+    assert_eq!(exchanges(&a).await, "1");
+    b.stop().await;
+    a.stop().await;
+}

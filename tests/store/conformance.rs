@@ -257,7 +257,7 @@ pub(crate) async fn concurrent_appenders_with_exact_versions_lose_nothing(store:
     assert!(report.ok(), "{report:?}");
 }
 
-pub(crate) async fn records_are_got_listed_inserted_once_replaced_and_removed(store: &Store) {
+pub(crate) async fn records_are_got_listed_inserted_once_put_replaced_if_unchanged_and_removed(store: &Store) {
     let records = Arc::clone(&store.records);
     // The record store blocks: called from a blocking thread, as the application calls it.
     tokio::task::spawn_blocking(move || {
@@ -273,6 +273,11 @@ pub(crate) async fn records_are_got_listed_inserted_once_replaced_and_removed(st
             let listed = records.list(table).unwrap();
             let expected = [("Z", &b""[..]), ("b", &[0, 255, 7][..]), ("k", &b"replaced"[..])];
             assert_eq!(listed.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect::<Vec<_>>(), expected, "by key, bytewise");
+            assert!(!records.replace(table, "k", b"first", b"stale").unwrap(), "replace only over what is there");
+            assert!(records.replace(table, "k", b"replaced", b"again").unwrap());
+            assert!(!records.replace(table, "absent", b"", b"x").unwrap(), "nor over nothing");
+            assert_eq!(records.get(table, "k").unwrap().as_deref(), Some(&b"again"[..]));
+            assert_eq!(records.get(table, "absent").unwrap(), None);
             assert!(records.remove(table, "k").unwrap());
             assert!(!records.remove(table, "k").unwrap());
             assert_eq!(records.get(table, "k").unwrap(), None);

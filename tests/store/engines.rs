@@ -19,6 +19,11 @@ pub(crate) async fn sled() -> Store {
     Store { log: log.clone(), records: log, _dir: Some(dir) }
 }
 
+/// A sled log in `dir`.
+pub(crate) fn sled_in(dir: &std::path::Path) -> SledLog {
+    SledLog::open(dir, SledLogOptions::default()).expect("a sled log")
+}
+
 /// The PostgreSQL engine over a fresh database.
 pub(crate) async fn postgres() -> Store {
     let log = Arc::new(open_postgres(&crate::pg_cluster::fresh_database().await).await);
@@ -61,5 +66,5 @@ on_every_engine!(
     wait_beyond_wakes_on_an_append_and_answers_at_once_when_behind,
     the_hash_chain_verifies_over_read_all,
     concurrent_appenders_with_exact_versions_lose_nothing,
-    records_are_got_listed_inserted_once_replaced_and_removed,
+    records_are_got_listed_inserted_once_put_replaced_if_unchanged_and_removed,
 );

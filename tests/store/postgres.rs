@@ -264,3 +264,42 @@ async fn appends_acknowledged_while_the_writer_connection_is_ended_again_and_aga
     let report = tracker::audit::verify_log(log.as_ref(), |_, _| {}).await.unwrap();
     assert!(report.ok(), "{report:?}");
 }
+
+#[tokio::test]
+async fn an_export_of_a_data_directory_imports_into_postgres_with_the_same_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let sled = crate::engines::sled_in(dir.path());
+        for n in 0..5 {
+            let stream = format!("a-moved-{}", n % 2);
+            sled.append(request(&stream, ExpectedVersion::Any, vec![event(json!({"n": n, "text": "Zürich \"quoted\""}))])).await.unwrap();
+        }
+    }
+    let run = |args: &[&str], stdin: &[u8]| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tracker"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let export = run(&["--data", dir.path().to_str().unwrap(), "export"], b"");
+    assert!(export.status.success());
+    let url = fresh_database().await;
+    let spool = tempfile::tempdir().unwrap();
+    let spool = spool.path().to_str().unwrap();
+    let imported = run(&["--store", &url, "--data", spool, "import"], &export.stdout);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+
+    let log = open_postgres(&url).await;
+    let moved: Vec<String> = log.read_all(1, 100).await.unwrap().iter().map(|e| e.to_json_line() + "\n").collect();
+    assert_eq!(moved.concat().as_bytes(), export.stdout.as_slice(), "the same envelopes, times and hashes");
+    assert_eq!(log.stream_version("a-moved-0").await.unwrap(), Some(3), "the streams' versions came along");
+    assert_eq!(append_one(&log, "a-after").await, 6, "and the log goes on from there");
+    let again = run(&["--store", &url, "--data", spool, "import"], &export.stdout);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("already holds 6 events"));
+}

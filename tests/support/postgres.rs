@@ -8,9 +8,11 @@
 //! started with its uid and gid.
 //!
 //! Nothing is left running: beside the server runs a small watchdog shell that reads its standard input, a pipe
-//! from this process that nothing ever writes to. The pipe closes when this process ends — however it ends:
-//! returning from `main`, a panic, a signal — and the watchdog then stops the server (`SIGQUIT`, immediate
-//! shutdown), waits for it to exit and removes the directory.
+//! from this process that nothing writes to while the server runs. The pipe closes when this process ends —
+//! however it ends: returning from `main`, a panic, a signal — and the watchdog then stops the server
+//! (`SIGQUIT`, immediate shutdown), waits for it to exit and removes the directory. Both run in process groups
+//! of their own, so that a signal to this process's group leaves that work to the watchdog. (A server that
+//! failed to start is waited for here, and its watchdog told to stand down with the word `spare`.)
 //!
 //! The binaries are found in `$TRACKER_PG_BIN`, `/usr/lib/postgresql/15/bin` (Debian's `postgresql-15`) or where
 //! `pg_config --bindir` says.
@@ -18,9 +20,9 @@
 // Each test binary that includes this file uses a part of it.
 #![allow(dead_code)]
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -29,8 +31,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct Cluster {
     pub(crate) port: u16,
-    /// Never written to: the watchdog stops the server when it closes, i.e. when this process ends.
-    _watchdog: ChildStdin,
+    /// Its standard input is never written to: the watchdog stops the server when it closes, i.e. when this
+    /// process ends.
+    _watchdog: Child,
     _server: Child,
 }
 
@@ -105,7 +108,11 @@ fn start() -> Cluster {
     for _ in 0..3 {
         let port = free_port();
         let log = std::fs::File::create(root.join("server.log")).expect("the server's log file");
-        let mut server = as_owner(Command::new(bin.join("postgres")), owner, &root)
+        let mut server = as_owner(Command::new(bin.join("postgres")), owner, &root);
+        // Its own process group, as the watchdog's: a signal to this process's group (a `timeout`, a Ctrl-C)
+        // ends this process, and the watchdog, left running, then stops the server and cleans up.
+        std::os::unix::process::CommandExt::process_group(&mut server, 0);
+        let mut server = server
             .args(["-D", path(&data), "-p", &port.to_string(), "-k", path(&root)])
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300"])
             .args(["-c", "shared_buffers=32MB", "-c", "log_min_messages=warning"])
@@ -114,15 +121,18 @@ fn start() -> Cluster {
             .stderr(log)
             .spawn()
             .expect("starting postgres");
-        let watchdog = watch(server.id(), &root);
+        let mut watchdog = watch(server.id(), &root);
         if ready(&mut server, port) {
             make_template(port);
             return Cluster { port, _watchdog: watchdog, _server: server };
         }
-        // Most likely the port was taken in the meantime: the watchdog has nothing to stop; try another one.
-        drop(watchdog);
+        // Most likely the port was taken in the meantime: stop this server here, keep the directory, try again.
         let _ = server.kill();
         let _ = server.wait();
+        if let Some(mut stdin) = watchdog.stdin.take() {
+            let _ = writeln!(stdin, "spare");
+        }
+        let _ = watchdog.wait();
     }
     let mut log = String::new();
     let _ = std::fs::File::open(root.join("server.log")).and_then(|mut f| f.read_to_string(&mut log));
@@ -166,20 +176,22 @@ fn as_owner(mut command: Command, owner: Option<(u32, u32)>, dir: &Path) -> Comm
     command
 }
 
-/// The watchdog of the server `pid` (see the module's comment); its standard input is the returned pipe.
-fn watch(pid: u32, root: &Path) -> ChildStdin {
+/// The watchdog of the server `pid` (see the module's comment), its standard input a pipe from this process.
+fn watch(pid: u32, root: &Path) -> Child {
     // An exited server stays a zombie until its new parent reaps it, and `kill -0` finds a zombie: not running.
-    let script = r#"cat >/dev/null; kill -QUIT "$1" 2>/dev/null
+    let script = r#"if read -r word && [ "$word" = spare ]; then exit 0; fi
+        kill -QUIT "$1" 2>/dev/null
         while kill -0 "$1" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' /proc/"$1"/status; do sleep 0.05; done
         rm -rf "$2""#;
-    let mut watchdog = Command::new("sh")
+    let mut watchdog = Command::new("sh");
+    std::os::unix::process::CommandExt::process_group(&mut watchdog, 0);
+    watchdog
         .args(["-c", script, "tracker-pg-watchdog", &pid.to_string(), path(root)])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("starting the cluster's watchdog");
-    watchdog.stdin.take().expect("the watchdog's standard input")
+        .expect("starting the cluster's watchdog")
 }
 
 /// Polls a connection until the server accepts one; false if it exited or did not within [`READY_WITHIN`].

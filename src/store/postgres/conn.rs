@@ -39,6 +39,7 @@ pub(super) enum Sql {
     RecordList,
     RecordInsertNew,
     RecordPut,
+    RecordReplace,
     RecordRemove,
     SnapshotGet,
     SnapshotPut,
@@ -59,7 +60,7 @@ macro_rules! from_micros {
 }
 
 impl Sql {
-    const ALL: [Sql; 19] = [
+    const ALL: [Sql; 20] = [
         Sql::LockHead,
         Sql::Head,
         Sql::StreamVersions,
@@ -76,6 +77,7 @@ impl Sql {
         Sql::RecordList,
         Sql::RecordInsertNew,
         Sql::RecordPut,
+        Sql::RecordReplace,
         Sql::RecordRemove,
         Sql::SnapshotGet,
         Sql::SnapshotPut,
@@ -131,6 +133,9 @@ impl Sql {
                 "INSERT INTO records (tbl, key, value) VALUES ($1::text, $2::text, $3::bytea) ",
                 "ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value"
             ),
+            Sql::RecordReplace => {
+                "UPDATE records SET value = $4::bytea WHERE tbl = $1::text AND key = $2::text AND value = $3::bytea"
+            }
             Sql::RecordRemove => "DELETE FROM records WHERE tbl = $1::text AND key = $2::text",
             Sql::SnapshotGet => "SELECT bytes FROM snapshots WHERE name = $1::text",
             Sql::SnapshotPut => concat!(

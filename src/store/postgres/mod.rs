@@ -8,7 +8,8 @@
 //! schema is refused); `conn.rs` connections, the prepared statements and a small pool; `writer.rs` the one
 //! writer task per node, which takes every waiting append into one transaction ordered by a lock on the single
 //! head row; `read.rs` the reads and the decoding of stored canonical bytes; `notify.rs` `LISTEN`/`NOTIFY` for
-//! `wait_beyond`; `records.rs` the [`RecordStore`](crate::store::RecordStore) and the snapshots.
+//! `wait_beyond`; `records.rs` the [`RecordStore`](crate::store::RecordStore) and the snapshots; `import.rs`
+//! filling an empty database from an export.
 //!
 //! The engine runs on a runtime of its own (two worker threads), created when the log opens and shut down when
 //! it is dropped: the connections' driver tasks, the writer and the listener live there, so the log works the
@@ -31,6 +32,7 @@ macro_rules! channel {
 }
 
 mod conn;
+mod import;
 mod notify;
 mod read;
 mod records;

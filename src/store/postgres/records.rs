@@ -1,7 +1,7 @@
 //! The record store (tokens, idempotency keys, people, sessions) and the snapshots of derived state, in tables
 //! `records` and `snapshots`. Each write is one statement in its own transaction, committed with
-//! `synchronous_commit = on` before it returns; insert-if-absent is `INSERT … ON CONFLICT DO NOTHING`, so two
-//! nodes inserting one key agree on which of them did.
+//! `synchronous_commit = on` before it returns; insert-if-absent is `INSERT … ON CONFLICT DO NOTHING` and
+//! replace-if-unchanged an `UPDATE … WHERE value = expected`, so nodes writing one key agree on which of them did.
 //!
 //! These traits are synchronous, and they are called from threads of `spawn_blocking`, from async code at
 //! start-up, and from runtimes of either flavour. Each call runs its statement as a task on the engine's own
@@ -93,6 +93,11 @@ impl RecordStore for PgLog {
 
     fn put(&self, table: Table, key: &str, value: &[u8]) -> Result<(), ReadError> {
         self.change(Sql::RecordPut, vec![text(table.name()), text(key), Param::Bytes(value.to_vec())]).map(drop)
+    }
+
+    fn replace(&self, table: Table, key: &str, expected: &[u8], value: &[u8]) -> Result<bool, ReadError> {
+        let params = vec![text(table.name()), text(key), Param::Bytes(expected.to_vec()), Param::Bytes(value.to_vec())];
+        Ok(self.change(Sql::RecordReplace, params)? == 1)
     }
 
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError> {

@@ -25,6 +25,7 @@ use std::time::Instant;
 use events::{Envelope, Timestamp};
 use futures_util::future::{join, join4};
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -296,28 +297,20 @@ async fn try_batch(inner: &Inner, open: &Connection, requests: &[AppendRequest])
 async fn write(open: &Connection, staged: &Staged, versions: &HashMap<String, u64>) -> Result<(), (bool, Failure)> {
     let client = &open.client;
     let envelopes = &staged.envelopes;
-    let positions: Vec<i64> = envelopes.iter().map(|e| bigint(e.position)).collect();
-    let streams: Vec<&str> = envelopes.iter().map(|e| e.stream.as_str()).collect();
-    let stream_versions: Vec<i64> = envelopes.iter().map(|e| bigint(e.version)).collect();
-    let ids: Vec<Uuid> = envelopes.iter().map(|e| e.id).collect();
-    let programmes: Vec<&str> = envelopes.iter().map(|e| e.programme.as_str()).collect();
-    let recorded: Vec<i64> = envelopes.iter().map(|e| e.recorded_at.as_micros()).collect();
-    let hashes: Vec<&[u8]> = envelopes.iter().map(|e| &e.hash.0[..]).collect();
+    let columns = EventColumns::of(envelopes);
     // Only the streams this batch wrote, each once, at its last version.
-    let mut written: Vec<(&str, i64)> = Vec::new();
-    for envelope in envelopes {
-        if !written.iter().any(|(s, _)| *s == envelope.stream) {
-            written.push((envelope.stream.as_str(), bigint(versions[&envelope.stream])));
-        }
-    }
-    let (written_streams, written_versions): (Vec<&str>, Vec<i64>) = written.into_iter().unzip();
+    let mut seen = std::collections::HashSet::new();
+    let (written_streams, written_versions): (Vec<&str>, Vec<i64>) = envelopes
+        .iter()
+        .filter(|e| seen.insert(e.stream.as_str()))
+        .map(|e| (e.stream.as_str(), bigint(versions[&e.stream])))
+        .unzip();
     let last = envelopes.last().expect("a batch to write holds events");
     let (last_position, last_hash, last_recorded) = (bigint(last.position), &last.hash.0[..], last.recorded_at.as_micros());
 
-    let events: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
-        [&positions, &streams, &stream_versions, &ids, &programmes, &recorded, &staged.canonical, &hashes];
-    let stream_rows: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&written_streams, &written_versions];
-    let head: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&last_position, &last_hash, &last_recorded];
+    let events = columns.params(&staged.canonical);
+    let stream_rows: [&(dyn ToSql + Sync); 2] = [&written_streams, &written_versions];
+    let head: [&(dyn ToSql + Sync); 3] = [&last_position, &last_hash, &last_recorded];
     let insert = client.execute(open.statement(Sql::InsertEvents), &events);
     let upsert = client.execute(open.statement(Sql::UpsertStreams), &stream_rows);
     let moved = client.query(open.statement(Sql::MoveHead), &head);
@@ -329,6 +322,36 @@ async fn write(open: &Connection, staged: &Staged, versions: &HashMap<String, u6
         Err(error) => Err(error),
     };
     settle(vec![insert.map(drop), upsert.map(drop), moved, commit])
+}
+
+/// The columns of [`Sql::InsertEvents`] for some envelopes, all but their canonical bytes.
+pub(super) struct EventColumns<'a> {
+    positions: Vec<i64>,
+    streams: Vec<&'a str>,
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    programmes: Vec<&'a str>,
+    recorded: Vec<i64>,
+    hashes: Vec<&'a [u8]>,
+}
+
+impl<'a> EventColumns<'a> {
+    pub(super) fn of(envelopes: &'a [Envelope]) -> EventColumns<'a> {
+        EventColumns {
+            positions: envelopes.iter().map(|e| bigint(e.position)).collect(),
+            streams: envelopes.iter().map(|e| e.stream.as_str()).collect(),
+            versions: envelopes.iter().map(|e| bigint(e.version)).collect(),
+            ids: envelopes.iter().map(|e| e.id).collect(),
+            programmes: envelopes.iter().map(|e| e.programme.as_str()).collect(),
+            recorded: envelopes.iter().map(|e| e.recorded_at.as_micros()).collect(),
+            hashes: envelopes.iter().map(|e| &e.hash.0[..]).collect(),
+        }
+    }
+
+    /// The statement's parameters, with the envelopes' canonical bytes in the same order.
+    pub(super) fn params<'p>(&'p self, canonical: &'p Vec<Vec<u8>>) -> [&'p (dyn ToSql + Sync); 8] {
+        [&self.positions, &self.streams, &self.versions, &self.ids, &self.programmes, &self.recorded, canonical, &self.hashes]
+    }
 }
 
 /// The writer's view while it stages one batch: the snapshot its transaction read plus what it staged.

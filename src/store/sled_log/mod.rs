@@ -188,6 +188,10 @@ impl RecordStore for SledLog {
         self.write_record(table, key.len() + value.len(), |tree| tree.insert(key, value).map(|_| ()))
     }
 
+    fn replace(&self, table: Table, key: &str, expected: &[u8], value: &[u8]) -> Result<bool, ReadError> {
+        self.write_record(table, key.len() + value.len(), |tree| Ok(tree.compare_and_swap(key, Some(expected), Some(value))?.is_ok()))
+    }
+
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError> {
         self.write_record(table, key.len(), |tree| Ok(tree.remove(key)?.is_some()))
     }

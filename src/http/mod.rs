@@ -416,9 +416,11 @@ impl Application {
             stopping.0.stopping.send_replace(true);
         };
         let saver = tokio::spawn(save_last_used_every_minute(state.clone()));
+        let records = matches!(engine, Engine::Postgres(_)).then(|| tokio::spawn(account::follow_shared_records(state.clone())));
         serve(listener, app_with_timeout(state.clone(), request_timeout), request_timeout, shutdown).await;
         follower.abort();
         saver.abort();
+        records.inspect(|task| task.abort());
         save_last_used(&state).await;
         if let Err(error) = state.progress().save(engine.log().as_ref(), engine.snapshots()).await {
             tracing::warn!(%error, "could not save the progress snapshot; the next start catches up from the log");

@@ -148,6 +148,23 @@ impl People {
         Ok(People { store, records: Mutex::new(records) })
     }
 
+    /// Takes over what other servers sharing the store changed (people invited, changed or revoked there);
+    /// how many changed. See `Tokens::refresh`.
+    pub fn refresh(&self) -> Result<usize, ReadError> {
+        let stored = self.store.list(Table::People)?;
+        let mut records = self.records.lock();
+        let mut changed = 0;
+        for (name, bytes) in stored {
+            let person: StoredPerson = serde_json::from_slice(&bytes)
+                .map_err(|e| ReadError::Unavailable(format!("stored person '{name}' is unreadable: {e}")))?;
+            if records.get(&name) != Some(&person) {
+                records.insert(name, person);
+                changed += 1;
+            }
+        }
+        Ok(changed)
+    }
+
     pub fn get(&self, name: &str) -> Option<StoredPerson> {
         self.records.lock().get(name).cloned()
     }

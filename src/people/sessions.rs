@@ -83,6 +83,36 @@ impl Sessions {
         Ok(Sessions { store, live: RwLock::new(live), writing: Mutex::new(()) })
     }
 
+    /// Takes over what other servers sharing the store did: sessions started there are known here, and those
+    /// ended there (signed out, everywhere, or the person revoked) end here; how many changed. See
+    /// `Tokens::refresh`.
+    pub fn refresh(&self) -> Result<usize, ReadError> {
+        // Listed under the write lock: a session this server starts meanwhile is in the list or not yet started.
+        let _writing = self.writing.lock();
+        let stored = self.store.list(Table::Sessions)?;
+        let mut live = self.live.write();
+        let mut kept = std::collections::HashSet::new();
+        let mut changed = 0;
+        for (key, bytes) in stored {
+            let mut hash = [0u8; 32];
+            let Some(session) = serde_json::from_slice::<StoredSession>(&bytes).ok().filter(|_| hex::decode_to_slice(&key, &mut hash).is_ok()) else {
+                continue;
+            };
+            kept.insert(hash);
+            if live.contains_key(&hash) {
+                continue;
+            }
+            let time = |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|t| t.timestamp());
+            let (Some(created), Some(seen)) = (time(&session.created_at), time(&session.last_seen_at)) else { continue };
+            let session = Live { person: session.person, csrf: session.csrf, created, last_seen: AtomicI64::new(seen), saved: AtomicI64::new(seen) };
+            live.insert(hash, Arc::new(session));
+            changed += 1;
+        }
+        let before = live.len();
+        live.retain(|hash, _| kept.contains(hash));
+        Ok(changed + before - live.len())
+    }
+
     /// Starts a session for `person`; the cookie's secret, which is not kept. Blocks on the durable write.
     pub fn start(&self, person: &str) -> Result<String, ReadError> {
         let secret = new_secret();

@@ -103,3 +103,45 @@ async fn two_servers_started_together_on_an_empty_database_both_serve_one_seeded
     b.stop().await;
     a.stop().await;
 }
+
+/// Asks `check` until it holds, for at most a second: what one server changed must reach the others by then.
+async fn within_a_second(what: &str, check: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>) {
+    let check = &check;
+    crate::helpers::eventually(what, std::time::Duration::from_secs(1), || async move { check().await.then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn tokens_people_and_sessions_changed_through_one_server_reach_the_other_within_a_second() {
+    let url = fresh_database().await;
+    let a = node(&url, None).await;
+    let b = node(&url, Some(a.admin.clone())).await;
+
+    // A token issued through A works on B, and once revoked through A, B refuses it.
+    let token = a.token("late-auditor", "auditor", None, None).await;
+    let (client, verify) = (b.client.clone(), b.url("/v1/audit/verify"));
+    let status = |token: String| {
+        let (client, verify) = (client.clone(), verify.clone());
+        async move { client.get(verify).bearer_auth(token).send().await.unwrap().status().as_u16() }
+    };
+    within_a_second("B admits a token issued through A", || Box::pin({ let s = status(token.clone()); async move { s.await == 200 } })).await;
+    a.send(reqwest::Method::DELETE, "/v1/tokens/late-auditor", Some(&a.admin), None, &[]).await.expect(204);
+    within_a_second("B refuses a token revoked through A", || Box::pin({ let s = status(token.clone()); async move { s.await == 401 } })).await;
+
+    // A person invited through A signs in on B; signing out everywhere on A ends the session on B.
+    let link = crate::accounts::invite(&a, "anna", "auditor", None, None).await;
+    let mut on_a = crate::accounts::Browser::new(&a);
+    on_a.get(&link).await.expect(200);
+    on_a.post(&link, &[("password", crate::accounts::PASSWORD), ("confirm", crate::accounts::PASSWORD)]).await.expect(303);
+    let cookie = on_a.cookie.clone().expect("signed in on A");
+    let account = b.url("/account");
+    let signed_in_on_b = |cookie: String| {
+        let (client, account) = (reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(), account.clone());
+        async move { client.get(account).header("cookie", format!("tracker_session={cookie}")).send().await.unwrap().status().as_u16() == 200 }
+    };
+    within_a_second("B knows a session started on A", || Box::pin({ let s = signed_in_on_b(cookie.clone()); async move { s.await } })).await;
+    on_a.get("/account").await.expect(200);
+    on_a.post("/account/sign-out-everywhere", &[]).await.expect(303);
+    within_a_second("B ends a session ended on A", || Box::pin({ let s = signed_in_on_b(cookie.clone()); async move { !s.await } })).await;
+    b.stop().await;
+    a.stop().await;
+}

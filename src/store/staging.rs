@@ -49,6 +49,26 @@ pub(super) fn expected_holds(expected: ExpectedVersion, current: u64) -> bool {
     }
 }
 
+/// The version of the request's stream its events follow, once its expected version and its guard hold
+/// against `version_of` (the versions as the writer sees them, its staged batch included); the refusal
+/// otherwise.
+pub(super) fn versions_hold(
+    request: &AppendRequest,
+    version_of: impl Fn(&str) -> Result<u64, AppendError>,
+) -> Result<u64, AppendError> {
+    let current = version_of(&request.stream)?;
+    if !expected_holds(request.expected, current) {
+        return Err(AppendError::WrongExpectedVersion { stream: request.stream.clone(), expected: request.expected, current });
+    }
+    if let Some(guard) = &request.guard {
+        let current = version_of(&guard.stream)?;
+        if current != guard.version {
+            return Err(AppendError::GuardChanged { stream: guard.stream.clone(), expected: guard.version, current });
+        }
+    }
+    Ok(current)
+}
+
 /// `Some` (the stored envelopes) when every event of the request is already stored with the same content (an
 /// idempotent retry); `None` when none is; an error when some are stored with other content or in another
 /// stream, or only some of them are stored. `stored` finds the envelope stored (or staged) under an id.

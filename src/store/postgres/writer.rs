@@ -32,7 +32,7 @@ use uuid::Uuid;
 use super::conn::{self, Connection, Sql};
 use super::read::{bigint, decode_row, head_of};
 use super::{refused, Failure, Inner};
-use crate::store::staging::{check_shape, expected_holds, stored_retry, ChainEnd};
+use crate::store::staging::{check_shape, stored_retry, versions_hold, ChainEnd};
 use crate::store::{AppendError, AppendRequest, Appended, LogStats};
 
 /// How often a batch is tried when the connection is lost under it.
@@ -389,20 +389,10 @@ impl Staging {
             Ok(None) => {}
             Err(error) => return Outcome::Refused(error),
         }
-        let current = self.version(&request.stream);
-        if !expected_holds(request.expected, current) {
-            return Outcome::Refused(AppendError::WrongExpectedVersion {
-                stream: request.stream.clone(),
-                expected: request.expected,
-                current,
-            });
-        }
-        if let Some(guard) = &request.guard {
-            let current = self.version(&guard.stream);
-            if current != guard.version {
-                return Outcome::Refused(AppendError::GuardChanged { stream: guard.stream.clone(), expected: guard.version, current });
-            }
-        }
+        let current = match versions_hold(request, |stream| Ok(self.version(stream))) {
+            Ok(current) => current,
+            Err(error) => return Outcome::Refused(error),
+        };
         let start = self.staged.envelopes.len();
         let mut version = current;
         for proposed in &request.events {

@@ -22,7 +22,7 @@ use super::{durable_flush, sled_io, writes_failed, Reply, Shared, SledLogOptions
 use crate::store::index::Index;
 use crate::store::record;
 use crate::store::wal::Wal;
-use crate::store::staging::{check_shape, expected_holds, stored_retry, ChainEnd};
+use crate::store::staging::{check_shape, stored_retry, versions_hold, ChainEnd};
 use crate::store::{AppendError, AppendRequest, Appended, Head, LogStats, ReadError};
 
 /// Starts the writer thread of a log just opened, with its write-ahead file.
@@ -266,30 +266,10 @@ impl BatchBuilder<'_> {
             Ok(None) => {}
             Err(error) => return Outcome::Refused(error),
         }
-        let current = match self.current_version(&request.stream) {
+        let current = match versions_hold(request, |stream| self.current_version(stream)) {
             Ok(current) => current,
             Err(error) => return Outcome::Refused(error),
         };
-        if !expected_holds(request.expected, current) {
-            return Outcome::Refused(AppendError::WrongExpectedVersion {
-                stream: request.stream.clone(),
-                expected: request.expected,
-                current,
-            });
-        }
-        if let Some(guard) = &request.guard {
-            let current = match self.current_version(&guard.stream) {
-                Ok(current) => current,
-                Err(error) => return Outcome::Refused(error),
-            };
-            if current != guard.version {
-                return Outcome::Refused(AppendError::GuardChanged {
-                    stream: guard.stream.clone(),
-                    expected: guard.version,
-                    current,
-                });
-            }
-        }
         let start = self.staged.len();
         let mut version = current;
         for proposed in &request.events {

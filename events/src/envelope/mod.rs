@@ -103,25 +103,25 @@ impl Envelope {
     pub fn from_json_line(line: &str) -> Result<Envelope, EnvelopeError> {
         let parsed: ExportedEnvelope<'_> =
             serde_json::from_str(line).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
-        let envelope = Envelope {
-            position: parsed.position,
-            stream: parsed.stream,
-            version: parsed.version,
-            id: parsed.id,
-            event_type: parsed.event_type,
-            schema: parsed.schema,
-            programme: parsed.programme,
-            recorded_at: Timestamp::parse_rfc3339(&parsed.recorded_at)?,
-            actor: parsed.actor,
-            correlation_id: parsed.correlation_id,
-            causation_id: parsed.causation_id,
-            data: EventData::parse_canonical(parsed.data.get())?,
-            hash: ChainHash::parse_hex(&parsed.hash)?,
-        };
+        let hash = ChainHash::parse_hex(parsed.hash.as_deref().ok_or_else(|| EnvelopeError::Malformed("missing field `hash`".into()))?)?;
+        let data = EventData::parse_canonical(parsed.data.get())?;
+        let envelope = parsed.into_envelope(data, hash)?;
         if envelope.to_json_line() != line {
             return Err(EnvelopeError::NotCanonical("line"));
         }
         Ok(envelope)
+    }
+
+    /// An envelope from the canonical bytes it was stored as (what its hash covers, so no `hash` field) and its
+    /// hash. The payload is kept as stored: the hash chain, not this reader, tells whether it was changed.
+    pub fn from_stored_canonical(canonical: &[u8], hash: ChainHash) -> Result<Envelope, EnvelopeError> {
+        let parsed: ExportedEnvelope<'_> =
+            serde_json::from_slice(canonical).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        if parsed.hash.is_some() {
+            return Err(EnvelopeError::Malformed("unknown field `hash`: canonical bytes carry no hash".into()));
+        }
+        let data = EventData::from_stored(parsed.data.get().to_owned());
+        parsed.into_envelope(data, hash)
     }
 }
 
@@ -134,6 +134,7 @@ impl Serialize for Envelope {
     }
 }
 
+/// The fields of an exported line, or of stored canonical bytes (which have no `hash`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExportedEnvelope<'a> {
@@ -145,7 +146,8 @@ struct ExportedEnvelope<'a> {
     event_type: String,
     schema: u32,
     programme: String,
-    recorded_at: String,
+    #[serde(borrow)]
+    recorded_at: std::borrow::Cow<'a, str>,
     actor: String,
     #[serde(default)]
     correlation_id: Option<Uuid>,
@@ -153,7 +155,28 @@ struct ExportedEnvelope<'a> {
     causation_id: Option<Uuid>,
     #[serde(borrow)]
     data: &'a serde_json::value::RawValue,
-    hash: String,
+    #[serde(default)]
+    hash: Option<String>,
+}
+
+impl ExportedEnvelope<'_> {
+    fn into_envelope(self, data: EventData, hash: ChainHash) -> Result<Envelope, EnvelopeError> {
+        Ok(Envelope {
+            position: self.position,
+            stream: self.stream,
+            version: self.version,
+            id: self.id,
+            event_type: self.event_type,
+            schema: self.schema,
+            programme: self.programme,
+            recorded_at: Timestamp::parse_rfc3339(&self.recorded_at)?,
+            actor: self.actor,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            data,
+            hash,
+        })
+    }
 }
 
 /// Why an envelope could not be read.

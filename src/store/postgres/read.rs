@@ -6,65 +6,25 @@
 //! the head row locked until its commit is visible, so the next one cannot commit before it. Commits are
 //! visible only after their WAL is flushed (`synchronous_commit = on`): nothing a reader saw can be lost.
 
-use std::borrow::Cow;
-
-use events::{ChainHash, Envelope, EventData, Timestamp};
-use serde::Deserialize;
+use events::{ChainHash, Envelope, Timestamp};
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 use super::conn::Sql;
 use super::{Failure, Inner};
 use crate::store::{Head, ReadError};
 
-/// The envelope as its canonical bytes hold it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Canonical<'a> {
-    position: u64,
-    stream: String,
-    version: u64,
-    id: Uuid,
-    #[serde(rename = "type")]
-    event_type: String,
-    schema: u32,
-    programme: String,
-    #[serde(borrow)]
-    recorded_at: Cow<'a, str>,
-    actor: String,
-    #[serde(default)]
-    correlation_id: Option<Uuid>,
-    #[serde(default)]
-    causation_id: Option<Uuid>,
-    #[serde(borrow)]
-    data: &'a serde_json::value::RawValue,
-}
-
-/// The envelope stored at `position` as `canonical` bytes with `hash`. The payload is kept as stored: the hash
-/// chain, not this reader, tells whether it was changed.
+/// The envelope stored at `position` as `canonical` bytes with `hash`, read by the events crate's reader of
+/// stored canonical bytes (the payload kept as stored: the hash chain tells whether it was changed).
 pub(super) fn decode(position: i64, canonical: &[u8], hash: &[u8]) -> Result<Envelope, ReadError> {
     let position = position as u64;
     let corrupt = |reason: String| ReadError::Corrupt { position, reason };
-    let fields: Canonical<'_> = serde_json::from_slice(canonical).map_err(|e| corrupt(format!("the stored envelope is not readable: {e}")))?;
-    if fields.position != position {
-        return Err(corrupt(format!("the stored envelope names position {}", fields.position)));
-    }
     let hash: [u8; 32] = hash.try_into().map_err(|_| corrupt(format!("the stored hash has {} bytes", hash.len())))?;
-    Ok(Envelope {
-        position,
-        stream: fields.stream,
-        version: fields.version,
-        id: fields.id,
-        event_type: fields.event_type,
-        schema: fields.schema,
-        programme: fields.programme,
-        recorded_at: Timestamp::parse_rfc3339(&fields.recorded_at).map_err(|e| corrupt(e.to_string()))?,
-        actor: fields.actor,
-        correlation_id: fields.correlation_id,
-        causation_id: fields.causation_id,
-        data: EventData::from_stored(fields.data.get().to_owned()),
-        hash: ChainHash(hash),
-    })
+    let envelope = Envelope::from_stored_canonical(canonical, ChainHash(hash))
+        .map_err(|e| corrupt(format!("the stored envelope is not readable: {e}")))?;
+    if envelope.position != position {
+        return Err(corrupt(format!("the stored envelope names position {}", envelope.position)));
+    }
+    Ok(envelope)
 }
 
 /// A row of (position, canonical, hash) as an envelope.

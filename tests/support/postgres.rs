@@ -3,7 +3,7 @@
 //!
 //! The cluster is made on first use: `initdb` into a new directory under the system's temporary directory, then
 //! `postgres` on a free port of 127.0.0.1 with `fsync=on` (durability is what the log's tests are about), its
-//! Unix socket in the same directory; ready once a connection succeeds (polled, with a deadline). Run as root,
+//! Unix socket in the same directory; ready once a connection succeeds (asked again until a deadline, `until`). Run as root,
 //! both run as the `postgres` user (they refuse root): the directory is handed to it and the processes are
 //! started with its uid and gid.
 //!
@@ -194,47 +194,55 @@ fn watch(pid: u32, root: &Path) -> Child {
         .expect("starting the cluster's watchdog")
 }
 
-/// Polls a connection until the server accepts one; false if it exited or did not within [`READY_WITHIN`].
+/// Asks `check` until it answers `Some`, for at most [`READY_WITHIN`]; `None` once that has passed. The one way
+/// this harness waits for the server (a condition with a deadline, never a fixed pause).
+fn until<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + READY_WITHIN;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether the server accepts a connection before [`READY_WITHIN`]; false as soon as it exits.
 fn ready(server: &mut Child, port: u16) -> bool {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-    let deadline = Instant::now() + READY_WITHIN;
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
-    loop {
+    let answer = until(|| {
         if runtime.block_on(tokio_postgres::connect(&url, tokio_postgres::NoTls)).is_ok() {
-            return true;
+            return Some(true);
         }
-        if Instant::now() > deadline || server.try_wait().ok().flatten().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        server.try_wait().ok().flatten().map(|_| false)
+    });
+    answer == Some(true)
 }
 
 /// The template every test database is copied from: empty, with the log's schema made by opening it.
 fn make_template(port: u16) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("a runtime");
-    runtime.block_on(async {
-        let admin_url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let admin_url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let client = runtime.block_on(async {
         let client = superuser(&admin_url).await;
         client.batch_execute(&format!("CREATE DATABASE {TEMPLATE}")).await.expect("creating the template");
         let url = format!("postgres://postgres@127.0.0.1:{port}/{TEMPLATE}");
         let log = tracker::store::PgLog::open(&url, tracker::store::PgLogOptions::default()).await.expect("the schema is made");
         log.close().await;
         drop(log);
-        // No session may stay on a template that databases are copied from: wait for the log's to end.
-        let deadline = Instant::now() + READY_WITHIN;
-        loop {
-            let row = client
-                .query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", &[&TEMPLATE])
-                .await
-                .expect("counting the template's sessions");
-            if row.get::<_, i64>(0) == 0 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the template's sessions did not end");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        client
     });
+    // No session may stay on a template that databases are copied from: wait for the log's to end.
+    let sessions = || {
+        let row = runtime
+            .block_on(client.query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", &[&TEMPLATE]))
+            .expect("counting the template's sessions");
+        (row.get::<_, i64>(0) == 0).then_some(())
+    };
+    until(sessions).expect("the template's sessions did not end");
 }
 
 fn free_port() -> u16 {

@@ -49,6 +49,19 @@ pub(super) fn expected_holds(expected: ExpectedVersion, current: u64) -> bool {
     }
 }
 
+/// What a writer commits at once: `first` and the requests already waiting behind it (`waiting` gives the next,
+/// without blocking), up to `max_events` events.
+pub(super) fn batch_of<T>(first: (AppendRequest, T), max_events: usize, mut waiting: impl FnMut() -> Option<(AppendRequest, T)>) -> Vec<(AppendRequest, T)> {
+    let mut events = first.0.events.len();
+    let mut batch = vec![first];
+    while events < max_events {
+        let Some(next) = waiting() else { break };
+        events += next.0.events.len();
+        batch.push(next);
+    }
+    batch
+}
+
 /// The version of the request's stream its events follow, once its expected version and its guard hold
 /// against `version_of` (the versions as the writer sees them, its staged batch included); the refusal
 /// otherwise.

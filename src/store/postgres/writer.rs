@@ -32,7 +32,7 @@ use uuid::Uuid;
 use super::conn::{self, Connection, Sql};
 use super::read::{bigint, decode_row, head_of};
 use super::{refused, Failure, Inner};
-use crate::store::staging::{check_shape, stored_retry, versions_hold, ChainEnd};
+use crate::store::staging::{batch_of, check_shape, stored_retry, versions_hold, ChainEnd};
 use crate::store::{AppendError, AppendRequest, Appended, LogStats};
 
 /// How often a batch is tried when the connection is lost under it.
@@ -58,17 +58,7 @@ pub(super) fn start(inner: &Arc<Inner>, max_batch_events: usize) -> Writer {
 async fn run(inner: Arc<Inner>, mut inbox: mpsc::UnboundedReceiver<(AppendRequest, Reply)>, max_batch: usize) {
     let mut connection = None;
     while let Some(first) = inbox.recv().await {
-        let mut events = first.0.events.len();
-        let mut batch = vec![first];
-        while events < max_batch {
-            match inbox.try_recv() {
-                Ok(next) => {
-                    events += next.0.events.len();
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+        let batch = batch_of(first, max_batch, || inbox.try_recv().ok());
         let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let answers = answer_batch(&inner, &mut connection, &requests).await;
         for (reply, answer) in replies.into_iter().zip(answers) {

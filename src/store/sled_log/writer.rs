@@ -22,7 +22,7 @@ use super::{durable_flush, sled_io, writes_failed, Reply, Shared, SledLogOptions
 use crate::store::index::Index;
 use crate::store::record;
 use crate::store::wal::Wal;
-use crate::store::staging::{check_shape, stored_retry, versions_hold, ChainEnd};
+use crate::store::staging::{batch_of, check_shape, stored_retry, versions_hold, ChainEnd};
 use crate::store::{AppendError, AppendRequest, Appended, Head, LogStats, ReadError};
 
 /// Starts the writer thread of a log just opened, with its write-ahead file.
@@ -87,17 +87,7 @@ fn run_writer(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let mut batch = vec![first];
-        let mut events = batch[0].0.events.len();
-        while events < max_batch {
-            match inbox.try_recv() {
-                Ok(next) => {
-                    events += next.0.events.len();
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+        let batch = batch_of(first, max_batch, || inbox.try_recv().ok());
         commit_batch(shared, &mut wal, &mut checkpoints, batch);
         if checkpoints.wait().is_zero() {
             checkpoint(shared, &mut wal, &mut checkpoints);

@@ -264,29 +264,30 @@ fn page(state: &AppState, viewer: &SignedIn, loaded: &Loaded, sent: Sent, status
             }
         }
         @if offered.correct {
-            details open[matches!(sent, Sent::Correct { .. })] {
-                summary { "Correct it" }
-                form.record method="post" action=(loaded.path("/correct")) {
-                    (viewer.csrf_field())
-                    (form::fields(&correct_view))
-                    button type="submit" { "Correct" }
-                }
-            }
+            (action_form(viewer, matches!(sent, Sent::Correct { .. }), "Correct", &loaded.path("/correct"), &correct_view))
         }
         @if offered.retract {
-            details open[matches!(sent, Sent::Retract { .. })] {
-                summary { "Retract it" }
-                form.record method="post" action=(loaded.path("/retract")) {
-                    (viewer.csrf_field())
-                    (form::fields(&retract_view))
-                    button type="submit" { "Retract" }
-                }
-            }
+            (action_form(viewer, matches!(sent, Sent::Retract { .. }), "Retract", &loaded.path("/retract"), &retract_view))
         }
     };
     let title = if summary.is_empty() { heading } else { format!("Error: {heading}") };
     let page: Html<String> = viewer.page(&title, body);
     (status, page).into_response()
+}
+
+/// An action's form folded under "`verb` it" — open when it was just sent and came back with faults — with its
+/// fields and the button `verb`.
+fn action_form(viewer: &SignedIn, open: bool, verb: &str, action: &str, view: &FormView<'_>) -> maud::Markup {
+    html! {
+        details open[open] {
+            summary { (verb) " it" }
+            form.record method="post" action=(action) {
+                (viewer.csrf_field())
+                (form::fields(view))
+                button type="submit" { (verb) }
+            }
+        }
+    }
 }
 
 /// The activity's events, oldest first: when, who (to those who see people), what, what changed, and the

@@ -137,7 +137,7 @@ impl Refusal {
             })
             .collect();
         if faults.is_empty() {
-            faults.push(about_all(error.detail_opt().unwrap_or(error.title()).to_owned()));
+            faults.push(about_all(error.message().to_owned()));
         }
         Refusal { status: error.status(), form: form.to_owned(), faults }
     }

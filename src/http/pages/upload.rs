@@ -227,7 +227,7 @@ fn refused(managed: &Managed, error: &ApiError) -> Response {
             (Some("upload-file"), message)
         })
         .collect();
-    let detail = error.detail_opt().unwrap_or(error.title()).to_owned();
+    let detail = error.message().to_owned();
     if faults.is_empty() {
         faults.push((Some("upload-file"), detail.clone()));
     }

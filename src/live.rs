@@ -9,6 +9,9 @@
 //! request was dropped, anything that went past the hand-off — is read from the log. The follower reads the
 //! log at a missing position unless an append still under way may bring it: one sent when the head was
 //! before that position (`Appending` records the head it was made at, and is dropped when the append ends).
+//! A read of the log that fails (its database restarting, a connection lost) is tried again after a pause
+//! that doubles with each failure in a row, from 125 ms up to 1 s: the follower never gives up while the
+//! server runs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,6 +26,9 @@ use crate::store::{EventLog, ReadError};
 
 /// Events applied under one hold of the write lock.
 const BATCH: usize = 1024;
+/// How long the follower waits before reading the log again after a failed read; doubled for each failure in a
+/// row, up to eight times as long.
+const RETRY_FIRST: Duration = Duration::from_millis(125);
 
 /// Most events the hand-off keeps for the follower; past that (a follower that stopped) they are dropped and
 /// the follower, if it goes on, reads them from the log.
@@ -167,6 +173,8 @@ impl LiveProgress {
 }
 
 async fn follow(live: Arc<LiveProgress>, log: Arc<dyn EventLog>) {
+    // Reads of the log that failed in a row.
+    let mut failures = 0u32;
     loop {
         let position = live.position();
         let head = match log.wait_beyond(position).await {
@@ -195,11 +203,21 @@ async fn follow(live: Arc<LiveProgress>, log: Arc<dyn EventLog>) {
                         })
                         .collect(),
                     Err(error) => {
-                        tracing::error!(%error, position = from, "the progress follower cannot read the log");
-                        return;
+                        // The log's store is out of reach for now (a database restarting, its connection
+                        // lost): tried again, less often the longer it lasts, until it answers.
+                        if failures == 0 {
+                            tracing::error!(%error, position = from, "the progress follower cannot read the log; trying again");
+                        }
+                        failures += 1;
+                        tokio::time::sleep(RETRY_FIRST * 2u32.pow(failures.min(4) - 1)).await;
+                        continue;
                     }
                 },
             };
+            if failures > 0 {
+                tracing::info!(after = failures, "the progress follower reads the log again");
+                failures = 0;
+            }
             let Some(last) = batch.last().map(|(e, _)| e.position) else { break };
             let mut projection = live.projection.write().await;
             for (envelope, event) in batch {

@@ -194,7 +194,11 @@ impl From<ReadError> for ApiError {
             ReadError::Unavailable(cause) => {
                 tracing::error!(%cause, "event log unavailable");
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the event log is unavailable")
-                    .detail("the server cannot read or write its event log; retry later")
+                    .detail(
+                        "the server cannot reach its event log just now (its store is restarting or out of reach); \
+                         retry in a moment — a write retried with the same Idempotency-Key is recorded once, \
+                         whether or not this attempt was",
+                    )
             }
             corrupt @ ReadError::Corrupt { .. } => ApiError::internal(corrupt),
             ReadError::WritesRefused(failure) => ApiError::writes_refused(&failure),

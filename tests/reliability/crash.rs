@@ -22,11 +22,11 @@ const SEED: u64 = 0x7261_636b;
 
 /// What a recorder sent, by its `notes` tag, and what became of it.
 #[derive(Debug, Default)]
-struct Ledger {
+pub(crate) struct Ledger {
     /// Tag → (body sent, activity id answered with 201).
-    acknowledged: HashMap<String, (Value, String)>,
+    pub(crate) acknowledged: HashMap<String, (Value, String)>,
     /// Tag → body of requests that got no answer: the kill came first. Each may or may not be stored.
-    in_flight: HashMap<String, Value>,
+    pub(crate) in_flight: HashMap<String, Value>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -84,7 +84,7 @@ async fn every_acknowledged_activity_survives_sigkill_of_the_server() {
         let acknowledged_now = *acked.borrow();
 
         server = Server::start(dir.path());
-        let (stored, in_flight_stored) = check_after_restart(&server, &admin, &ledger, cycle).await;
+        let (stored, in_flight_stored) = check_after_restart(&server, &admin, &ledger, &format!("after kill {cycle}")).await;
         figures.push(format!(
             "cycle {cycle}: killed after {kill_after} acknowledgements ({acknowledged_now} by the time all recorders \
              saw the kill); {stored} activities stored, {in_flight_stored} of them from requests in flight"
@@ -102,9 +102,8 @@ async fn every_acknowledged_activity_survives_sigkill_of_the_server() {
     );
 }
 
-/// The checks after a restart; returns how many activities are stored and how many of them had no answer.
-async fn check_after_restart(server: &Server, admin: &str, ledger: &Mutex<Ledger>, cycle: usize) -> (usize, usize) {
-    let when = format!("after kill {cycle}");
+/// The checks after a restart (`when` names it in failures); returns how many activities are stored and how many of them had no answer.
+pub(crate) async fn check_after_restart(server: &Server, admin: &str, ledger: &Mutex<Ledger>, when: &str) -> (usize, usize) {
     let events = assert_log_whole(server, admin, &when).await;
     // The recorders have all stopped: a copy of the ledger, so that no lock is held across the requests below.
     let ledger = {

@@ -14,6 +14,10 @@
 //! of their own, so that a signal to this process's group leaves that work to the watchdog. (A server that
 //! failed to start is waited for here, and its watchdog told to stand down with the word `spare`.)
 //!
+//! A test that must stop and start PostgreSQL itself gets a cluster of its own, made the same way
+//! (`OwnCluster`): stopped with `SIGINT` (fast shutdown, as an operator's restart) and started again on the same
+//! port; removed when dropped.
+//!
 //! The binaries are found in `$TRACKER_PG_BIN`, `/usr/lib/postgresql/15/bin` (Debian's `postgresql-15`) or where
 //! `pg_config --bindir` says.
 
@@ -89,7 +93,20 @@ pub(crate) async fn superuser(url: &str) -> tokio_postgres::Client {
 }
 
 fn start() -> Cluster {
-    let bin = binaries();
+    let (root, data) = init();
+    for _ in 0..3 {
+        let port = free_port();
+        if let Some((server, watchdog)) = run(&root, &data, port) {
+            make_template(port);
+            return Cluster { port, _watchdog: watchdog, _server: server };
+        }
+        // Most likely the port was taken in the meantime: try another.
+    }
+    panic!("the PostgreSQL test cluster did not start; its log:\n{}", server_log(&root));
+}
+
+/// A new cluster's directory (handed to the `postgres` user) and its data directory, made by `initdb`.
+fn init() -> (PathBuf, PathBuf) {
     let root = std::env::temp_dir().join(format!("tracker-pg-{}-{}", std::process::id(), unique()));
     std::fs::create_dir(&root).expect("a directory for the test cluster");
     let owner = owner();
@@ -97,7 +114,7 @@ fn start() -> Cluster {
         std::os::unix::fs::chown(&root, Some(uid), Some(gid)).expect("handing the cluster's directory to postgres");
     }
     let data = root.join("data");
-    let initdb = as_owner(Command::new(bin.join("initdb")), owner, &root)
+    let initdb = as_owner(Command::new(binaries().join("initdb")), owner, &root)
         .args(["-D", path(&data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"])
         .output()
         .expect("running initdb");
@@ -105,38 +122,109 @@ fn start() -> Cluster {
         let _ = std::fs::remove_dir_all(&root);
         panic!("initdb failed: {}{}", String::from_utf8_lossy(&initdb.stdout), String::from_utf8_lossy(&initdb.stderr));
     }
-    for _ in 0..3 {
-        let port = free_port();
-        let log = std::fs::File::create(root.join("server.log")).expect("the server's log file");
-        let mut server = as_owner(Command::new(bin.join("postgres")), owner, &root);
-        // Its own process group, as the watchdog's: a signal to this process's group (a `timeout`, a Ctrl-C)
-        // ends this process, and the watchdog, left running, then stops the server and cleans up.
-        std::os::unix::process::CommandExt::process_group(&mut server, 0);
-        let mut server = server
-            .args(["-D", path(&data), "-p", &port.to_string(), "-k", path(&root)])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300"])
-            .args(["-c", "shared_buffers=32MB", "-c", "log_min_messages=warning"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting postgres");
-        let mut watchdog = watch(server.id(), &root);
-        if ready(&mut server, port) {
-            make_template(port);
-            return Cluster { port, _watchdog: watchdog, _server: server };
-        }
-        // Most likely the port was taken in the meantime: stop this server here, keep the directory, try again.
-        let _ = server.kill();
-        let _ = server.wait();
-        if let Some(mut stdin) = watchdog.stdin.take() {
-            let _ = writeln!(stdin, "spare");
-        }
-        let _ = watchdog.wait();
+    (root, data)
+}
+
+/// Starts the server of the cluster in `root` on `port` with its watchdog; `None` (the server stopped, the
+/// directory kept) when it does not accept connections.
+fn run(root: &Path, data: &Path, port: u16) -> Option<(Child, Child)> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(root.join("server.log")).expect("the server's log file");
+    let mut server = as_owner(Command::new(binaries().join("postgres")), owner(), root);
+    // Its own process group, as the watchdog's: a signal to this process's group (a `timeout`, a Ctrl-C)
+    // ends this process, and the watchdog, left running, then stops the server and cleans up.
+    std::os::unix::process::CommandExt::process_group(&mut server, 0);
+    let mut server = server
+        .args(["-D", path(data), "-p", &port.to_string(), "-k", path(root)])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300"])
+        .args(["-c", "shared_buffers=32MB", "-c", "log_min_messages=warning"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting postgres");
+    let mut watchdog = watch(server.id(), root);
+    if ready(&mut server, port) {
+        return Some((server, watchdog));
     }
+    let _ = server.kill();
+    let _ = server.wait();
+    spare(&mut watchdog);
+    None
+}
+
+/// Tells a watchdog that its server was stopped here: it leaves the directory and exits.
+fn spare(watchdog: &mut Child) {
+    if let Some(mut stdin) = watchdog.stdin.take() {
+        let _ = writeln!(stdin, "spare");
+    }
+    let _ = watchdog.wait();
+}
+
+fn server_log(root: &Path) -> String {
     let mut log = String::new();
     let _ = std::fs::File::open(root.join("server.log")).and_then(|mut f| f.read_to_string(&mut log));
-    panic!("the PostgreSQL test cluster did not start; its log:\n{log}");
+    log
+}
+
+/// A cluster of one test's own, which the test may stop and start again (the shared one must stay up for the
+/// other tests); its server is stopped and its directory removed when it is dropped, or when this process ends.
+#[derive(Debug)]
+pub(crate) struct OwnCluster {
+    pub(crate) port: u16,
+    root: PathBuf,
+    data: PathBuf,
+    /// The server and its watchdog, while it runs.
+    running: Option<(Child, Child)>,
+}
+
+impl OwnCluster {
+    pub(crate) fn start() -> OwnCluster {
+        let (root, data) = init();
+        for _ in 0..3 {
+            let port = free_port();
+            if let Some(running) = run(&root, &data, port) {
+                return OwnCluster { port, root, data, running: Some(running) };
+            }
+        }
+        panic!("a PostgreSQL cluster of the test's own did not start; its log:\n{}", server_log(&root));
+    }
+
+    /// The connection string of database `name`.
+    pub(crate) fn url(&self, name: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// Stops the server as an operator's restart does (`SIGINT`: fast shutdown, every session ended) and waits
+    /// for it to exit.
+    pub(crate) fn stop(&mut self) {
+        let (mut server, mut watchdog) = self.running.take().expect("the cluster runs");
+        spare(&mut watchdog);
+        let sent = Command::new("kill").args(["-INT", &server.id().to_string()]).status().expect("kill -INT");
+        assert!(sent.success(), "signalling postgres");
+        server.wait().expect("waiting for postgres to stop");
+    }
+
+    /// Starts the stopped server again on the same port.
+    pub(crate) fn start_again(&mut self) {
+        assert!(self.running.is_none(), "the cluster is stopped");
+        let running = run(&self.root, &self.data, self.port);
+        self.running = Some(running.unwrap_or_else(|| panic!("postgres did not start again; its log:\n{}", server_log(&self.root))));
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        match self.running.take() {
+            // The watchdog stops the server and removes the directory once its input closes.
+            Some((_server, mut watchdog)) => {
+                drop(watchdog.stdin.take());
+                let _ = watchdog.wait();
+            }
+            None => {
+                let _ = std::fs::remove_dir_all(&self.root);
+            }
+        }
+    }
 }
 
 fn binaries() -> PathBuf {

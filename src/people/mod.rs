@@ -124,8 +124,8 @@ impl Accounts {
     pub fn load(store: Arc<dyn RecordStore>) -> Result<Accounts, ReadError> {
         Ok(Accounts {
             people: People::load(Arc::clone(&store))?,
-            sessions: sessions::Sessions::load(store)?,
-            throttle: throttle::Throttle::default(),
+            sessions: sessions::Sessions::load(Arc::clone(&store))?,
+            throttle: throttle::Throttle::new(store),
         })
     }
 }

@@ -262,6 +262,8 @@ pub enum Table {
     People,
     /// Browser sessions, by the hash of their cookie.
     Sessions,
+    /// Failed sign-ins by account name and by address, for the throttle (`crate::people::throttle`).
+    SignInFailures,
 }
 
 impl Table {
@@ -271,6 +273,7 @@ impl Table {
             Table::IdempotencyKeys => "idempotency_keys",
             Table::People => "people",
             Table::Sessions => "sessions",
+            Table::SignInFailures => "sign_in_failures",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The API on the PostgreSQL engine (`tracker serve --store postgres://…`), on a database of its own on the
 //! test binary's throwaway cluster: what one server records survives its restart, and two servers on one
-//! database serve one log — an activity recorded through one is read, counted and streamed live by the other.
+//! database serve one log — an activity recorded through one is read, counted and streamed live by the other —
+//! and share what they keep beside it: tokens, people, sessions and the failed sign-ins the throttle counts.
 
 use serde_json::Value;
 use tracker::store::StoreLocation;
@@ -142,6 +143,29 @@ async fn tokens_people_and_sessions_changed_through_one_server_reach_the_other_w
     on_a.get("/account").await.expect(200);
     on_a.post("/account/sign-out-everywhere", &[]).await.expect(303);
     within_a_second("B ends a session ended on A", || Box::pin({ let s = signed_in_on_b(cookie.clone()); async move { !s.await } })).await;
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_through_two_servers_count_together_against_one_limit() {
+    let url = fresh_database().await;
+    let a = node(&url, None).await;
+    let b = node(&url, Some(a.admin.clone())).await;
+    drop(crate::accounts::person(&a, "anna", "auditor", None, None).await);
+    // Five failures, alternating between the servers: the limit is the store's, not each server's.
+    for attempt in 0..5 {
+        let server = if attempt % 2 == 0 { &a } else { &b };
+        crate::accounts::Browser::new(server).sign_in("anna", "not the password").await.expect(401);
+    }
+    for server in [&a, &b] {
+        let refused = crate::accounts::Browser::new(server).sign_in("anna", crate::accounts::PASSWORD).await.expect(429);
+        assert!(refused.text.contains("Too many failed sign-ins"), "{}", refused.text);
+    }
+    // A restart forgets nothing either.
+    let admin = a.admin.clone();
+    let a = spawn_on(a.stop().await, StoreLocation::Postgres(url.clone()), Some(admin)).await;
+    crate::accounts::Browser::new(&a).sign_in("anna", crate::accounts::PASSWORD).await.expect(429);
     b.stop().await;
     a.stop().await;
 }

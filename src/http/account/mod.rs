@@ -24,6 +24,7 @@ use super::pages::SignedIn;
 use super::session::{clear_cookie, set_cookie, SessionCookie};
 use super::AppState;
 use crate::people::{password, AccountError};
+use crate::store::ReadError;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -104,6 +105,16 @@ async fn sign_in_page(Query(query): Query<SignInQuery>) -> Response {
     no_store(Html(page("Sign in", sign_in_form("", &next, None))).into_response())
 }
 
+/// Runs `work` on the sign-in throttle (which reads and writes the record store) off the async threads.
+async fn throttled<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&crate::people::throttle::Throttle, String) -> Result<T, ReadError> + Send + 'static,
+    name: &str,
+) -> Result<T, ApiError> {
+    let (state, name) = (state.clone(), name.to_owned());
+    Ok(tokio::task::spawn_blocking(move || work(&state.accounts().throttle, name)).await.map_err(ApiError::internal)??)
+}
+
 async fn sign_in(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -114,9 +125,9 @@ async fn sign_in(
     let next = local(form.next.as_deref());
     let address = peer.map(|Extension(ConnectInfo(a))| a.ip());
     let now = chrono::Utc::now();
-    let accounts = state.clone();
     let name = form.name.trim().to_owned();
-    if let Some(until) = accounts.accounts().throttle.refused_until(&name, address, now) {
+    let refused = throttled(&state, move |throttle, name| throttle.refused_until(&name, address, now), &name).await?;
+    if let Some(until) = refused {
         let message = format!(
             "Too many failed sign-ins for this account or from this address: try again after {} UTC.",
             until.format("%H:%M")
@@ -128,11 +139,11 @@ async fn sign_in(
     let password = form.password;
     let matches = tokio::task::spawn_blocking(move || password::verify(&password, stored.as_deref())).await.map_err(ApiError::internal)?;
     if !matches {
-        state.accounts().throttle.failed(&name, address, now);
+        throttled(&state, move |throttle, name| throttle.failed(&name, address, now), &name).await?;
         let page = page("Sign in", sign_in_form(&name, &next, Some("The account name or the password is wrong.")));
         return Ok(no_store((StatusCode::UNAUTHORIZED, Html(page)).into_response()));
     }
-    state.accounts().throttle.succeeded(&name);
+    throttled(&state, |throttle, name| throttle.succeeded(&name), &name).await?;
     let secret = start_session(&state, &name, old.map(|Extension(c)| c)).await?;
     tracing::info!(%name, "signed in");
     let mut response = Redirect::to(&next).into_response();

@@ -22,6 +22,7 @@ mod log;
 mod openapi_tools;
 mod pages;
 mod postgres;
+mod postgres_nodes;
 mod progress;
 mod readme;
 mod review;

@@ -208,7 +208,13 @@ pub(super) async fn authenticate(
         let Some(secret) = secret else {
             return ApiError::unauthorized("the Authorization header must be 'Bearer <token>'").into_response();
         };
-        let principal = match state.tokens().authenticate(secret) {
+        let arrived = std::time::Instant::now();
+        let mut known = state.tokens().authenticate(secret);
+        // Perhaps issued through another server a moment ago: asked again once the shared tokens were read anew.
+        if matches!(known, Err(crate::auth::Refusal::Unknown)) && super::account::read_shared_since(&state, arrived).await {
+            known = state.tokens().authenticate(secret);
+        }
+        let principal = match known {
             Ok(principal) => principal,
             Err(crate::auth::Refusal::Unknown) => return ApiError::unauthorized("the token is unknown or revoked").into_response(),
             Err(crate::auth::Refusal::Expired(at)) => {

@@ -69,7 +69,13 @@ pub(crate) fn clear_cookie() -> HeaderValue {
 pub(super) async fn authenticate_session(state: &AppState, request: Request) -> Result<Request, Response> {
     let Some(secret) = cookie(request.headers()) else { return Ok(request) };
     let accounts = state.accounts();
-    let Some(session) = accounts.sessions.touch(&secret) else { return Ok(request) };
+    let arrived = std::time::Instant::now();
+    let mut session = accounts.sessions.touch(&secret);
+    // Perhaps started through another server a moment ago: asked again once the shared sessions were read anew.
+    if session.is_none() && super::account::read_shared_since(state, arrived).await {
+        session = accounts.sessions.touch(&secret);
+    }
+    let Some(session) = session else { return Ok(request) };
     let Some(principal) = accounts.people.get(&session.person).and_then(|p| p.principal()) else {
         return Ok(request);
     };

@@ -3,8 +3,10 @@
 //! invitation is a one-time secret (only its SHA-256 is stored) that lets the person choose a password within
 //! seven days. Revoking a person keeps the record as a tombstone, as a revoked token's, so the name keeps
 //! meaning one holder; it ends the person's sessions. Sessions (`sessions.rs`) and the sign-in throttle
-//! (`throttle.rs`) live beside the accounts.
+//! (`throttle.rs`) live beside the accounts, and `catch_up.rs`, which reads the shared records again when a
+//! request brings a secret another server made a moment ago.
 
+pub mod catch_up;
 pub mod password;
 pub mod sessions;
 pub mod throttle;
@@ -118,6 +120,7 @@ pub struct Accounts {
     pub people: People,
     pub sessions: sessions::Sessions,
     pub throttle: throttle::Throttle,
+    pub catch_up: catch_up::CatchUp,
 }
 
 impl Accounts {
@@ -126,6 +129,7 @@ impl Accounts {
             people: People::load(Arc::clone(&store))?,
             sessions: sessions::Sessions::load(Arc::clone(&store))?,
             throttle: throttle::Throttle::new(store),
+            catch_up: catch_up::CatchUp::default(),
         })
     }
 }

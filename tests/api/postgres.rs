@@ -169,3 +169,23 @@ async fn failed_sign_ins_through_two_servers_count_together_against_one_limit() 
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn a_token_issued_and_a_sign_in_made_through_one_server_work_at_once_on_the_other() {
+    let url = fresh_database().await;
+    let a = node(&url, None).await;
+    let b = node(&url, Some(a.admin.clone())).await;
+    // Used on B straight away, as behind a load balancer: B reads the shared tokens again before refusing.
+    for n in 0..5 {
+        let token = a.token(&format!("auditor-{n}"), "auditor", None, None).await;
+        b.get("/v1/audit/verify", Some(&token)).await.expect(200);
+    }
+    b.get("/v1/audit/verify", Some("trk_not_a_token")).await.expect(401);
+    let signed_in = crate::accounts::person(&a, "anna", "auditor", None, None).await;
+    let cookie = signed_in.cookie.clone().expect("signed in on A");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let account = client.get(b.url("/account")).header("cookie", format!("tracker_session={cookie}")).send().await.unwrap();
+    assert_eq!(account.status(), 200, "the session started on A is known to B at once");
+    b.stop().await;
+    a.stop().await;
+}

@@ -7,6 +7,9 @@
 
 mod admin;
 mod me;
+mod shared;
+
+pub(super) use shared::{follow_shared_records, read_shared_since};
 
 use std::net::SocketAddr;
 
@@ -34,30 +37,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/invitations/{secret}", get(invitation_page).post(accept_invitation))
         .merge(me::routes())
         .merge(admin::routes())
-}
-
-/// How often a server on a shared store (PostgreSQL) takes over the tokens, people and sessions other servers
-/// changed: a token revoked or a session ended through one server is refused by the others within this.
-const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(400);
-
-/// Takes over, every [`FOLLOW_EVERY`], what other servers sharing the store changed in the record tables.
-pub(super) async fn follow_shared_records(state: AppState) {
-    let mut interval = tokio::time::interval(FOLLOW_EVERY);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        let shared = state.clone();
-        let followed = tokio::task::spawn_blocking(move || -> Result<usize, crate::store::ReadError> {
-            Ok(shared.tokens().refresh()? + shared.accounts().people.refresh()? + shared.accounts().sessions.refresh()?)
-        })
-        .await;
-        match followed {
-            Ok(Ok(0)) => {}
-            Ok(Ok(changed)) => tracing::debug!(changed, "took over tokens, people and sessions changed elsewhere"),
-            Ok(Err(error)) => tracing::warn!(%error, "could not read the tokens, people and sessions of the shared store"),
-            Err(error) => tracing::warn!(%error, "following the shared store's tokens, people and sessions failed"),
-        }
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]

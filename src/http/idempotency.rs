@@ -3,7 +3,11 @@
 //! succeeds. A retry with the same key and body gets the stored answer; if the first attempt died between its
 //! append and storing the answer, the retry runs again with the reserved ids, and the log recognises those
 //! events as already stored. The same key with another body is 422; a duplicate while the first is still in
-//! flight in this process is 409. Keys are scoped to the token that sent them and the route.
+//! flight in this process is 409. Keys are scoped to the token that sent them and the route. On a store several
+//! servers share, a retry reaching another server while the first attempt still runs finds the reservation
+//! unanswered and runs with its ids: the log answers those events as already stored, so both make one activity
+//! and give the same answer; a reservation is forgotten after a refusal only while no server stored an answer
+//! in it (`remove_if`).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -101,7 +105,8 @@ where
             .await
             .map_err(ApiError::internal)??
     };
-    let (reservation, fresh) = match existing {
+    // The reservation as stored, and whether its ids were made for this attempt.
+    let (reservation, stored, fresh) = match existing {
         Some(bytes) => {
             let reservation: Reservation = serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
             if reservation.request_hash != request_hash {
@@ -114,20 +119,19 @@ where
             if let Some(answer) = reservation.answer {
                 return Ok(replay(answer));
             }
-            (reservation, false)
+            (reservation, bytes, false)
         }
         None => {
             let reservation = Reservation { request_hash: request_hash.to_owned(), ids: fresh_ids(), answer: None };
             let bytes = serde_json::to_vec(&reservation).expect("a reservation serialises");
-            let key = record_key.to_owned();
-            let records = records.clone();
-            let inserted = tokio::task::spawn_blocking(move || records.insert_new(Table::IdempotencyKeys, &key, &bytes))
+            let (key, records, value) = (record_key.to_owned(), records.clone(), bytes.clone());
+            let inserted = tokio::task::spawn_blocking(move || records.insert_new(Table::IdempotencyKeys, &key, &value))
                 .await
                 .map_err(ApiError::internal)??;
             if !inserted {
                 return Err(ApiError::conflict("a request with this Idempotency-Key is still in flight; retry later"));
             }
-            (reservation, true)
+            (reservation, bytes, true)
         }
     };
 
@@ -157,9 +161,10 @@ where
         }
         Err(error) if !error.status().is_client_error() => Err(error),
         other => {
-            // Nothing was created: forget the key, so that a corrected request may use it. (After a server
-            // failure the reservation stays, so that a retry reuses its ids.)
-            tokio::task::spawn_blocking(move || records.remove(Table::IdempotencyKeys, &key))
+            // Nothing was created: forget the key, so that a corrected request may use it — unless another
+            // server's attempt with this key stored its answer meanwhile, which stays for the next retry. (After
+            // a server failure the reservation stays, so that a retry reuses its ids.)
+            tokio::task::spawn_blocking(move || records.remove_if(Table::IdempotencyKeys, &key, &stored))
                 .await
                 .map_err(ApiError::internal)??;
             other

@@ -98,8 +98,9 @@ impl Throttle {
             *pruned = now;
         }
         for (key, bytes) in self.store.list(Table::SignInFailures)? {
+            // Only as read: a failure another server added meanwhile keeps the record.
             if decode(&bytes).iter().all(|t| *t <= now - WINDOW) {
-                self.store.remove(Table::SignInFailures, &key)?;
+                self.store.remove_if(Table::SignInFailures, &key, &bytes)?;
             }
         }
         Ok(())

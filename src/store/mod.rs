@@ -251,6 +251,8 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug + 'static {
     fn replace(&self, table: Table, key: &str, expected: &[u8], value: &[u8]) -> Result<bool, ReadError>;
     /// Removes `key`; `false` when it was not there.
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError>;
+    /// Removes `key` only while it still holds `expected`; `false` when it holds something else or nothing.
+    fn remove_if(&self, table: Table, key: &str, expected: &[u8]) -> Result<bool, ReadError>;
 }
 
 /// The tables of a [`RecordStore`].

@@ -261,7 +261,7 @@ pub(crate) async fn records_are_got_listed_inserted_once_put_replaced_if_unchang
     let records = Arc::clone(&store.records);
     // The record store blocks: called from a blocking thread, as the application calls it.
     tokio::task::spawn_blocking(move || {
-        for table in [Table::Tokens, Table::IdempotencyKeys, Table::People, Table::Sessions] {
+        for table in [Table::Tokens, Table::IdempotencyKeys, Table::People, Table::Sessions, Table::SignInFailures] {
             assert_eq!(records.get(table, "k").unwrap(), None);
             assert!(records.list(table).unwrap().is_empty());
             assert!(records.insert_new(table, "k", b"first").unwrap());
@@ -278,6 +278,11 @@ pub(crate) async fn records_are_got_listed_inserted_once_put_replaced_if_unchang
             assert!(!records.replace(table, "absent", b"", b"x").unwrap(), "nor over nothing");
             assert_eq!(records.get(table, "k").unwrap().as_deref(), Some(&b"again"[..]));
             assert_eq!(records.get(table, "absent").unwrap(), None);
+            assert!(!records.remove_if(table, "k", b"replaced").unwrap(), "remove_if only what is there");
+            assert!(records.remove_if(table, "k", b"again").unwrap());
+            assert!(!records.remove_if(table, "k", b"again").unwrap(), "nor nothing");
+            assert_eq!(records.get(table, "k").unwrap(), None);
+            records.put(table, "k", b"back").unwrap();
             assert!(records.remove(table, "k").unwrap());
             assert!(!records.remove(table, "k").unwrap());
             assert_eq!(records.get(table, "k").unwrap(), None);

@@ -41,6 +41,7 @@ pub(super) enum Sql {
     RecordPut,
     RecordReplace,
     RecordRemove,
+    RecordRemoveIf,
     SnapshotGet,
     SnapshotPut,
 }
@@ -60,7 +61,7 @@ macro_rules! from_micros {
 }
 
 impl Sql {
-    const ALL: [Sql; 20] = [
+    const ALL: [Sql; 21] = [
         Sql::LockHead,
         Sql::Head,
         Sql::StreamVersions,
@@ -79,6 +80,7 @@ impl Sql {
         Sql::RecordPut,
         Sql::RecordReplace,
         Sql::RecordRemove,
+        Sql::RecordRemoveIf,
         Sql::SnapshotGet,
         Sql::SnapshotPut,
     ];
@@ -137,6 +139,7 @@ impl Sql {
                 "UPDATE records SET value = $4::bytea WHERE tbl = $1::text AND key = $2::text AND value = $3::bytea"
             }
             Sql::RecordRemove => "DELETE FROM records WHERE tbl = $1::text AND key = $2::text",
+            Sql::RecordRemoveIf => "DELETE FROM records WHERE tbl = $1::text AND key = $2::text AND value = $3::bytea",
             Sql::SnapshotGet => "SELECT bytes FROM snapshots WHERE name = $1::text",
             Sql::SnapshotPut => concat!(
                 "INSERT INTO snapshots (name, bytes) VALUES ($1::text, $2::bytea) ",

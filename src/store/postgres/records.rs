@@ -103,6 +103,10 @@ impl RecordStore for PgLog {
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError> {
         Ok(self.change(Sql::RecordRemove, vec![text(table.name()), text(key)])? > 0)
     }
+
+    fn remove_if(&self, table: Table, key: &str, expected: &[u8]) -> Result<bool, ReadError> {
+        Ok(self.change(Sql::RecordRemoveIf, vec![text(table.name()), text(key), Param::Bytes(expected.to_vec())])? == 1)
+    }
 }
 
 /// Snapshots are shared by the nodes: each names the log position and chain hash it belongs to, so whichever

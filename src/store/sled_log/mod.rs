@@ -195,6 +195,10 @@ impl RecordStore for SledLog {
     fn remove(&self, table: Table, key: &str) -> Result<bool, ReadError> {
         self.write_record(table, key.len(), |tree| Ok(tree.remove(key)?.is_some()))
     }
+
+    fn remove_if(&self, table: Table, key: &str, expected: &[u8]) -> Result<bool, ReadError> {
+        self.write_record(table, key.len(), |tree| Ok(tree.compare_and_swap(key, Some(expected), None::<&[u8]>)?.is_ok()))
+    }
 }
 
 impl SledLog {

@@ -16,7 +16,7 @@
 //!
 //! A test that must stop and start PostgreSQL itself gets a cluster of its own, made the same way
 //! (`OwnCluster`): stopped with `SIGINT` (fast shutdown, as an operator's restart) and started again on the same
-//! port; removed when dropped.
+//! port, or serving TLS with a certificate the test made; removed when dropped.
 //!
 //! The binaries are found in `$TRACKER_PG_BIN`, `/usr/lib/postgresql/15/bin` (Debian's `postgresql-15`) or where
 //! `pg_config --bindir` says.
@@ -96,7 +96,7 @@ fn start() -> Cluster {
     let (root, data) = init();
     for _ in 0..3 {
         let port = free_port();
-        if let Some((server, watchdog)) = run(&root, &data, port) {
+        if let Some((server, watchdog)) = run(&root, &data, port, &[]) {
             make_template(port);
             return Cluster { port, _watchdog: watchdog, _server: server };
         }
@@ -125,9 +125,9 @@ fn init() -> (PathBuf, PathBuf) {
     (root, data)
 }
 
-/// Starts the server of the cluster in `root` on `port` with its watchdog; `None` (the server stopped, the
-/// directory kept) when it does not accept connections.
-fn run(root: &Path, data: &Path, port: u16) -> Option<(Child, Child)> {
+/// Starts the server of the cluster in `root` on `port`, with `settings` beyond the usual ones, and its
+/// watchdog; `None` (the server stopped, the directory kept) when it does not accept connections.
+fn run(root: &Path, data: &Path, port: u16, settings: &[String]) -> Option<(Child, Child)> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(root.join("server.log")).expect("the server's log file");
     let mut server = as_owner(Command::new(binaries().join("postgres")), owner(), root);
     // Its own process group, as the watchdog's: a signal to this process's group (a `timeout`, a Ctrl-C)
@@ -137,6 +137,7 @@ fn run(root: &Path, data: &Path, port: u16) -> Option<(Child, Child)> {
         .args(["-D", path(data), "-p", &port.to_string(), "-k", path(root)])
         .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-c", "max_connections=300"])
         .args(["-c", "shared_buffers=32MB", "-c", "log_min_messages=warning"])
+        .args(settings.iter().flat_map(|setting| ["-c", setting.as_str()]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(log)
@@ -173,17 +174,40 @@ pub(crate) struct OwnCluster {
     pub(crate) port: u16,
     root: PathBuf,
     data: PathBuf,
+    settings: Vec<String>,
     /// The server and its watchdog, while it runs.
     running: Option<(Child, Child)>,
 }
 
 impl OwnCluster {
     pub(crate) fn start() -> OwnCluster {
+        OwnCluster::start_with(&[], Vec::new())
+    }
+
+    /// A cluster that serves TLS (as well as plain connections) with this certificate and key, in PEM.
+    pub(crate) fn start_with_tls(certificate: &str, key: &str) -> OwnCluster {
+        let files = [("server.crt", certificate), ("server.key", key)];
+        let settings = vec!["ssl=on".into(), "ssl_cert_file=server.crt".into(), "ssl_key_file=server.key".into()];
+        OwnCluster::start_with(&files, settings)
+    }
+
+    /// A cluster with `files` written into its data directory (the server's own, readable by it alone) and
+    /// `settings` beyond the usual ones.
+    fn start_with(files: &[(&str, &str)], settings: Vec<String>) -> OwnCluster {
         let (root, data) = init();
+        for (name, contents) in files {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = data.join(name);
+            std::fs::write(&path, contents).expect("a file for the server");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("the file's mode");
+            if let Some((uid, gid)) = owner() {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("handing the file to postgres");
+            }
+        }
         for _ in 0..3 {
             let port = free_port();
-            if let Some(running) = run(&root, &data, port) {
-                return OwnCluster { port, root, data, running: Some(running) };
+            if let Some(running) = run(&root, &data, port, &settings) {
+                return OwnCluster { port, root, data, settings, running: Some(running) };
             }
         }
         panic!("a PostgreSQL cluster of the test's own did not start; its log:\n{}", server_log(&root));
@@ -207,7 +231,7 @@ impl OwnCluster {
     /// Starts the stopped server again on the same port.
     pub(crate) fn start_again(&mut self) {
         assert!(self.running.is_none(), "the cluster is stopped");
-        let running = run(&self.root, &self.data, self.port);
+        let running = run(&self.root, &self.data, self.port, &self.settings);
         self.running = Some(running.unwrap_or_else(|| panic!("postgres did not start again; its log:\n{}", server_log(&self.root))));
     }
 }

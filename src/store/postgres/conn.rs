@@ -12,8 +12,9 @@ use std::sync::Arc;
 use futures_util::future::try_join_all;
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
 
+use super::tls::Endpoint;
 use super::Failure;
 
 /// The session settings of every connection of the log.
@@ -189,10 +190,10 @@ pub(super) fn for_role(config: &Config, role: Role) -> Config {
 
 /// Opens a connection for `role` on the engine's runtime (`handle`), where its driver task runs, and sets the
 /// session; nothing prepared (the schema's migration runs before the tables exist).
-pub(super) async fn open_client(config: &Config, role: Role, handle: &Handle) -> Result<Client, Failure> {
-    let config = for_role(config, role);
+pub(super) async fn open_client(endpoint: &Endpoint, role: Role, handle: &Handle) -> Result<Client, Failure> {
+    let (config, tls) = (for_role(&endpoint.config, role), endpoint.tls.clone());
     let opened = handle.spawn(async move {
-        let (client, connection) = config.connect(NoTls).await?;
+        let (client, connection) = config.connect(tls).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "a PostgreSQL connection ended with an error");
@@ -209,8 +210,8 @@ pub(super) async fn open_client(config: &Config, role: Role, handle: &Handle) ->
 }
 
 /// A connection with the log's statements prepared (the schema must exist).
-pub(super) async fn open(config: &Config, role: Role, handle: &Handle) -> Result<Connection, Failure> {
-    let client = open_client(config, role, handle).await?;
+pub(super) async fn open(endpoint: &Endpoint, role: Role, handle: &Handle) -> Result<Connection, Failure> {
+    let client = open_client(endpoint, role, handle).await?;
     // Prepared together: one round trip's wait for all of them.
     let statements = try_join_all(Sql::ALL.iter().map(|sql| client.prepare(sql.text()))).await?;
     Ok(Connection { client, statements })
@@ -219,7 +220,7 @@ pub(super) async fn open(config: &Config, role: Role, handle: &Handle) -> Result
 /// Connections for readers and the record store: at most `size` open at once, kept open between uses.
 #[derive(Debug)]
 pub(super) struct Pool {
-    config: Config,
+    endpoint: Endpoint,
     handle: Handle,
     idle: parking_lot::Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
@@ -250,8 +251,8 @@ impl Drop for Lease<'_> {
 }
 
 impl Pool {
-    pub(super) fn new(config: Config, handle: Handle, size: usize) -> Pool {
-        Pool { config, handle, idle: parking_lot::Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size.max(1))) }
+    pub(super) fn new(endpoint: Endpoint, handle: Handle, size: usize) -> Pool {
+        Pool { endpoint, handle, idle: parking_lot::Mutex::new(Vec::new()), permits: Arc::new(Semaphore::new(size.max(1))) }
     }
 
     /// A connection: an idle one that is still open, or a new one.
@@ -265,7 +266,7 @@ impl Pool {
         };
         let connection = match idle {
             Some(connection) => connection,
-            None => open(&self.config, Role::Reader, &self.handle).await?,
+            None => open(&self.endpoint, Role::Reader, &self.handle).await?,
         };
         Ok(Lease { pool: self, connection: Some(connection), _permit: permit })
     }

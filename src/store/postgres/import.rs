@@ -26,7 +26,7 @@ impl PgLog {
         mut progress: impl FnMut(u64),
     ) -> anyhow::Result<Head> {
         let failed = |error: tokio_postgres::Error| anyhow::anyhow!("{}", Failure::from(error));
-        let open = conn::open(&self.inner.config, conn::Role::Writer, &self.inner.handle).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let open = conn::open(&self.inner.endpoint, conn::Role::Writer, &self.inner.handle).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let client = &open.client;
         client.batch_execute("BEGIN").await.map_err(failed)?;
         let locked = client.query_one(open.statement(Sql::LockHead), &[]).await.map_err(failed)?;

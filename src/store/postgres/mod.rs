@@ -9,7 +9,7 @@
 //! writer task per node, which takes every waiting append into one transaction ordered by a lock on the single
 //! head row; `read.rs` the reads and the decoding of stored canonical bytes; `notify.rs` `LISTEN`/`NOTIFY` for
 //! `wait_beyond`; `records.rs` the [`RecordStore`](crate::store::RecordStore) and the snapshots; `import.rs`
-//! filling an empty database from an export.
+//! filling an empty database from an export; `tls.rs` TLS to the database, with libpq's `sslmode` meanings.
 //!
 //! The engine runs on a runtime of its own (two worker threads), created when the log opens and shut down when
 //! it is dropped: the connections' driver tasks, the writer and the listener live there, so the log works the
@@ -37,6 +37,7 @@ mod notify;
 mod read;
 mod records;
 mod schema;
+mod tls;
 mod writer;
 
 use std::sync::Arc;
@@ -77,6 +78,8 @@ impl Default for PgLogOptions {
 pub enum PgOpenError {
     #[error("the store is not a PostgreSQL connection string ({0}); write e.g. postgres://tracker@db.example/tracker")]
     BadUrl(String),
+    #[error("TLS to PostgreSQL: {0}")]
+    Tls(String),
     #[error("connecting to PostgreSQL at {at}: {cause}")]
     Connect { at: String, cause: String },
     #[error("PostgreSQL at {at}: {error}")]
@@ -162,7 +165,8 @@ impl Failure {
 /// What the writer, the listener, the readers and the log's face share.
 #[derive(Debug)]
 struct Inner {
-    config: Config,
+    /// The database and how to reach it (`tls.rs`).
+    endpoint: tls::Endpoint,
     /// The engine's runtime.
     handle: Handle,
     pool: conn::Pool,
@@ -199,8 +203,8 @@ impl PgLog {
     /// `tokio_postgres::Config` reads, such as `host=/run/postgresql dbname=tracker`), creates or migrates the
     /// schema, and starts the writer and the listener.
     pub async fn open(url: &str, options: PgLogOptions) -> Result<PgLog, PgOpenError> {
-        let config: Config = url.parse().map_err(|e: tokio_postgres::Error| PgOpenError::BadUrl(e.to_string()))?;
-        let at = location(&config);
+        let endpoint = tls::endpoint(url)?;
+        let at = location(&endpoint.config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("tracker-pg")
@@ -210,8 +214,8 @@ impl PgLog {
         let handle = runtime.handle().clone();
         let (heads, _) = watch::channel(0);
         let inner = Arc::new(Inner {
-            pool: conn::Pool::new(config.clone(), handle.clone(), options.pool_size),
-            config,
+            pool: conn::Pool::new(endpoint.clone(), handle.clone(), options.pool_size),
+            endpoint,
             handle,
             heads,
             stats: parking_lot::Mutex::new(LogStats::default()),
@@ -231,7 +235,7 @@ impl PgLog {
     async fn prepare(&self) -> Result<(), PgOpenError> {
         let connect = |cause: String| PgOpenError::Connect { at: self.at.clone(), cause };
         let mut client =
-            conn::open_client(&self.inner.config, conn::Role::Schema, &self.inner.handle).await.map_err(|e| connect(e.to_string()))?;
+            conn::open_client(&self.inner.endpoint, conn::Role::Schema, &self.inner.handle).await.map_err(|e| connect(e.to_string()))?;
         let found = schema::migrate(&mut client).await.map_err(|error| PgOpenError::Schema { at: self.at.clone(), error })?;
         if found < schema::latest() {
             tracing::info!(at = %self.at, from = found, to = schema::latest(), "migrated the database's schema");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
 
 use super::{conn, Failure, Inner, CHANNEL};
 
@@ -50,7 +50,8 @@ pub(super) async fn listen(inner: Arc<Inner>) {
 
 /// A connection that listens on [`CHANNEL`], and the positions it hears; the receiver ends with the connection.
 async fn subscribe(inner: &Inner) -> Result<(tokio_postgres::Client, mpsc::UnboundedReceiver<u64>), Failure> {
-    let (client, mut connection) = conn::for_role(&inner.config, conn::Role::Listener).connect(NoTls).await?;
+    let listener = conn::for_role(&inner.endpoint.config, conn::Role::Listener);
+    let (client, mut connection) = listener.connect(inner.endpoint.tls.clone()).await?;
     let (heads, heard) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));

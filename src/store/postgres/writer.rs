@@ -115,7 +115,7 @@ async fn connected<'c>(inner: &Inner, connection: &'c mut Option<Connection>) ->
         *connection = None;
     }
     if connection.is_none() {
-        *connection = Some(conn::open(&inner.config, conn::Role::Writer, &inner.handle).await?);
+        *connection = Some(conn::open(&inner.endpoint, conn::Role::Writer, &inner.handle).await?);
     }
     Ok(connection.as_ref().expect("just opened"))
 }

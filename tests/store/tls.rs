@@ -82,6 +82,10 @@ async fn each_sslmode_connects_or_refuses_as_libpq_does_and_every_session_is_enc
     all_encrypted(sessions_over(&cluster, &format!("{by_address}?connect_timeout=10"), "prefer").await, "prefer (the default)");
     let plain = sessions_over(&cluster, &format!("{by_address}?sslmode=disable"), "plain").await.unwrap();
     assert_eq!(plain.0, 0, "disable: no session encrypted; {plain:?}");
+    // A Unix socket has no TLS: `prefer`, the default, goes on without it.
+    let socket = format!("postgres://postgres@%2F{}:{}/postgres?connect_timeout=10", cluster.socket_dir().display().to_string().trim_start_matches('/').replace('/', "%2F"), cluster.port);
+    let over_socket = sessions_over(&cluster, &socket, "socket").await.unwrap_or_else(|e| panic!("{socket}: {e}"));
+    assert!(over_socket.0 == 0 && over_socket.1 >= 2, "prefer over a Unix socket: {over_socket:?}");
 
     // The refusals: a name the certificate does not hold, a CA that did not issue it.
     let wrong_name = sessions_over(&cluster, &format!("{by_address}?sslmode=verify-full&sslrootcert={ca}"), "wrong-name").await;

@@ -213,6 +213,11 @@ impl OwnCluster {
         panic!("a PostgreSQL cluster of the test's own did not start; its log:\n{}", server_log(&root));
     }
 
+    /// The directory of the server's Unix socket.
+    pub(crate) fn socket_dir(&self) -> &Path {
+        &self.root
+    }
+
     /// The connection string of database `name`.
     pub(crate) fn url(&self, name: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)

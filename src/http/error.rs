@@ -199,6 +199,8 @@ impl From<ReadError> for ApiError {
                          retry in a moment — a write retried with the same Idempotency-Key is recorded once, \
                          whether or not this attempt was",
                     )
+                    // The server takes its store back by itself within about a second of its return.
+                    .header(header::RETRY_AFTER, HeaderValue::from_static("1"))
             }
             corrupt @ ReadError::Corrupt { .. } => ApiError::internal(corrupt),
             ReadError::WritesRefused(failure) => ApiError::writes_refused(&failure),

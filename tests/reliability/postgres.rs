@@ -272,7 +272,11 @@ async fn a_postgresql_restart_under_load_answers_503_while_down_and_loses_nothin
     .unwrap();
     // While the database is down, writes are refused at once with a 503 that says so.
     let (_, token) = &tokens[0];
-    let (status, content_type, problem) = a.post("/v1/programmes/connection/activities", token, &exchange("torino", "paris", "2022-04-01", "while down")).await.unwrap();
+    let while_down = a.client().post(a.url("/v1/programmes/connection/activities")).bearer_auth(token);
+    let answer = while_down.json(&exchange("torino", "paris", "2022-04-01", "while down")).send().await.unwrap();
+    assert_eq!(answer.headers().get("retry-after").map(|v| v.to_str().unwrap()), Some("1"), "a 503 says when to retry");
+    let (status, content_type) = (answer.status().as_u16(), answer.headers()["content-type"].to_str().unwrap().to_owned());
+    let problem: Value = answer.json().await.unwrap();
     assert_eq!((status, content_type.as_str()), (503, "application/problem+json"), "{problem}");
     assert_clear(&[problem]);
     ledger.lock().in_flight.insert("while down".into(), exchange("torino", "paris", "2022-04-01", "while down"));

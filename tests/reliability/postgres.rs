@@ -98,6 +98,28 @@ impl Recorders {
     }
 }
 
+/// Two nodes on one database, both listening, with recorder tokens for the partners that both admit; `dir_a`
+/// holds the admin token.
+struct Pair {
+    a: Server,
+    b: Server,
+    dir_a: tempfile::TempDir,
+    _dir_b: tempfile::TempDir,
+    admin: String,
+    tokens: Vec<(&'static str, String)>,
+}
+
+async fn two_nodes(url: &str) -> Pair {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = node(dir_a.path(), url);
+    let admin = admin_token(dir_a.path());
+    let b = node(dir_b.path(), url);
+    until_listening(url, 2, "at start").await;
+    let tokens = recorder_tokens(&a, &admin).await;
+    until_admitted(&b, &tokens).await;
+    Pair { a, b, dir_a, _dir_b: dir_b, admin, tokens }
+}
+
 /// Recorder tokens for the partners, issued through `api`.
 async fn recorder_tokens(api: &Api, admin: &str) -> Vec<(&'static str, String)> {
     let mut tokens = Vec::new();
@@ -186,12 +208,7 @@ fn assert_clear(problems: &[Value]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_of_one_of_two_nodes_mid_batch_loses_nothing_and_the_other_goes_on() {
     let url = fresh_database().await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = node(dir_a.path(), &url);
-    let admin = admin_token(dir_a.path());
-    let b = node(dir_b.path(), &url);
-    let tokens = recorder_tokens(&a, &admin).await;
-    until_admitted(&b, &tokens).await;
+    let Pair { mut a, b, dir_a, _dir_b, admin, tokens } = two_nodes(&url).await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (stop_tx, stop) = watch::channel(false);
     let mut on_a = Recorders::start(&a, &tokens, 16, "kill a", &ledger, &stop);
@@ -214,12 +231,7 @@ async fn sigkill_of_one_of_two_nodes_mid_batch_loses_nothing_and_the_other_goes_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_whose_sessions_the_database_ends_under_load_recover_and_listen_again() {
     let url = fresh_database().await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(dir_a.path(), &url);
-    let admin = admin_token(dir_a.path());
-    let b = node(dir_b.path(), &url);
-    until_listening(&url, 2, "at start").await;
-    let tokens = recorder_tokens(&a, &admin).await;
+    let Pair { a, b, admin, tokens, dir_a: _dir_a, _dir_b } = two_nodes(&url).await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (stop_tx, stop) = watch::channel(false);
     let mut on_a = Recorders::start(&a, &tokens, 16, "end a", &ledger, &stop);
@@ -252,13 +264,7 @@ async fn nodes_whose_sessions_the_database_ends_under_load_recover_and_listen_ag
 async fn a_postgresql_restart_under_load_answers_503_while_down_and_loses_nothing() {
     let mut cluster = tokio::task::spawn_blocking(OwnCluster::start).await.unwrap();
     let url = cluster.url("postgres");
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = node(dir_a.path(), &url);
-    let admin = admin_token(dir_a.path());
-    let b = node(dir_b.path(), &url);
-    until_listening(&url, 2, "at start").await;
-    let tokens = recorder_tokens(&a, &admin).await;
-    until_admitted(&b, &tokens).await;
+    let Pair { a, b, admin, tokens, dir_a: _dir_a, _dir_b } = two_nodes(&url).await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (stop_tx, stop) = watch::channel(false);
     let mut on_a = Recorders::start(&a, &tokens, 8, "restart a", &ledger, &stop);

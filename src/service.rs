@@ -54,13 +54,19 @@ pub async fn load_programme(log: &dyn EventLog, programme: &Slug) -> Result<(Pro
 }
 
 /// Programme states by stream version, so that a command does not re-read and re-decode its programme's whole
-/// definition on every append (profiled: half the server's time under 32 appending clients). The version is
-/// read from the log's index first; a cached state is used only for exactly that version, and the append's
-/// guard still checks that version when the events are written.
+/// definition on every append (profiled: half the server's time under 32 appending clients). `load` reads the
+/// version from the log first and uses a cached state only for exactly that version; `cached` gives the state
+/// last cached without asking the log (a read of the database per request on PostgreSQL), for a command whose
+/// append's guard checks that version when the events are written.
 #[derive(Debug, Default)]
 pub struct ProgrammeCache(parking_lot::Mutex<std::collections::HashMap<String, (u64, std::sync::Arc<ProgrammeState>)>>);
 
 impl ProgrammeCache {
+    /// The state last cached for `programme` and its version, not checked against the log.
+    pub fn cached(&self, programme: &Slug) -> Option<(std::sync::Arc<ProgrammeState>, u64)> {
+        self.0.lock().get(programme.as_str()).map(|(version, state)| (std::sync::Arc::clone(state), *version))
+    }
+
     pub async fn load(&self, log: &dyn EventLog, programme: &Slug) -> Result<(std::sync::Arc<ProgrammeState>, u64), CommandError> {
         let version = log.stream_version(&programme_stream(programme)).await?.unwrap_or(0);
         if let Some((cached, state)) = self.0.lock().get(programme.as_str()) {
@@ -208,7 +214,14 @@ pub async fn on_activity(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let (programme_state, programme_version) = cache.load(log, programme).await?;
+        // First from the cache, unchecked: the append's guard checks the version, and a refusal or a no-op is
+        // checked below before it is answered.
+        let cached = if attempt == 1 { cache.cached(programme) } else { None };
+        let checked = cached.is_none();
+        let (programme_state, programme_version) = match cached {
+            Some(cached) => cached,
+            None => cache.load(log, programme).await?,
+        };
         if programme_state.programme().is_none() {
             return Err(CommandError::Rejected(Faults::one(
                 FaultKind::NotFound,
@@ -225,7 +238,15 @@ pub async fn on_activity(
         if version > 0 && if_match.is_some_and(|v| v != version) {
             return Err(CommandError::VersionMismatch { current: version });
         }
-        let decided = decide(&programme_state, &state).map_err(CommandError::Rejected)?;
+        let decided = decide(&programme_state, &state);
+        // Refused, or nothing to do, by a programme state that may be stale: decided again on the current one.
+        if !checked && decided.as_ref().map_or(true, Vec::is_empty) {
+            let current = log.stream_version(&programme_stream(programme)).await?.unwrap_or(0);
+            if current != programme_version {
+                continue;
+            }
+        }
+        let decided = decided.map_err(CommandError::Rejected)?;
         if decided.is_empty() {
             return Ok(Executed { appended: None, version, state });
         }
@@ -240,7 +261,7 @@ pub async fn on_activity(
         request.guard = Some(StreamGuard { stream: programme_stream(programme), version: programme_version });
         // The live projection is handed the events this append stores instead of reading them back.
         let appending = match live {
-            Some(live) => Some(live.appending(log.head().await?.position)),
+            Some(live) => Some(live.appending(log.known_head_position().await?)),
             None => None,
         };
         match log.append(request).await {

@@ -301,6 +301,13 @@ pub trait EventLog: Send + Sync + std::fmt::Debug + 'static {
     /// The latest acknowledged event.
     async fn head(&self) -> Result<Head, ReadError>;
 
+    /// A position at or below the head, known without asking the store when the engine keeps one (PostgreSQL:
+    /// the highest head this server saw committed). For what only needs a lower bound, such as the head an
+    /// append was sent at.
+    async fn known_head_position(&self) -> Result<u64, ReadError> {
+        Ok(self.head().await?.position)
+    }
+
     /// Waits until the head is beyond `position` and returns the new head position. Wakes on appends,
     /// never by polling the store.
     async fn wait_beyond(&self, position: u64) -> Result<u64, ReadError>;

@@ -3,7 +3,7 @@
 //! database serve one log — an activity recorded through one is read, counted and streamed live by the other —
 //! and share what they keep beside it: tokens, people, sessions and the failed sign-ins the throttle counts.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tracker::store::StoreLocation;
 
 use crate::helpers::{exchange, indicator, spawn_on, TestApp};
@@ -186,6 +186,31 @@ async fn a_token_issued_and_a_sign_in_made_through_one_server_work_at_once_on_th
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let account = client.get(b.url("/account")).header("cookie", format!("tracker_session={cookie}")).send().await.unwrap();
     assert_eq!(account.status(), 200, "the session started on A is known to B at once");
+    b.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test]
+async fn a_programme_changed_through_one_server_rules_the_next_recording_on_the_other() {
+    let url = fresh_database().await;
+    let a = node(&url, None).await;
+    let b = node(&url, Some(a.admin.clone())).await;
+    // B records once, so that it holds the programme's state as it was.
+    b.record_exchange(&b.admin, "torino", "paris", "2021-10-11").await;
+
+    // A partner added through A: B's next recording for it is accepted, not refused by B's stale state.
+    let partner = json!({"id": "lyon", "name": "Lyon", "kind": "city", "country": "FR", "role": "fellow_city"});
+    a.post("/v1/programmes/connection/partners", Some(&a.admin), &partner).await.expect(201);
+    b.record_exchange(&b.admin, "lyon", "paris", "2021-10-12").await;
+
+    // A period locked through A: B's next recording dated in it is refused, not accepted by B's stale state.
+    let period = json!({"id": "2021", "starts_on": "2021-01-01", "ends_on": "2021-12-31"});
+    a.post("/v1/programmes/connection/periods", Some(&a.admin), &period).await.expect(201);
+    let lock = json!({"reason": "interim report filed"});
+    a.post("/v1/programmes/connection/periods/2021/lock", Some(&a.admin), &lock).await.expect(200);
+    let refused = b.post("/v1/programmes/connection/activities", Some(&b.admin), &exchange("torino", "paris", "2021-10-13")).await;
+    assert_eq!(refused.problem(423)["errors"][0]["field"], "occurred_on");
+    assert_eq!(exchanges(&a).await, "2");
     b.stop().await;
     a.stop().await;
 }

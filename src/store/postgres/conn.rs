@@ -26,8 +26,6 @@ pub(super) enum Sql {
     /// The head row, locked until the transaction ends, with the database's clock read after the lock.
     LockHead,
     Head,
-    StreamVersions,
-    EventsById,
     InsertEvents,
     UpsertStreams,
     MoveHead,
@@ -62,11 +60,9 @@ macro_rules! from_micros {
 }
 
 impl Sql {
-    const ALL: [Sql; 21] = [
+    const ALL: [Sql; 19] = [
         Sql::LockHead,
         Sql::Head,
-        Sql::StreamVersions,
-        Sql::EventsById,
         Sql::InsertEvents,
         Sql::UpsertStreams,
         Sql::MoveHead,
@@ -96,8 +92,6 @@ impl Sql {
                 " FROM log_head FOR UPDATE"
             ),
             Sql::Head => concat!("SELECT position, hash, ", micros!("recorded_at"), " FROM log_head"),
-            Sql::StreamVersions => "SELECT stream, version FROM streams WHERE stream = ANY($1::text[])",
-            Sql::EventsById => "SELECT position, canonical, hash, event_id FROM events WHERE event_id = ANY($1::uuid[])",
             Sql::InsertEvents => concat!(
                 "INSERT INTO events (position, stream, version, event_id, programme, recorded_at, canonical, hash) ",
                 "SELECT p, s, v, i, g, ",

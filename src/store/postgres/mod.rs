@@ -322,6 +322,10 @@ impl EventLog for PgLog {
         self.inner.head().await
     }
 
+    async fn known_head_position(&self) -> Result<u64, ReadError> {
+        Ok(*self.inner.heads.borrow())
+    }
+
     async fn wait_beyond(&self, position: u64) -> Result<u64, ReadError> {
         let mut heads = self.inner.heads.subscribe();
         let head = heads.wait_for(|&head| head > position).await.map_err(|_| ReadError::Unavailable("the log is closed".into()))?;

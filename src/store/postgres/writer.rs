@@ -25,7 +25,7 @@ use std::time::Instant;
 use events::{Envelope, Timestamp};
 use futures_util::future::{join, join4};
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
@@ -37,6 +37,14 @@ use crate::store::{AppendError, AppendRequest, Appended, LogStats};
 
 /// How often a batch is tried when the connection is lost under it.
 const ATTEMPTS: usize = 3;
+
+/// The versions of the batch's streams, and the events already stored under its ids: lookups by key that run
+/// as unnamed statements, planned for each batch. Prepared once, PostgreSQL keeps a generic plan chosen while
+/// a new database's tables are nearly empty — a scan of the whole table — until autovacuum analyzes them, over a
+/// minute later (measured: 638 scans reading 3.3 M rows in the first 635 transactions, appends falling from
+/// 1 036 to 628 per second).
+const STREAM_VERSIONS: &str = "SELECT stream, version FROM streams WHERE stream = ANY($1::text[])";
+const EVENTS_BY_ID: &str = "SELECT position, canonical, hash, event_id FROM events WHERE event_id = ANY($1::uuid[])";
 
 type Reply = oneshot::Sender<Result<Appended, AppendError>>;
 type Answer = Result<Appended, AppendError>;
@@ -224,8 +232,8 @@ async fn try_batch(inner: &Inner, open: &Connection, requests: &[AppendRequest])
     let (begin, lock, versions, stored) = join4(
         client.batch_execute("BEGIN"),
         client.query(open.statement(Sql::LockHead), &[]),
-        client.query(open.statement(Sql::StreamVersions), &[&streams]),
-        client.query(open.statement(Sql::EventsById), &[&ids]),
+        client.query_typed(STREAM_VERSIONS, &[(&streams, Type::TEXT_ARRAY)]),
+        client.query_typed(EVENTS_BY_ID, &[(&ids, Type::UUID_ARRAY)]),
     )
     .await;
     let split = |r: Result<Vec<Row>, tokio_postgres::Error>| match r {

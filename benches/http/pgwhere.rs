@@ -1,8 +1,8 @@
 //! Where the time goes in a PostgreSQL run of the HTTP bench: readings taken before and after the run (each
 //! node's writer from its `/metrics`: transactions, events, time in the commit round trip; CPU time of the
-//! nodes, of every `postgres` process and of the bench itself from `/proc`), and what the nodes' writer
-//! sessions were doing, sampled from `pg_stat_activity` every 50 ms during the run (waiting for the head row's
-//! lock, flushing the WAL, idle while the node stages its batch...).
+//! nodes, of every `postgres` process, named by what it is, and of the bench itself from `/proc`), and what the
+//! nodes' sessions were doing, sampled from `pg_stat_activity` every 50 ms during the run (the writers waiting
+//! for the head row's lock, flushing the WAL, idle while the node stages its batch; the readers' statements).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -113,6 +113,9 @@ pub(super) struct Waits {
     others: BTreeMap<String, u64>,
     /// How many samples were taken.
     samples: u64,
+    /// What each of the server's processes is, by pid, read at the end: the nodes' sessions by their
+    /// `application_name` (`tracker-writer`…), the others by their `backend_type`.
+    processes: BTreeMap<String, String>,
     failure: Option<String>,
 }
 
@@ -154,8 +157,14 @@ fn doing(state: &str, wait: Option<&str>, query: &str) -> String {
 impl Waits {
     /// Samples the writers' sessions of the database at `url` every 50 ms until `end`.
     pub(super) async fn sample(url: &str, end: Instant) -> Waits {
-        let mut waits =
-            Waits { writers: BTreeMap::new(), writer_samples: 0, others: BTreeMap::new(), samples: 0, failure: None };
+        let mut waits = Waits {
+            writers: BTreeMap::new(),
+            writer_samples: 0,
+            others: BTreeMap::new(),
+            samples: 0,
+            processes: BTreeMap::new(),
+            failure: None,
+        };
         let client = match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
             Ok((client, connection)) => {
                 tokio::spawn(connection);
@@ -193,6 +202,12 @@ impl Waits {
                 }
             }
         }
+        let processes = "SELECT pid::text, CASE WHEN pid = pg_backend_pid() THEN 'the bench''s sampler' \
+                         WHEN backend_type = 'client backend' THEN coalesce(nullif(application_name, ''), 'other client') \
+                         ELSE backend_type END FROM pg_stat_activity";
+        if let Ok(rows) = client.query(processes, &[]).await {
+            waits.processes = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+        }
         waits
     }
 }
@@ -202,6 +217,9 @@ pub(super) struct WhereTime {
     /// Per node: events per transaction, mean commit round trip (ms), its share of the run, CPU (cores).
     nodes: Vec<(f64, f64, f64, f64)>,
     postgres_cores: f64,
+    /// PostgreSQL's CPU by what its processes are (as [`Waits::processes`] names them; "other" for the
+    /// postmaster and processes that ended before the end of the run), in cores.
+    postgres_by: BTreeMap<String, f64>,
     bench_cores: f64,
     waits: Waits,
 }
@@ -219,8 +237,19 @@ impl WhereTime {
                 ((a.events - b.events) / commits, commit_seconds * 1000.0 / commits, commit_seconds / seconds, (a.cpu - b.cpu) / seconds)
             })
             .collect();
-        let postgres: f64 = after.postgres.iter().map(|(pid, cpu)| cpu - before.postgres.get(pid).copied().unwrap_or(0.0)).sum();
-        WhereTime { nodes, postgres_cores: postgres / seconds, bench_cores: (after.bench - before.bench) / seconds, waits }
+        let mut postgres_by: BTreeMap<String, f64> = BTreeMap::new();
+        for (pid, cpu) in &after.postgres {
+            let used = cpu - before.postgres.get(pid).copied().unwrap_or(0.0);
+            let what = waits.processes.get(pid).map_or("other", |what| what.trim_start_matches("tracker-"));
+            *postgres_by.entry(what.to_owned()).or_default() += used / seconds;
+        }
+        WhereTime {
+            nodes,
+            postgres_cores: postgres_by.values().sum(),
+            postgres_by,
+            bench_cores: (after.bench - before.bench) / seconds,
+            waits,
+        }
     }
 }
 
@@ -241,10 +270,21 @@ pub(super) fn rows(label: &str, runs: &[&WhereTime]) -> Vec<[String; 4]> {
         .collect();
     let node_cores: Vec<String> = (0..first.nodes.len()).map(|node| format!("{:.2}", of(node, |n| n.3))).collect();
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    // PostgreSQL's processes by what they are: the mean over the rounds, the busiest first.
+    let mut by_process: BTreeMap<&str, f64> = BTreeMap::new();
+    for run in runs {
+        for (what, cores) in &run.postgres_by {
+            *by_process.entry(what).or_default() += cores / runs.len() as f64;
+        }
+    }
+    let mut by_process: Vec<(&str, f64)> = by_process.into_iter().filter(|(_, cores)| *cores >= 0.005).collect();
+    by_process.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let by_process: Vec<String> = by_process.iter().map(|(what, cores)| format!("{what} {cores:.2}")).collect();
     let cpu = format!(
-        "tracker {} cores, PostgreSQL {:.2}, load generator {:.2} (of {cpus})",
+        "tracker {} cores, PostgreSQL {:.2} (means by process: {}), load generator {:.2} (of {cpus})",
         node_cores.join(" + "),
         median(runs.iter().map(|r| r.postgres_cores).collect()),
+        by_process.join(", "),
         median(runs.iter().map(|r| r.bench_cores).collect())
     );
     let (mut writer_counts, mut other_counts) = (BTreeMap::new(), BTreeMap::new());

@@ -193,9 +193,7 @@ fn main() {
         }
         None => {}
     }
-    if let Some(cluster) = &cluster {
-        cluster.restore();
-    }
+    drop(cluster);
 
     // 2. Cost growth: the same figures with `small` and with `big` events already in the store.
     let small_run = grown(&runtime, &client, &seeds, small, duration, logs.path());

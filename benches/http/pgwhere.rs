@@ -204,9 +204,12 @@ impl Waits {
         }
         let processes = "SELECT pid::text, CASE WHEN pid = pg_backend_pid() THEN 'the bench''s sampler' \
                          WHEN backend_type = 'client backend' THEN coalesce(nullif(application_name, ''), 'other client') \
-                         ELSE backend_type END FROM pg_stat_activity";
+                         ELSE backend_type END::text FROM pg_stat_activity";
         if let Ok(rows) = client.query(processes, &[]).await {
-            waits.processes = rows.iter().map(|row| (row.get(0), row.get(1))).collect();
+            waits.processes = rows
+                .iter()
+                .filter_map(|row| Some((row.try_get::<_, String>(0).ok()?, row.try_get::<_, Option<String>>(1).ok()??)))
+                .collect();
         }
         waits
     }

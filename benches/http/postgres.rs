@@ -76,8 +76,12 @@ impl Cluster {
         cluster_line(&self.version).map(|(_, port)| port).ok_or_else(|| "pg_lsclusters gave no port".to_owned())
     }
 
-    /// Stops the cluster if it was down before the bench (so the machine is left as it was found).
-    pub(super) fn restore(&self) {
+}
+
+/// Dropped, the cluster is stopped if it was down before the bench (so the machine is left as it was found,
+/// should the bench fail too).
+impl Drop for Cluster {
+    fn drop(&mut self) {
         if !self.was_up {
             let _ = Command::new("pg_ctlcluster").args([&self.version, "main", "stop"]).status();
         }

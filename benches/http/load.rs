@@ -22,7 +22,7 @@ pub(super) struct Measured {
     pub(super) per_second: f64,
     p50_ms: f64,
     pub(super) p99_ms: f64,
-    others: u64,
+    pub(super) others: u64,
 }
 
 impl Measured {
@@ -138,33 +138,59 @@ async fn client(request: Arc<Vec<u8>>, address: String, good: u16, end: Instant)
 /// `duration`; a request counts when its good answer (201 for appends, 200 for reads) arrived complete before
 /// the end of the run. A connection that fails is counted as one other answer and opened again.
 pub(super) async fn drive(server: &Server, load: Load, clients: usize, duration: Duration) -> Measured {
+    drive_nodes(&[server], load, clients, duration).await.0
+}
+
+/// As [`drive`], with `clients` tasks for each of `servers` (nodes sharing one log), all on the one thread and
+/// ending together: what all of them measured together, then what each node's clients measured.
+pub(super) async fn drive_nodes(servers: &[&Server], load: Load, clients: usize, duration: Duration) -> (Measured, Vec<Measured>) {
     let start = Instant::now();
     let end = start + duration;
     let good = match load {
         Load::Append => 201,
         Load::Progress => 200,
     };
-    let request = Arc::new(request_bytes(server, load));
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let targets: Vec<(Arc<Vec<u8>>, String)> = servers
+        .iter()
+        .map(|server| (Arc::new(request_bytes(server, load)), server.base.trim_start_matches("http://").to_owned()))
+        .collect();
     // The clients run on one thread of their own, as `wrk -t1` does: on the two cores the server shares with
     // them, a second thread of the generator took cores from the server (32-client appends, three runs of each
     // alternated: 39 253 / 44 287 / 46 116 /s on the bench's two-thread runtime, 48 895 / 45 093 / 53 165 /s on
     // one thread).
-    let (mut latencies, others) = tokio::task::spawn_blocking(move || {
+    let per_node = tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async move {
-            let tasks: Vec<_> =
-                (0..clients).map(|_| tokio::spawn(client(Arc::clone(&request), address.clone(), good, end))).collect();
-            let (mut latencies, mut others) = (Vec::new(), 0);
-            for task in tasks {
-                let (l, o) = task.await.unwrap();
-                latencies.extend(l);
-                others += o;
+            let tasks: Vec<Vec<_>> = targets
+                .iter()
+                .map(|(request, address)| {
+                    (0..clients).map(|_| tokio::spawn(client(Arc::clone(request), address.clone(), good, end))).collect()
+                })
+                .collect();
+            let mut per_node = Vec::new();
+            for node in tasks {
+                let (mut latencies, mut others) = (Vec::new(), 0);
+                for task in node {
+                    let (l, o) = task.await.unwrap();
+                    latencies.extend(l);
+                    others += o;
+                }
+                per_node.push((latencies, others));
             }
-            (latencies, others)
+            per_node
         })
     })
     .await
     .unwrap();
+    let all = per_node.iter().fold((Vec::new(), 0), |(mut latencies, others), (l, o)| {
+        latencies.extend_from_slice(l);
+        (latencies, others + o)
+    });
+    let nodes = per_node.into_iter().map(|(latencies, others)| measured(latencies, others, duration)).collect();
+    (measured(all.0, all.1, duration), nodes)
+}
+
+/// The figures of a run from its good answers' latencies (µs) and the count of the others.
+fn measured(mut latencies: Vec<u32>, others: u64, duration: Duration) -> Measured {
     latencies.sort_unstable();
     let percentile = |p: usize| {
         if latencies.is_empty() {

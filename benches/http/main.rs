@@ -10,6 +10,10 @@
 //! - the peer `../shared/bench/pg-peer.sh` (PostgreSQL, pgbench) with 32 clients in the same run, interleaved
 //!   with our own 32-client figure, and the ratio of the medians; before each of these runs, ours and the
 //!   peer's, the peer's cluster is checkpointed and the page cache synced (`quiet_disk`);
+//! - the same appends with the log on PostgreSQL (`postgres.rs`), on the peer's own server and interleaved in
+//!   the same rounds: 32 clients through one node, and 16 through each of two nodes on one database; their
+//!   ratios to the peer and to sled, and where the time goes (each node's writer batches, CPU, what the
+//!   writers' database sessions wait for: `pgwhere.rs`). Before them, one uncounted warm-up run;
 //! - cost growth: the same 32-client figures with 10 000 and with N activity events already in the store
 //!   (filled in-process by `SledLog::import`, not over HTTP);
 //! - with each filled store: start-up (spawn → `/healthz` answers; the first start rebuilds the projection, a
@@ -25,19 +29,23 @@
 //! Environment: `BENCH_SECONDS` (per load run, default 10), `BENCH_HTTP_EVENTS` (N, default 1000000),
 //! `BENCH_HTTP_SMALL_EVENTS` (default 10000), `BENCH_HTTP_CLIENTS` (append concurrencies, default
 //! `1,8,32,128`), `BENCH_PEER_ROUNDS` (rounds of ours-then-peer at 32 clients, default 3),
-//! `BENCH_PEER_SCRIPT` (default `../shared/bench/pg-peer.sh`). `BENCH_FILL_ONLY=DIR` only writes a data
+//! `BENCH_PEER_SCRIPT` (default `../shared/bench/pg-peer.sh`), `BENCH_PG` (`0` skips the PostgreSQL engine's
+//! runs; the cluster the peer starts is stopped at the end of the comparison if it was down before, either way).
+//! `BENCH_FILL_ONLY=DIR` only writes a data
 //! directory `DIR` with the seeds and `BENCH_HTTP_EVENTS` activity events, as the run measures it, and stops (a
 //! store to profile by hand).
 //!
 //! This file reads the environment, runs the three parts in turn and prints the table. `server.rs` starts and
 //! stops `tracker serve`; `load.rs` is the load generator; `peer.rs` runs the PostgreSQL peer; `store.rs` fills
 //! a store without HTTP and measures a stopped one (disk, export, rebuild); `growth.rs` holds the cost-growth
-//! runs; `rss.rs` the readings of the server's memory, once settled and under sustained appends; `report.rs`
-//! the formatting of the figures.
+//! runs; `rss.rs` the readings of the server's memory, once settled and under sustained appends; `postgres.rs`
+//! and `pgwhere.rs` the runs on PostgreSQL; `report.rs` the formatting of the figures.
 
 mod growth;
 mod load;
 mod peer;
+mod pgwhere;
+mod postgres;
 mod report;
 mod rss;
 mod server;
@@ -49,6 +57,7 @@ use std::time::Duration;
 use growth::{alternated, grown};
 use load::{drive, Load, Measured};
 use peer::{peer, quiet_disk};
+use postgres::{Cluster, PgRuns};
 use report::{grouped, median, verdict, within_150_mb};
 use rss::{under_appends, SETTLE};
 use server::Server;
@@ -72,6 +81,7 @@ fn main() {
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 8, 32, 128]);
     let peer_rounds: usize = env_or("BENCH_PEER_ROUNDS", 3).max(1);
+    let on_postgres = env_or("BENCH_PG", 1) != 0;
     let script = std::env::var_os("BENCH_PEER_SCRIPT")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/bench/pg-peer.sh"));
@@ -94,6 +104,9 @@ fn main() {
     let mut ours_32 = Vec::new();
     let mut peer_32 = Vec::new();
     let mut peer_failure = None;
+    // Whether the peer's cluster runs now, before anything starts it.
+    let cluster = Cluster::find();
+    let mut pg_runs = None;
     runtime.block_on(async {
         let server = Server::start(&fresh.path().join("data"), logs.path(), &client).await;
         for &clients in &concurrencies {
@@ -110,10 +123,16 @@ fn main() {
             progress.describe(),
             format!("≥ 30 000 /s — {}", verdict(progress.per_second >= 30_000.0)),
         );
+        if let Some(cluster) = cluster.as_ref().filter(|_| on_postgres) {
+            pg_runs = Some(PgRuns::start(cluster, &client, logs.path(), duration).await);
+        }
         for round in 0..peer_rounds {
             if round > 0 || ours_32.is_empty() {
                 quiet_disk();
                 ours_32.push(drive(&server, Load::Append, CLIENTS, duration).await);
+            }
+            if let Some(Ok(pg)) = pg_runs.as_mut() {
+                pg.round(&client, duration).await;
             }
             quiet_disk();
             match peer(&script, CLIENTS, duration) {
@@ -156,6 +175,25 @@ fn main() {
             row(format!("ratio to the peer, {CLIENTS} clients"), String::new(), "n/a (no peer figure)".into(), "≥ 3× — unknown".into());
         }
     }
+    // 1b. The log on PostgreSQL, measured in the same rounds; then the database goes, and the cluster stops if
+    // it was down before.
+    let theirs = (!peer_32.is_empty()).then(|| median(peer_32.clone()));
+    match pg_runs {
+        Some(Ok(pg)) => {
+            for [measure, store, figure, target] in pg.rows(theirs, ours) {
+                row(measure, store, figure, target);
+            }
+            if let Err(why) = pg.finish() {
+                row("dropping the PostgreSQL bench database".into(), String::new(), why, String::new());
+            }
+        }
+        Some(Err(why)) => row("durable appends on PostgreSQL".into(), String::new(), format!("could not run: {why}"), String::new()),
+        None if on_postgres => {
+            row("durable appends on PostgreSQL".into(), String::new(), "could not run: no cluster in /etc/postgresql".into(), String::new())
+        }
+        None => {}
+    }
+    drop(cluster);
 
     // 2. Cost growth: the same figures with `small` and with `big` events already in the store.
     let small_run = grown(&runtime, &client, &seeds, small, duration, logs.path());

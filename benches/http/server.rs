@@ -1,5 +1,5 @@
-//! The server under measure: a `tracker serve` process on a fresh port, started and waited for, stopped with
-//! SIGTERM and a deadline, and asked for the head of its log.
+//! The server under measure: a `tracker serve` process on a fresh port (on a data directory, or on a PostgreSQL
+//! database), started and waited for, stopped with SIGTERM and a deadline, and asked for the head of its log.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,13 @@ impl Server {
     /// Spawns the server on `data`, waits (with a deadline) for its "listening" line, and checks that
     /// `/healthz` answers 200. A thread copies the server's stderr to its log file for as long as it runs.
     pub(super) async fn start(data: &Path, logs: &Path, client: &reqwest::Client) -> Server {
+        Server::start_on(data, None, logs, client).await
+    }
+
+    /// As [`Server::start`], with the log in the database `store` (`postgres://…`) when given; `data` then only
+    /// holds the admin token, written by the first server on an empty database (the token is left empty for
+    /// the others: they share the first one's).
+    pub(super) async fn start_on(data: &Path, store: Option<&str>, logs: &Path, client: &reqwest::Client) -> Server {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = logs.join(format!("server-{port}.log"));
         let start = Instant::now();
@@ -28,6 +35,9 @@ impl Server {
             .args(["serve", "--data"])
             .arg(data)
             .args(["--addr", &format!("127.0.0.1:{port}")])
+            // `TRACKER_STORE` is `--store`; given through the environment, a password in it stays out of `ps`.
+            .env_remove("TRACKER_STORE")
+            .envs(store.map(|url| ("TRACKER_STORE", url)))
             .env("TRACKER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
@@ -63,7 +73,11 @@ impl Server {
         let health = client.get(format!("{}/healthz", server.base)).send().await.expect("/healthz answers");
         assert_eq!(health.status(), 200, "/healthz; {}", server.output_tail());
         server.started_in = start.elapsed();
-        server.token = std::fs::read_to_string(data.join("admin.token")).unwrap().trim().to_owned();
+        server.token = match std::fs::read_to_string(data.join("admin.token")) {
+            Ok(token) => token.trim().to_owned(),
+            Err(_) if store.is_some() => String::new(),
+            Err(error) => panic!("reading {}/admin.token: {error}", data.display()),
+        };
         server
     }
 

@@ -159,7 +159,9 @@ impl PgRuns {
              DROP DATABASE IF EXISTS {NAME} WITH (FORCE);\n\
              CREATE DATABASE {NAME} OWNER {NAME};\n"
         ))?;
-        let url = format!("postgres://{NAME}:{password}@127.0.0.1:{port}/{NAME}");
+        // Without TLS, as the peer's pgbench over its Unix socket: Debian's cluster offers TLS (`ssl = on`), which
+        // the engine's default `sslmode=prefer` would take.
+        let url = format!("postgres://{NAME}:{password}@127.0.0.1:{port}/{NAME}?sslmode=disable");
         let dirs = tempfile::tempdir().map_err(|e| e.to_string())?;
         let one = Server::start_on(&dirs.path().join("node-a"), Some(&url), logs, client).await;
         let mut runs = PgRuns {

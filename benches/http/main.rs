@@ -72,6 +72,26 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|s| s.trim().replace('_', "").parse().ok()).unwrap_or(default)
 }
 
+/// Asks `check` every `every` until it gives a value; `None` once `within` has passed. The bench's one way of
+/// waiting for something.
+async fn until<T, F, Fut>(within: Duration, every: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+    }
+}
+
 fn main() {
     let duration = Duration::from_secs_f64(env_or("BENCH_SECONDS", 10.0));
     let big: u64 = env_or("BENCH_HTTP_EVENTS", 1_000_000);

@@ -30,15 +30,12 @@ async fn metrics(http: &reqwest::Client, node: &Server) -> String {
 /// Waits (with a deadline) until the node's progress projection has applied every event of the log: a node
 /// follows the other's appends, and the last run's, after they are acknowledged.
 pub(super) async fn caught_up(http: &reqwest::Client, node: &Server) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
+    let applied = || async move {
         let text = metrics(http, node).await;
-        if metric(&text, "tracker_projection_position") >= metric(&text, "tracker_log_head_position") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{}'s projection did not catch up with the log within 300 s", node.base);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (metric(&text, "tracker_projection_position") >= metric(&text, "tracker_log_head_position")).then_some(())
+    };
+    let caught_up = crate::until(Duration::from_secs(300), Duration::from_millis(100), applied).await;
+    assert!(caught_up.is_some(), "{}'s projection did not catch up with the log within 300 s", node.base);
 }
 
 /// Clock ticks per second of `/proc`'s CPU times.

@@ -56,22 +56,18 @@ impl Cluster {
 
     /// Starts the cluster as `pg-peer.sh` does (`pg_ctlcluster VER main start`) unless it runs, waits (with a
     /// deadline) until it accepts connections, and returns its port.
-    fn start(&self) -> Result<u16, String> {
+    async fn start(&self) -> Result<u16, String> {
         let _ = Command::new("pg_ctlcluster")
             .args([&self.version, "main", "start"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let ready = || async {
             let ready = Command::new("runuser").args(["-u", "postgres", "--", "pg_isready", "-q"]).status();
-            if ready.is_ok_and(|status| status.success()) {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("PostgreSQL {}/main did not accept connections within 60 s", self.version));
-            }
-            std::thread::sleep(Duration::from_millis(200));
+            ready.is_ok_and(|status| status.success()).then_some(())
+        };
+        if crate::until(Duration::from_secs(60), Duration::from_millis(200), ready).await.is_none() {
+            return Err(format!("PostgreSQL {}/main did not accept connections within 60 s", self.version));
         }
         cluster_line(&self.version).map(|(_, port)| port).ok_or_else(|| "pg_lsclusters gave no port".to_owned())
     }
@@ -108,27 +104,29 @@ fn psql(sql: &str) -> Result<(), String> {
 }
 
 /// Waits (with a deadline) until autovacuum has analyzed the tables the writers query, `events` and `streams`,
-/// as it does within about a minute of a new database filling; past the deadline the bench analyzes them. Until
-/// then a node's writer keeps the plan its connection cached while the tables were nearly empty: a sequential
-/// scan of `events` to look up the batch's event ids, which grows with the table. The measured runs are of the
-/// state a database is in after its first minute. Says which happened, and when.
+/// as it does within about a minute of a new database filling; past the deadline the bench analyzes them. The
+/// measured runs are of the state a database is in after its first minute, its statistics gathered. Says which
+/// happened, and when.
 async fn analyzed(url: &str) -> Result<String, String> {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
     tokio::spawn(connection);
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(180);
     let sql = "SELECT count(*) FROM pg_stat_user_tables WHERE relname IN ('events', 'streams') \
                AND coalesce(last_autoanalyze, last_analyze) IS NOT NULL";
-    loop {
-        let done: i64 = client.query_one(sql, &[]).await.map_err(|e| e.to_string())?.get(0);
-        if done == 2 {
-            return Ok(format!("autovacuum analyzed `events` and `streams` {:.0} s after it", started.elapsed().as_secs_f64()));
+    let client = &client;
+    let done = || async move {
+        match client.query_one(sql, &[]).await {
+            Ok(row) => (row.get::<_, i64>(0) == 2).then_some(Ok(())),
+            Err(error) => Some(Err(error.to_string())),
         }
-        if Instant::now() > deadline {
+    };
+    match crate::until(Duration::from_secs(180), Duration::from_millis(250), done).await {
+        Some(Ok(())) => Ok(format!("autovacuum analyzed `events` and `streams` {:.0} s after it", started.elapsed().as_secs_f64())),
+        Some(Err(error)) => Err(error),
+        None => {
             client.batch_execute("ANALYZE events; ANALYZE streams").await.map_err(|e| e.to_string())?;
-            return Ok("autovacuum had not analyzed `events` and `streams` 180 s after it: the bench did".into());
+            Ok("autovacuum had not analyzed `events` and `streams` 180 s after it: the bench did".into())
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -151,7 +149,7 @@ impl PgRuns {
     /// node on it; then runs the warm-up (one node, 32 clients, not counted: a new database's first run is
     /// slower while its tables and indexes grow).
     pub(super) async fn start(cluster: &Cluster, client: &reqwest::Client, logs: &Path, duration: Duration) -> Result<PgRuns, String> {
-        let port = cluster.start()?;
+        let port = cluster.start().await?;
         let password = format!("{:032x}", rand::random::<u128>());
         psql(&format!(
             "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{NAME}') THEN CREATE ROLE {NAME}; END IF; END $$;\n\

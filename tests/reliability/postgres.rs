@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::crash::{check_after_restart, Ledger};
 use crate::pg_cluster::{fresh_database, superuser, OwnCluster};
-use crate::server::{admin_token, assert_log_whole, exchange, Api, Server};
+use crate::server::{admin_token, assert_log_whole, eventually, exchange, Api, Server};
 
 const PARTNERS: [&str; 4] = ["torino", "paris", "zagreb", "madrid"];
 /// How long the recorders may take to reach a count, on a loaded 2-core machine.
@@ -132,18 +132,13 @@ async fn recorder_tokens(api: &Api, admin: &str) -> Vec<(&'static str, String)> 
 /// Waits until `api` admits every token of `tokens` (a node follows the tokens issued through another every
 /// 400 ms): an empty body is then refused as invalid (422), not the caller as unknown (401).
 async fn until_admitted(api: &Api, tokens: &[(&'static str, String)]) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut interval = tokio::time::interval(Duration::from_millis(50));
     for (partner, token) in tokens {
-        loop {
-            interval.tick().await;
+        let admitted = || async move {
             let (status, _, answer) = api.post("/v1/programmes/connection/activities", token, &serde_json::json!({})).await.unwrap();
-            if status != 401 {
-                assert_eq!(status, 422, "{partner}: {answer}");
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "the node admits {partner}'s token within 30 s");
-        }
+            (status != 401).then_some((status, answer))
+        };
+        let (status, answer) = eventually(&format!("the node admits {partner}'s token"), Duration::from_secs(30), admitted).await;
+        assert_eq!(status, 422, "{partner}: {answer}");
     }
 }
 
@@ -168,32 +163,17 @@ async fn assert_tables_agree(url: &str) {
     assert_eq!(streams_with_events, streams, "no stream without events");
 }
 
-/// How many of the database's sessions are `LISTEN`ing nodes.
-async fn listening(url: &str) -> i64 {
-    let database = url.rsplit('/').next().unwrap().to_owned();
-    let client = superuser(url).await;
-    let row = client
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tracker-listener' \
-             AND query ILIKE 'LISTEN%'",
-            &[&database],
-        )
-        .await
-        .expect("reading pg_stat_activity");
-    row.get(0)
-}
-
-/// Waits until `nodes` sessions listen on the database at `url`.
+/// Waits until `nodes` of the sessions on the database at `url` are nodes `LISTEN`ing for new events.
 async fn until_listening(url: &str, nodes: i64, what: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut interval = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        interval.tick().await;
-        if listening(url).await == nodes {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: {nodes} nodes listen again within 30 s");
-    }
+    let (database, client) = (url.rsplit('/').next().unwrap().to_owned(), superuser(url).await);
+    let (database, client) = (&database, &client);
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tracker-listener' \
+               AND query ILIKE 'LISTEN%'";
+    let listening = || async move {
+        let row = client.query_one(sql, &[database]).await.expect("reading pg_stat_activity");
+        (row.get::<_, i64>(0) == nodes).then_some(())
+    };
+    eventually(&format!("{what}: {nodes} nodes listen"), Duration::from_secs(30), listening).await;
 }
 
 /// Every 503 problem says what happened and what to do.

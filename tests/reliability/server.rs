@@ -184,6 +184,24 @@ impl Drop for Server {
     }
 }
 
+/// Asks `check` every 50 ms until it gives a value and returns it; fails naming `what` once `within` has passed.
+/// How these tests wait for a condition (never a fixed pause).
+pub(crate) async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        ticks.tick().await;
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {within:?}");
+    }
+}
+
 /// The admin token the first start wrote.
 pub(crate) fn admin_token(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("admin.token")).expect("the admin token file").trim().to_owned()

@@ -149,10 +149,7 @@ fn run(mut cli: Cli) -> anyhow::Result<ExitCode> {
         cli.data = dir.clone();
         cli.store = None;
     }
-    let target = match &cli.store {
-        Some(StoreLocation::Postgres(url)) => Target::Postgres(url.clone()),
-        _ => Target::Dir(cli.data.clone()),
-    };
+    let target = cli.store.clone().unwrap_or_else(|| StoreLocation::Sled(cli.data.clone()));
     match cli.command {
         Command::Serve { addr, request_timeout } => {
             let timeout = std::time::Duration::from_secs_f64(request_timeout);
@@ -197,7 +194,7 @@ async fn serve(
 }
 
 /// Issues a token offline and prints its secret.
-async fn create_token(target: &Target, command: TokenCommand) -> anyhow::Result<()> {
+async fn create_token(target: &StoreLocation, command: TokenCommand) -> anyhow::Result<()> {
     use crate::auth::{RoleName, TokenRequest, Tokens};
     let TokenCommand::Create { name, role, programme, partner, expires_at } = command;
     let role = RoleName::parse(&role)
@@ -228,20 +225,11 @@ async fn create_token(target: &Target, command: TokenCommand) -> anyhow::Result<
     Ok(())
 }
 
-/// The store a command other than `serve` works on.
-#[derive(Debug)]
-enum Target {
-    /// The sled store of a data directory.
-    Dir(PathBuf),
-    /// A PostgreSQL database, by its connection string.
-    Postgres(String),
-}
-
 /// The store of `target`; a data directory must exist (a database is given the schema if it has none).
-async fn open_existing(target: &Target) -> anyhow::Result<Engine> {
+async fn open_existing(target: &StoreLocation) -> anyhow::Result<Engine> {
     match target {
-        Target::Dir(dir) => Ok(Engine::Sled(Arc::new(open_existing_dir(dir)?))),
-        Target::Postgres(url) => Ok(Engine::Postgres(Arc::new(PgLog::open(url, PgLogOptions::default()).await?))),
+        StoreLocation::Sled(dir) => Ok(Engine::Sled(Arc::new(open_existing_dir(dir)?))),
+        StoreLocation::Postgres(url) => Ok(Engine::Postgres(Arc::new(PgLog::open(url, PgLogOptions::default()).await?))),
     }
 }
 
@@ -260,7 +248,7 @@ fn progress_bar(what: &str) -> ProgressBar {
     bar
 }
 
-async fn verify(target: &Target) -> anyhow::Result<ExitCode> {
+async fn verify(target: &StoreLocation) -> anyhow::Result<ExitCode> {
     let engine = open_existing(target).await?;
     let log = engine.log();
     let bar = progress_bar("verifying");
@@ -284,7 +272,7 @@ async fn verify(target: &Target) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn export(target: &Target) -> anyhow::Result<()> {
+async fn export(target: &StoreLocation) -> anyhow::Result<()> {
     let engine = open_existing(target).await?;
     let log = engine.log();
     let bar = progress_bar("exporting");
@@ -310,10 +298,10 @@ fn check_export(head: Option<audit::PublishedHead>) -> anyhow::Result<()> {
 
 /// Imports an export from stdin into an empty store: a data directory (made if missing), or a PostgreSQL
 /// database (the spool file then goes to the data directory).
-fn import(runtime: &tokio::runtime::Runtime, target: &Target, dir: &Path, published: Option<audit::PublishedHead>) -> anyhow::Result<()> {
+fn import(runtime: &tokio::runtime::Runtime, target: &StoreLocation, dir: &Path, published: Option<audit::PublishedHead>) -> anyhow::Result<()> {
     // Refuse a non-empty store before reading a possibly large input.
     let postgres = match target {
-        Target::Dir(_) => {
+        StoreLocation::Sled(_) => {
             if dir.join("sled").exists() {
                 let log = open_existing_dir(dir)?;
                 let head = runtime.block_on(log.head())?.position;
@@ -321,7 +309,7 @@ fn import(runtime: &tokio::runtime::Runtime, target: &Target, dir: &Path, publis
             }
             None
         }
-        Target::Postgres(url) => {
+        StoreLocation::Postgres(url) => {
             let log = runtime.block_on(PgLog::open(url, PgLogOptions::default()))?;
             let head = runtime.block_on(log.head())?.position;
             anyhow::ensure!(head == 0, "the database already holds {head} events; import needs an empty log");
@@ -367,16 +355,16 @@ fn import(runtime: &tokio::runtime::Runtime, target: &Target, dir: &Path, publis
     Ok(())
 }
 
-async fn report(target: &Target, programme: &str, request: &crate::report::ReportRequest, format: ReportFormat) -> anyhow::Result<()> {
+async fn report(target: &StoreLocation, programme: &str, request: &crate::report::ReportRequest, format: ReportFormat) -> anyhow::Result<()> {
     let (log, projection, restored) = match target {
-        Target::Dir(dir) => {
+        StoreLocation::Sled(dir) => {
             let options = SledLogOptions { create: false, ..SledLogOptions::default() };
             let (log, projection, restored) = crate::projection_store::open_with_progress(dir, options)
                 .await
                 .with_context(|| format!("opening {} and bringing the progress projection up to date", dir.display()))?;
             (Engine::Sled(Arc::new(log)), projection, restored)
         }
-        Target::Postgres(url) => crate::projection_store::open_store_with_progress(&StoreLocation::Postgres(url.clone()))
+        StoreLocation::Postgres(_) => crate::projection_store::open_store_with_progress(target)
             .await
             .context("opening the PostgreSQL store and bringing the progress projection up to date")?,
     };
@@ -396,7 +384,7 @@ async fn report(target: &Target, programme: &str, request: &crate::report::Repor
     Ok(())
 }
 
-async fn rebuild(target: &Target) -> anyhow::Result<()> {
+async fn rebuild(target: &StoreLocation) -> anyhow::Result<()> {
     let engine = open_existing(target).await?;
     let started = std::time::Instant::now();
     let projection = crate::projection_store::rebuild_progress(engine.log().as_ref(), engine.snapshots()).await.context("rebuilding")?;
@@ -409,13 +397,13 @@ async fn rebuild(target: &Target) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn seed(target: &Target) -> anyhow::Result<()> {
+async fn seed(target: &StoreLocation) -> anyhow::Result<()> {
     let (engine, place) = match target {
-        Target::Dir(dir) => {
+        StoreLocation::Sled(dir) => {
             let log = SledLog::open(dir, SledLogOptions::default()).with_context(|| format!("opening {}", dir.display()))?;
             (Engine::Sled(Arc::new(log)), format!("data directory {}", dir.display()))
         }
-        Target::Postgres(_) => (open_existing(target).await?, "the database".to_owned()),
+        StoreLocation::Postgres(_) => (open_existing(target).await?, "the database".to_owned()),
     };
     let today = chrono::Utc::now().date_naive();
     let registered = crate::seed::load_seeds(engine.log().as_ref(), today).await?;
